@@ -1,0 +1,490 @@
+//! The decider: state + command → the events that carry it out, or a [`Rejection`].
+//!
+//! The decider is where the rules are *applied*: which objects of a page are staged, when a limit
+//! stops a run, which watermark a run commits, whether obsoletion applies. The fold then *checks*
+//! the same rules on every event, so a decider bug or a hand-made event cannot slip a broken rule
+//! into the state. Events returned by one call must be folded before the next call.
+
+use super::event::*;
+use super::fold::exceeds_threshold;
+use super::model::*;
+use super::rule::{Rejection, Rule};
+use super::state::*;
+use std::collections::BTreeSet;
+
+/// A request to the core: what the engine or an administrator wants done.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Start a run of `kind` on a partition (or record why it cannot start).
+    StartRun {
+        /// Connector.
+        connector: ConnectorName,
+        /// Partition.
+        partition: PartitionName,
+        /// Step.
+        kind: RunKind,
+        /// Limits in force.
+        settings: Settings,
+    },
+    /// Record the next page an import read.
+    RecordPage {
+        /// Run.
+        run: RunId,
+        /// What the connector returned.
+        page: Page,
+    },
+    /// Record that the connector failed as a whole; the run stops.
+    RecordFault {
+        /// Run.
+        run: RunId,
+        /// The fault.
+        fault: Fault,
+    },
+    /// Pick the next batch of pending changes an export run sends, at most `batch_size_max`.
+    SendExportBatch {
+        /// Run.
+        run: RunId,
+        /// Largest batch.
+        batch_size_max: usize,
+    },
+    /// Record the connector's results for the batch in flight.
+    RecordExportResults {
+        /// Run.
+        run: RunId,
+        /// One result per object, in the order the connector returned them.
+        results: Vec<(Anchor, ExportOutcome)>,
+    },
+    /// Close a run: commit, decide obsoletion, end.
+    EndRun {
+        /// Run.
+        run: RunId,
+    },
+    /// Close a run found in flight when the log was reopened (R13).
+    InterruptRun {
+        /// Run.
+        run: RunId,
+    },
+    /// Queue a change for export.
+    QueueExport {
+        /// Connector.
+        connector: ConnectorName,
+        /// Partition.
+        partition: PartitionName,
+        /// The change.
+        change: ExportChange,
+    },
+    /// Record an administrator's action.
+    RecordAdminAction {
+        /// Connector.
+        connector: ConnectorName,
+        /// A partition, or `None` for the connector and all its partitions.
+        partition: Option<PartitionName>,
+        /// The action.
+        action: AdminAction,
+    },
+}
+
+/// Decides the events that carry out `command` on `state`.
+pub fn decide(state: &State, command: &Command) -> Result<Vec<Event>, Rejection> {
+    match command {
+        Command::StartRun {
+            connector,
+            partition,
+            kind,
+            settings,
+        } => start_run(state, connector, partition, *kind, settings),
+        Command::RecordPage { run, page } => record_page(state, *run, page),
+        Command::RecordFault { run, fault } => record_fault(state, *run, fault),
+        Command::SendExportBatch {
+            run,
+            batch_size_max,
+        } => send_export_batch(state, *run, *batch_size_max),
+        Command::RecordExportResults { run, results } => {
+            record_export_results(state, *run, results)
+        }
+        Command::EndRun { run } => end_run(state, *run, false),
+        Command::InterruptRun { run } => end_run(state, *run, true),
+        Command::QueueExport {
+            connector,
+            partition,
+            change,
+        } => Ok(vec![Event::ExportQueued {
+            connector: connector.clone(),
+            partition: partition.clone(),
+            change: change.clone(),
+        }]),
+        Command::RecordAdminAction {
+            connector,
+            partition,
+            action,
+        } => record_admin_action(connector, partition.as_ref(), *action),
+    }
+}
+
+fn open_run(state: &State, run: RunId) -> Result<&OpenRun, Rejection> {
+    state.open_run(run).ok_or_else(|| {
+        let why = if state.run(run).is_some() {
+            "has already ended"
+        } else {
+            "was never started"
+        };
+        Rejection::new(Rule::R15, format!("run {run} {why}"))
+    })
+}
+
+fn working_run(state: &State, run: RunId, import: bool) -> Result<&OpenRun, Rejection> {
+    let open = open_run(state, run)?;
+    if open.kind().is_import() != import {
+        return Err(Rejection::new(
+            Rule::R15,
+            format!("run {run} is a {}", open.kind().as_str()),
+        ));
+    }
+    if let Some((_, page)) = open.stop() {
+        return Err(Rejection::new(
+            Rule::R15,
+            format!("run {run} stopped on page {page}: end it"),
+        ));
+    }
+    Ok(open)
+}
+
+fn start_run(
+    state: &State,
+    connector: &ConnectorName,
+    partition: &PartitionName,
+    kind: RunKind,
+    settings: &Settings,
+) -> Result<Vec<Event>, Rejection> {
+    let run = state.next_run_id();
+    let existing = state.partition(connector, partition);
+    if let Some(open) = existing.and_then(PartitionState::open_run) {
+        return Err(Rejection::new(
+            Rule::R15,
+            format!("run {open} is still open on {connector}/{partition}: one run at a time"),
+        ));
+    }
+    if kind == RunKind::DeltaImport {
+        if let Some(flag) = existing.and_then(PartitionState::full_import_required) {
+            if let Some(set_by) = flag.run {
+                return Ok(vec![Event::RunRefused {
+                    run,
+                    connector: connector.clone(),
+                    partition: partition.clone(),
+                    kind,
+                    status: RunStatus::NoStartFullImportRequired,
+                    cause: RefusalCause::FullImportRequired { set_by },
+                }]);
+            }
+        }
+    }
+    let start_watermark = match kind {
+        RunKind::DeltaImport => existing.and_then(|p| p.committed_watermark().cloned()),
+        RunKind::FullImport | RunKind::Export => None,
+    };
+    Ok(vec![Event::RunStarted {
+        run,
+        connector: connector.clone(),
+        partition: partition.clone(),
+        kind,
+        start_watermark,
+        settings: settings.clone(),
+    }])
+}
+
+fn record_page(state: &State, run: RunId, page: &Page) -> Result<Vec<Event>, Rejection> {
+    let open = working_run(state, run, true)?;
+    let number = open.pages_read() + 1;
+    let failed: BTreeSet<&Anchor> = page
+        .errors
+        .iter()
+        .map(|error| &error.anchor)
+        .chain(page.fatal.iter().filter_map(|fatal| fatal.anchor.as_ref()))
+        .collect();
+    let clean: Vec<ObjectChange> = page
+        .changes
+        .iter()
+        .filter(|change| !failed.contains(&change.anchor))
+        .cloned()
+        .collect();
+    let settings = open.settings();
+    let live_after = state
+        .partition(open.connector(), open.partition())
+        .map_or_else(
+            || PartitionState::default().live_objects_after(&clean),
+            |part| part.live_objects_after(&clean),
+        );
+    if live_after > settings.snapshot_limit {
+        // R11: stop before staging the page that would exceed the limit.
+        return Ok(vec![Event::LimitReached {
+            run,
+            page: number,
+            limit: LimitKind::Snapshot,
+            count: live_after,
+            maximum: settings.snapshot_limit,
+        }]);
+    }
+    let mut events = Vec::with_capacity(page.errors.len() + 3);
+    events.extend(
+        page.errors
+            .iter()
+            .map(|error| Event::DiscoveryErrorRecorded {
+                run,
+                page: number,
+                error: error.clone(),
+            }),
+    );
+    if let Some(fatal) = &page.fatal {
+        events.push(Event::FatalImportErrorRecorded {
+            run,
+            page: number,
+            error: fatal.clone(),
+        });
+    }
+    events.push(Event::PageRead {
+        run,
+        page: number,
+        changes: clean,
+        proposed_watermark: page.watermark.clone(),
+    });
+    let errors = open.counts().errors + page.errors.len() as u64 + u64::from(page.fatal.is_some());
+    if errors > settings.max_errors {
+        events.push(Event::LimitReached {
+            run,
+            page: number,
+            limit: LimitKind::Errors,
+            count: errors,
+            maximum: settings.max_errors,
+        });
+    }
+    Ok(events)
+}
+
+fn record_fault(state: &State, run: RunId, fault: &Fault) -> Result<Vec<Event>, Rejection> {
+    let open = open_run(state, run)?;
+    let open = working_run(state, run, open.kind().is_import())?;
+    let page = open.kind().is_import().then(|| open.pages_read() + 1);
+    Ok(vec![Event::FaultRecorded {
+        run,
+        page,
+        fault: fault.clone(),
+    }])
+}
+
+fn send_export_batch(
+    state: &State,
+    run: RunId,
+    batch_size_max: usize,
+) -> Result<Vec<Event>, Rejection> {
+    let open = working_run(state, run, false)?;
+    if !open.awaiting().is_empty() {
+        return Err(Rejection::new(
+            Rule::Exports,
+            format!(
+                "export {run} still awaits {} results",
+                open.awaiting().len()
+            ),
+        ));
+    }
+    let anchors = state
+        .partition(open.connector(), open.partition())
+        .map(|part| {
+            part.exports()
+                .eligible(open.export_cutoff, &open.sent, batch_size_max)
+        })
+        .unwrap_or_default();
+    if anchors.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(vec![Event::ExportBatchSent { run, anchors }])
+}
+
+fn record_export_results(
+    state: &State,
+    run: RunId,
+    results: &[(Anchor, ExportOutcome)],
+) -> Result<Vec<Event>, Rejection> {
+    let open = working_run(state, run, false)?;
+    let mut answered = BTreeSet::new();
+    for (anchor, _) in results {
+        if !open.awaiting().contains(anchor) {
+            return Err(Rejection::new(
+                Rule::Exports,
+                format!("export {run} did not send {anchor}, or already has its result"),
+            ));
+        }
+        if !answered.insert(anchor) {
+            return Err(Rejection::new(
+                Rule::Exports,
+                format!("export {run}: two results for {anchor}"),
+            ));
+        }
+    }
+    let stopped = results
+        .iter()
+        .any(|(_, outcome)| matches!(outcome, ExportOutcome::CustomStopRun { .. }));
+    if !stopped && answered.len() != open.awaiting().len() {
+        let missing: Vec<&Anchor> = open
+            .awaiting()
+            .iter()
+            .filter(|anchor| !answered.contains(anchor))
+            .collect();
+        return Err(Rejection::new(
+            Rule::Exports,
+            format!(
+                "export {run}: the connector returned no result for {} object(s), first {}",
+                missing.len(),
+                missing.first().map_or("?", |anchor| anchor.as_str())
+            ),
+        ));
+    }
+    let mut events: Vec<Event> = results
+        .iter()
+        .map(|(anchor, outcome)| Event::ExportResultRecorded {
+            run,
+            anchor: anchor.clone(),
+            outcome: outcome.clone(),
+        })
+        .collect();
+    let counts = open.counts();
+    let errors = counts.errors
+        + results
+            .iter()
+            .filter(|(_, outcome)| {
+                matches!(
+                    outcome,
+                    ExportOutcome::CustomContinueRun { .. } | ExportOutcome::CustomStopRun { .. }
+                )
+            })
+            .count() as u64;
+    let warnings = counts.warnings
+        + results
+            .iter()
+            .filter(|(_, outcome)| {
+                matches!(
+                    outcome,
+                    ExportOutcome::ConvertUpdateToAdd
+                        | ExportOutcome::ProvisioningParent { .. }
+                        | ExportOutcome::RetryReferenceAttribute
+                )
+            })
+            .count() as u64;
+    let settings = open.settings();
+    if errors > settings.max_errors {
+        events.push(Event::LimitReached {
+            run,
+            page: 0,
+            limit: LimitKind::Errors,
+            count: errors,
+            maximum: settings.max_errors,
+        });
+    } else if warnings > settings.max_warnings {
+        events.push(Event::LimitReached {
+            run,
+            page: 0,
+            limit: LimitKind::Warnings,
+            count: warnings,
+            maximum: settings.max_warnings,
+        });
+    }
+    Ok(events)
+}
+
+fn end_run(state: &State, run: RunId, interrupted: bool) -> Result<Vec<Event>, Rejection> {
+    let open = open_run(state, run)?;
+    let part = state
+        .partition(open.connector(), open.partition())
+        .ok_or_else(|| Rejection::new(Rule::R15, format!("run {run} has no partition")))?;
+    let mut events = Vec::new();
+    let mut counts = open.counts();
+    let mut status = open.expected_status();
+    let mut committed = part.committed_watermark().cloned();
+
+    if interrupted {
+        events.push(Event::RunInterrupted { run });
+        status = RunStatus::Interrupted;
+        if open.kind() == RunKind::FullImport && open.obsoletion.is_none() {
+            events.push(Event::ObsoletionSkipped {
+                run,
+                reason: if counts.errors > 0 {
+                    SkipReason::ImportErrors
+                } else {
+                    SkipReason::RunStopped
+                },
+            });
+        }
+    } else {
+        if open.kind() == RunKind::Export && open.stop().is_none() {
+            if !open.awaiting().is_empty() {
+                return Err(Rejection::new(
+                    Rule::Exports,
+                    format!(
+                        "export {run} still awaits {} results",
+                        open.awaiting().len()
+                    ),
+                ));
+            }
+            if !part
+                .exports()
+                .eligible(open.export_cutoff, &open.sent, 1)
+                .is_empty()
+            {
+                return Err(Rejection::new(
+                    Rule::Exports,
+                    format!("export {run} has pending changes left to send"),
+                ));
+            }
+        }
+        if !open.committed {
+            if let Some(watermark) = open.watermark_to_commit() {
+                events.push(Event::WatermarkCommitted {
+                    run,
+                    watermark: watermark.clone(),
+                });
+                committed = Some(watermark.clone());
+            }
+        }
+        if open.kind() == RunKind::FullImport && open.obsoletion.is_none() {
+            if open.is_clean() {
+                let anchors = part.unseen_live_objects(&open.seen);
+                if exceeds_threshold(open.settings(), anchors.len() as u64, open.live_at_start) {
+                    events.push(Event::ObsoletionHeld { run, anchors });
+                    status = RunStatus::StoppedDeletionThresholdExceeded;
+                } else {
+                    counts.obsoleted = anchors.len() as u64;
+                    events.push(Event::ObsoletionApplied { run, anchors });
+                }
+            } else {
+                events.push(Event::ObsoletionSkipped {
+                    run,
+                    reason: if counts.errors > 0 {
+                        SkipReason::ImportErrors
+                    } else {
+                        SkipReason::RunStopped
+                    },
+                });
+            }
+        }
+    }
+    events.push(Event::RunEnded {
+        run,
+        status,
+        counts,
+        committed_watermark: committed,
+    });
+    Ok(events)
+}
+
+fn record_admin_action(
+    connector: &ConnectorName,
+    partition: Option<&PartitionName>,
+    action: AdminAction,
+) -> Result<Vec<Event>, Rejection> {
+    // An action is a fact even when it changes nothing (approving with nothing held): it is
+    // recorded, never refused, so a postmortem sees what the administrator did.
+    Ok(vec![Event::AdminActionRecorded {
+        connector: connector.clone(),
+        partition: partition.cloned(),
+        action,
+    }])
+}

@@ -1,0 +1,278 @@
+//! The event vocabulary: facts in the past tense, appended to the log and folded into state.
+//!
+//! Every event travels in an [`Envelope`] that carries the format version, the time and the actor,
+//! all supplied by the caller (the core has no clock). The order of the events of one page is part of
+//! the contract, because the fold checks it: the page's errors come first (`DiscoveryErrorRecorded`,
+//! `FatalImportErrorRecorded`), then `PageRead` with the staged changes, then any `LimitReached`.
+//! A run closes with an optional `WatermarkCommitted`, the obsoletion decision of a full import, and
+//! `RunEnded`.
+
+use super::model::*;
+use serde::{Deserialize, Serialize};
+
+/// The version of the event format this build writes. A log holding a higher version was written
+/// by a newer syncfold and is refused, never misread.
+pub const EVENT_FORMAT_VERSION: u16 = 1;
+
+/// One event with the facts every event carries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Event format version ([`EVENT_FORMAT_VERSION`] when written by this build).
+    pub version: u16,
+    /// When it happened, as the shell's clock said.
+    pub at: Timestamp,
+    /// Who caused it.
+    pub actor: Actor,
+    /// What happened.
+    pub event: Event,
+}
+
+impl Envelope {
+    /// Wraps an event in the current format version.
+    pub fn new(at: Timestamp, actor: Actor, event: Event) -> Self {
+        Envelope {
+            version: EVENT_FORMAT_VERSION,
+            at,
+            actor,
+            event,
+        }
+    }
+}
+
+/// Why a run did not start.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RefusalCause {
+    /// A delta import while the partition needs a full import (R5), with the run that said so.
+    FullImportRequired {
+        /// The run whose fatal import error or `watermark-expired` fault set the flag.
+        set_by: RunId,
+    },
+}
+
+/// Counts a run ends with; repeated on `RunEnded` so a reader of the log sees them without folding.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunCounts {
+    /// Pages read.
+    pub pages: u64,
+    /// Object changes staged (imports).
+    pub staged: u64,
+    /// Export results received (exports).
+    pub exported: u64,
+    /// Object-level and fatal import errors.
+    pub errors: u64,
+    /// Warnings (export actions).
+    pub warnings: u64,
+    /// Objects marked obsolete at the end of a full import.
+    pub obsoleted: u64,
+}
+
+/// Something that happened to a run, a partition or the configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Event {
+    /// A run started against a partition.
+    RunStarted {
+        /// The new run's id: the next one in order.
+        run: RunId,
+        /// Connector.
+        connector: ConnectorName,
+        /// Partition.
+        partition: PartitionName,
+        /// Step.
+        kind: RunKind,
+        /// The committed watermark a delta import starts from; `None` for full imports and exports.
+        start_watermark: Option<Watermark>,
+        /// Limits in force.
+        settings: Settings,
+    },
+    /// A run was asked for and did not start; it still takes a run id.
+    RunRefused {
+        /// The refused run's id.
+        run: RunId,
+        /// Connector.
+        connector: ConnectorName,
+        /// Partition.
+        partition: PartitionName,
+        /// Step that was asked for.
+        kind: RunKind,
+        /// The `no-start-*` status.
+        status: RunStatus,
+        /// Why.
+        cause: RefusalCause,
+    },
+    /// An object-level import error on a page of an import (R7).
+    DiscoveryErrorRecorded {
+        /// Run.
+        run: RunId,
+        /// Page number, from 1.
+        page: u64,
+        /// The error as the connector reported it.
+        error: DiscoveryError,
+    },
+    /// A fatal import error on a page: the delta change log is broken (R5).
+    FatalImportErrorRecorded {
+        /// Run.
+        run: RunId,
+        /// Page number, from 1.
+        page: u64,
+        /// The error as the connector reported it.
+        error: FatalImportError,
+    },
+    /// A page was read: its clean changes are staged and its watermark is proposed.
+    PageRead {
+        /// Run.
+        run: RunId,
+        /// Page number, from 1.
+        page: u64,
+        /// The changes staged, in order (the page's objects without those that had an error).
+        changes: Vec<ObjectChange>,
+        /// The watermark after this page.
+        proposed_watermark: Option<Watermark>,
+    },
+    /// The connector failed as a whole (R8): the run stops.
+    FaultRecorded {
+        /// Run.
+        run: RunId,
+        /// The page it failed instead of returning (imports), or `None` (exports).
+        page: Option<u64>,
+        /// The fault.
+        fault: Fault,
+    },
+    /// A run limit stopped the run (R11).
+    LimitReached {
+        /// Run.
+        run: RunId,
+        /// The page on which the limit was reached (0 for exports).
+        page: u64,
+        /// Which limit.
+        limit: LimitKind,
+        /// The count that exceeded it.
+        count: u64,
+        /// The limit in force.
+        maximum: u64,
+    },
+    /// The run committed a watermark: the next delta import starts there (R1, R2).
+    WatermarkCommitted {
+        /// Run.
+        run: RunId,
+        /// The committed watermark.
+        watermark: Watermark,
+    },
+    /// Objects not seen by a clean full import were marked obsolete (R3).
+    ObsoletionApplied {
+        /// Run.
+        run: RunId,
+        /// The objects marked obsolete, sorted.
+        anchors: Vec<Anchor>,
+    },
+    /// A full import's obsoletion was skipped (R3).
+    ObsoletionSkipped {
+        /// Run.
+        run: RunId,
+        /// Why.
+        reason: SkipReason,
+    },
+    /// A clean full import's obsoletion was held by the deletion guard (R4).
+    ObsoletionHeld {
+        /// Run.
+        run: RunId,
+        /// The objects it would obsolete, sorted.
+        anchors: Vec<Anchor>,
+    },
+    /// A change was queued for export on a partition.
+    ExportQueued {
+        /// Connector.
+        connector: ConnectorName,
+        /// Partition.
+        partition: PartitionName,
+        /// The change.
+        change: ExportChange,
+    },
+    /// An export run sent these pending changes to the connector, in this order.
+    ExportBatchSent {
+        /// Run.
+        run: RunId,
+        /// The objects sent.
+        anchors: Vec<Anchor>,
+    },
+    /// The connector's result for one exported object (section 4).
+    ExportResultRecorded {
+        /// Run.
+        run: RunId,
+        /// The object.
+        anchor: Anchor,
+        /// The result.
+        outcome: ExportOutcome,
+    },
+    /// The log was reopened with this run still open (R13): it is closed as `interrupted`.
+    RunInterrupted {
+        /// Run.
+        run: RunId,
+    },
+    /// A run ended.
+    RunEnded {
+        /// Run.
+        run: RunId,
+        /// Its status (section 6).
+        status: RunStatus,
+        /// Its counts.
+        counts: RunCounts,
+        /// The partition's committed watermark after the run.
+        committed_watermark: Option<Watermark>,
+    },
+    /// An administrator acted on a connector or one of its partitions.
+    AdminActionRecorded {
+        /// Connector.
+        connector: ConnectorName,
+        /// The partition, or `None` for the connector and all its partitions.
+        partition: Option<PartitionName>,
+        /// The action.
+        action: AdminAction,
+    },
+}
+
+impl Event {
+    /// The event's type as `events --json` names it.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Event::RunStarted { .. } => "run-started",
+            Event::RunRefused { .. } => "run-refused",
+            Event::DiscoveryErrorRecorded { .. } => "discovery-error",
+            Event::FatalImportErrorRecorded { .. } => "fatal-import-error",
+            Event::PageRead { .. } => "page-read",
+            Event::FaultRecorded { .. } => "fault",
+            Event::LimitReached { .. } => "limit-reached",
+            Event::WatermarkCommitted { .. } => "watermark-committed",
+            Event::ObsoletionApplied { .. } => "obsoletion-applied",
+            Event::ObsoletionSkipped { .. } => "obsoletion-skipped",
+            Event::ObsoletionHeld { .. } => "obsoletion-held",
+            Event::ExportQueued { .. } => "export-queued",
+            Event::ExportBatchSent { .. } => "export-batch-sent",
+            Event::ExportResultRecorded { .. } => "export-result",
+            Event::RunInterrupted { .. } => "run-interrupted",
+            Event::RunEnded { .. } => "run-ended",
+            Event::AdminActionRecorded { .. } => "admin-action",
+        }
+    }
+
+    /// The run this event belongs to, if any.
+    pub fn run(&self) -> Option<RunId> {
+        match self {
+            Event::RunStarted { run, .. }
+            | Event::RunRefused { run, .. }
+            | Event::DiscoveryErrorRecorded { run, .. }
+            | Event::FatalImportErrorRecorded { run, .. }
+            | Event::PageRead { run, .. }
+            | Event::FaultRecorded { run, .. }
+            | Event::LimitReached { run, .. }
+            | Event::WatermarkCommitted { run, .. }
+            | Event::ObsoletionApplied { run, .. }
+            | Event::ObsoletionSkipped { run, .. }
+            | Event::ObsoletionHeld { run, .. }
+            | Event::ExportBatchSent { run, .. }
+            | Event::ExportResultRecorded { run, .. }
+            | Event::RunInterrupted { run }
+            | Event::RunEnded { run, .. } => Some(*run),
+            Event::ExportQueued { .. } | Event::AdminActionRecorded { .. } => None,
+        }
+    }
+}

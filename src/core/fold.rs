@@ -1,0 +1,1176 @@
+//! The fold: state + event → state, or a [`Violation`] naming the rule the event breaks (R15).
+//!
+//! Each handler checks everything first and mutates only once the event is known to be valid, so a
+//! refused event leaves the state exactly as it was: a reader can report the violation and go on
+//! showing the state up to the event before it.
+
+use super::event::*;
+use super::model::*;
+use super::rule::{Rule, Violation};
+use super::state::*;
+use std::collections::BTreeSet;
+
+type Check<T = ()> = Result<T, (Rule, String)>;
+
+fn refuse<T>(rule: Rule, detail: impl Into<String>) -> Check<T> {
+    Err((rule, detail.into()))
+}
+
+impl State {
+    /// Folds one event into the state. `seq` must follow the last folded event.
+    ///
+    /// On error the state is unchanged and the violation names `seq`, the rule and the details.
+    pub fn apply(&mut self, seq: Seq, envelope: &Envelope) -> Result<(), Violation> {
+        self.apply_checked(seq, envelope)
+            .map_err(|(rule, detail)| Violation { seq, rule, detail })
+    }
+
+    /// Folds events numbered from `last_seq() + 1`, stopping at the first violation.
+    pub fn apply_all<'a>(
+        &mut self,
+        envelopes: impl IntoIterator<Item = &'a Envelope>,
+    ) -> Result<(), Violation> {
+        for envelope in envelopes {
+            self.apply(self.last_seq + 1, envelope)?;
+        }
+        Ok(())
+    }
+
+    /// Folds a whole history into a new state.
+    pub fn fold<'a>(envelopes: impl IntoIterator<Item = &'a Envelope>) -> Result<State, Violation> {
+        let mut state = State::new();
+        state.apply_all(envelopes)?;
+        Ok(state)
+    }
+
+    fn apply_checked(&mut self, seq: Seq, envelope: &Envelope) -> Check {
+        if envelope.version == 0 || envelope.version > EVENT_FORMAT_VERSION {
+            return refuse(
+                Rule::R12,
+                format!(
+                    "event format {} is not known to this build (it reads up to {}): written by a newer syncfold, upgrade",
+                    envelope.version, EVENT_FORMAT_VERSION
+                ),
+            );
+        }
+        if seq != self.last_seq + 1 {
+            return refuse(
+                Rule::R15,
+                format!(
+                    "out of order: expected event {}, got {seq}",
+                    self.last_seq + 1
+                ),
+            );
+        }
+        let here = Occurrence {
+            seq,
+            at: envelope.at,
+            run: envelope.event.run(),
+        };
+        match &envelope.event {
+            Event::RunStarted {
+                run,
+                connector,
+                partition,
+                kind,
+                start_watermark,
+                settings,
+            } => self.on_run_started(
+                &here,
+                *run,
+                connector,
+                partition,
+                *kind,
+                start_watermark,
+                settings,
+            )?,
+            Event::RunRefused {
+                run,
+                connector,
+                partition,
+                kind,
+                status,
+                cause,
+            } => self.on_run_refused(&here, *run, connector, partition, *kind, *status, cause)?,
+            Event::DiscoveryErrorRecorded { run, page, error } => {
+                self.on_discovery_error(&here, *run, *page, error)?
+            }
+            Event::FatalImportErrorRecorded { run, page, error } => {
+                self.on_fatal_import_error(&here, *run, *page, error)?
+            }
+            Event::PageRead {
+                run,
+                page,
+                changes,
+                proposed_watermark,
+            } => self.on_page_read(*run, *page, changes, proposed_watermark)?,
+            Event::FaultRecorded { run, page, fault } => {
+                self.on_fault(&here, *run, *page, fault)?
+            }
+            Event::LimitReached {
+                run,
+                page,
+                limit,
+                count,
+                maximum,
+            } => self.on_limit(*run, *page, *limit, *count, *maximum)?,
+            Event::WatermarkCommitted { run, watermark } => {
+                self.on_watermark_committed(&here, *run, watermark)?
+            }
+            Event::ObsoletionApplied { run, anchors } => {
+                self.on_obsoletion_decided(*run, Obsoletion::Applied, anchors, None)?
+            }
+            Event::ObsoletionHeld { run, anchors } => {
+                self.on_obsoletion_decided(*run, Obsoletion::Held, anchors, None)?
+            }
+            Event::ObsoletionSkipped { run, reason } => {
+                self.on_obsoletion_decided(*run, Obsoletion::Skipped, &[], Some(*reason))?
+            }
+            Event::ExportQueued {
+                connector,
+                partition,
+                change,
+            } => {
+                self.partition_mut(connector, partition)
+                    .exports
+                    .queue(change.clone());
+            }
+            Event::ExportBatchSent { run, anchors } => self.on_export_batch(*run, anchors)?,
+            Event::ExportResultRecorded {
+                run,
+                anchor,
+                outcome,
+            } => self.on_export_result(&here, *run, anchor, outcome)?,
+            Event::RunInterrupted { run } => self.on_run_interrupted(*run)?,
+            Event::RunEnded {
+                run,
+                status,
+                counts,
+                committed_watermark,
+            } => self.on_run_ended(&here, *run, *status, counts, committed_watermark)?,
+            Event::AdminActionRecorded {
+                connector,
+                partition,
+                action,
+            } => self.on_admin_action(connector, partition.as_ref(), *action)?,
+        }
+        self.last_seq = seq;
+        Ok(())
+    }
+
+    fn open(&self, run: RunId) -> Check<&OpenRun> {
+        match self.open_runs.get(&run) {
+            Some(open) => Ok(open),
+            None if self.run(run).is_some() => {
+                refuse(Rule::R15, format!("run {run} has already ended"))
+            }
+            None => refuse(Rule::R15, format!("run {run} was never started")),
+        }
+    }
+
+    /// An open run still working (not closing), of an import kind when `import` says so.
+    fn working(&self, run: RunId, import: Option<bool>) -> Check<&OpenRun> {
+        let open = self.open(run)?;
+        if open.phase == RunPhase::Closing {
+            return refuse(
+                Rule::R15,
+                format!("run {run} is closing: only its end may follow its commit or obsoletion"),
+            );
+        }
+        match import {
+            Some(true) if !open.kind.is_import() => {
+                refuse(Rule::R15, format!("run {run} is an export, not an import"))
+            }
+            Some(false) if open.kind.is_import() => refuse(
+                Rule::R15,
+                format!("run {run} is a {}, not an export", open.kind.as_str()),
+            ),
+            _ => Ok(open),
+        }
+    }
+
+    /// Checks that an event about page `page` of an import may come now: it is the page being read,
+    /// and the run has not stopped on an earlier page, nor in a way that ends reading (R11, R15).
+    fn check_page_in_progress(open: &OpenRun, run: RunId, page: u64) -> Check {
+        let expected = open.pages_read + 1;
+        if page != expected {
+            return refuse(
+                Rule::R15,
+                format!("run {run}: page {page} out of order, page {expected} is being read"),
+            );
+        }
+        if let Some((cause, stop_page)) = open.stop {
+            let same_page_may_go_on =
+                matches!(cause, StopCause::ObjectStop | StopCause::FatalImport);
+            if stop_page != page || !same_page_may_go_on {
+                return refuse(
+                    Rule::R15,
+                    format!("run {run} stopped on page {stop_page}: no page {page} may follow"),
+                );
+            }
+        }
+        Self::check_limits_respected(open, run, open.page_errors)
+    }
+
+    /// R11: a run whose errors or warnings exceeded its limit before the work in progress must
+    /// have stopped. `in_progress` errors belong to the page still being read and are let through.
+    fn check_limits_respected(open: &OpenRun, run: RunId, in_progress: u64) -> Check {
+        if open.stop.is_some() {
+            return Ok(());
+        }
+        let errors_before = open.counts.errors - in_progress;
+        if errors_before > open.settings.max_errors {
+            return refuse(
+                Rule::R11,
+                format!(
+                    "run {run} went on after {errors_before} errors (max_errors {})",
+                    open.settings.max_errors
+                ),
+            );
+        }
+        if open.counts.warnings > open.settings.max_warnings {
+            return refuse(
+                Rule::R11,
+                format!(
+                    "run {run} went on after {} warnings (max_warnings {})",
+                    open.counts.warnings, open.settings.max_warnings
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_run_started(
+        &mut self,
+        here: &Occurrence,
+        run: RunId,
+        connector: &ConnectorName,
+        partition: &PartitionName,
+        kind: RunKind,
+        start_watermark: &Option<Watermark>,
+        settings: &Settings,
+    ) -> Check {
+        self.check_next_run(run)?;
+        let existing = self.partition(connector, partition);
+        if let Some(open) = existing.and_then(|p| p.open_run) {
+            return refuse(
+                Rule::R15,
+                format!("run {run}: run {open} is still open on {connector}/{partition}"),
+            );
+        }
+        let committed = existing.and_then(|p| p.committed_watermark.as_ref());
+        match kind {
+            RunKind::DeltaImport => {
+                if let Some(flag) = existing.and_then(|p| p.full_import_required.as_ref()) {
+                    return refuse(
+                        Rule::R5,
+                        format!(
+                            "delta import {run} started while a full import is required (since event {})",
+                            flag.seq
+                        ),
+                    );
+                }
+                if start_watermark.as_ref() != committed {
+                    return refuse(
+                        Rule::R1,
+                        format!(
+                            "delta import {run} starts from {} but the committed watermark is {}",
+                            show(start_watermark.as_ref()),
+                            show(committed)
+                        ),
+                    );
+                }
+            }
+            RunKind::FullImport | RunKind::Export => {
+                if start_watermark.is_some() {
+                    return refuse(
+                        Rule::R15,
+                        format!("{} {run} cannot start from a watermark", kind.as_str()),
+                    );
+                }
+            }
+        }
+        let part = self.partition_mut(connector, partition);
+        part.open_run = Some(run);
+        let open = OpenRun {
+            connector: connector.clone(),
+            partition: partition.clone(),
+            kind,
+            settings: settings.clone(),
+            phase: RunPhase::Working,
+            pages_read: 0,
+            page_errors: 0,
+            first_error_page: None,
+            clean_proposal: None,
+            stop: None,
+            counts: RunCounts::default(),
+            page_error_anchors: BTreeSet::new(),
+            seen: BTreeSet::new(),
+            committed: false,
+            obsoletion: None,
+            skip_reason: None,
+            live_at_start: part.live_objects,
+            export_cutoff: part.exports.next_ticket,
+            sent: BTreeSet::new(),
+            awaiting: BTreeSet::new(),
+        };
+        self.open_runs.insert(run, open);
+        self.runs.push(RunRecord {
+            id: run,
+            connector: connector.clone(),
+            partition: partition.clone(),
+            kind,
+            start_watermark: start_watermark.clone(),
+            status: None,
+            committed_watermark: None,
+            obsoletion: Obsoletion::NotApplicable,
+            skip_reason: None,
+            counts: RunCounts::default(),
+            started: here.clone(),
+            ended: None,
+            refusal: None,
+        });
+        Ok(())
+    }
+
+    fn check_next_run(&self, run: RunId) -> Check {
+        let next = self.next_run_id();
+        if run != next {
+            return refuse(
+                Rule::R15,
+                format!("run ids go in order: expected run {next}, got run {run}"),
+            );
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_run_refused(
+        &mut self,
+        here: &Occurrence,
+        run: RunId,
+        connector: &ConnectorName,
+        partition: &PartitionName,
+        kind: RunKind,
+        status: RunStatus,
+        cause: &RefusalCause,
+    ) -> Check {
+        self.check_next_run(run)?;
+        let existing = self.partition(connector, partition);
+        match cause {
+            RefusalCause::FullImportRequired { set_by } => {
+                let flag_run = existing
+                    .and_then(|p| p.full_import_required.as_ref())
+                    .and_then(|flag| flag.run);
+                if kind != RunKind::DeltaImport
+                    || status != RunStatus::NoStartFullImportRequired
+                    || flag_run != Some(*set_by)
+                {
+                    return refuse(
+                        Rule::R5,
+                        format!(
+                            "run {run} refused as {} for a full import required by run {set_by}, but the flag on {connector}/{partition} was set by {}",
+                            status.as_str(),
+                            flag_run.map_or("no run".to_owned(), |r| format!("run {r}"))
+                        ),
+                    );
+                }
+            }
+        }
+        let committed = existing.and_then(|p| p.committed_watermark.clone());
+        self.runs.push(RunRecord {
+            id: run,
+            connector: connector.clone(),
+            partition: partition.clone(),
+            kind,
+            start_watermark: if kind == RunKind::DeltaImport {
+                committed.clone()
+            } else {
+                None
+            },
+            status: Some(status),
+            committed_watermark: committed,
+            obsoletion: Obsoletion::NotApplicable,
+            skip_reason: None,
+            counts: RunCounts::default(),
+            started: here.clone(),
+            ended: Some(here.clone()),
+            refusal: Some(cause.clone()),
+        });
+        Ok(())
+    }
+
+    fn on_discovery_error(
+        &mut self,
+        here: &Occurrence,
+        run: RunId,
+        page: u64,
+        error: &DiscoveryError,
+    ) -> Check {
+        let open = self.working(run, Some(true))?;
+        Self::check_page_in_progress(open, run, page)?;
+        let (connector, partition, kind) =
+            (open.connector.clone(), open.partition.clone(), open.kind);
+        record_object_error(
+            self.partition_mut(&connector, &partition),
+            &error.anchor,
+            &error.name,
+            &error.description,
+            ErrorDirection::Import,
+            here,
+        );
+        let open = self.open_run_mut(run);
+        open.note_page_error(page, &error.anchor, kind);
+        if error.kind == ObjectErrorKind::CustomStopRun {
+            open.set_stop(StopCause::ObjectStop, page);
+        }
+        Ok(())
+    }
+
+    fn on_fatal_import_error(
+        &mut self,
+        here: &Occurrence,
+        run: RunId,
+        page: u64,
+        error: &FatalImportError,
+    ) -> Check {
+        let open = self.working(run, Some(true))?;
+        Self::check_page_in_progress(open, run, page)?;
+        let (connector, partition, kind) =
+            (open.connector.clone(), open.partition.clone(), open.kind);
+        let part = self.partition_mut(&connector, &partition);
+        let cause = if kind == RunKind::DeltaImport {
+            // R5: the change log is broken; only a full import gives a new watermark.
+            if part.full_import_required.is_none() {
+                part.full_import_required = Some(here.clone());
+            }
+            StopCause::FatalImport
+        } else {
+            // R2: in a full import it acts as custom-stop-run on the object.
+            if let Some(anchor) = &error.anchor {
+                record_object_error(
+                    part,
+                    anchor,
+                    error.kind.as_str(),
+                    &error.description,
+                    ErrorDirection::Import,
+                    here,
+                );
+            }
+            StopCause::ObjectStop
+        };
+        let open = self.open_run_mut(run);
+        match &error.anchor {
+            Some(anchor) => open.note_page_error(page, anchor, kind),
+            None => {
+                open.counts.errors += 1;
+                open.page_errors += 1;
+                open.first_error_page.get_or_insert(page);
+            }
+        }
+        open.set_stop(cause, page);
+        Ok(())
+    }
+
+    fn on_page_read(
+        &mut self,
+        run: RunId,
+        page: u64,
+        changes: &[ObjectChange],
+        proposed: &Option<Watermark>,
+    ) -> Check {
+        let open = self.working(run, Some(true))?;
+        Self::check_page_in_progress(open, run, page)?;
+        if let Some(change) = changes
+            .iter()
+            .find(|change| open.page_error_anchors.contains(&change.anchor))
+        {
+            return refuse(
+                Rule::R1,
+                format!(
+                    "run {run} page {page} stages {}, which had an error on this page",
+                    change.anchor
+                ),
+            );
+        }
+        let (connector, partition, kind) =
+            (open.connector.clone(), open.partition.clone(), open.kind);
+        let snapshot_limit = open.settings.snapshot_limit;
+        let part = self.partition_mut(&connector, &partition);
+        let live_after = part.live_objects_after(changes);
+        if live_after > snapshot_limit {
+            return refuse(
+                Rule::R11,
+                format!(
+                    "run {run} page {page} would hold {live_after} live objects, over snapshot_limit {snapshot_limit}"
+                ),
+            );
+        }
+        for change in changes {
+            part.stage(change);
+        }
+        let open = self.open_run_mut(run);
+        open.pages_read = page;
+        open.page_errors = 0;
+        open.page_error_anchors.clear();
+        open.counts.pages += 1;
+        open.counts.staged += changes.len() as u64;
+        if kind == RunKind::FullImport {
+            open.seen
+                .extend(changes.iter().map(|change| change.anchor.clone()));
+        }
+        if open.first_error_page.is_none() {
+            if let Some(watermark) = proposed {
+                open.clean_proposal = Some(watermark.clone());
+            }
+        }
+        Ok(())
+    }
+
+    fn on_fault(
+        &mut self,
+        here: &Occurrence,
+        run: RunId,
+        page: Option<u64>,
+        fault: &Fault,
+    ) -> Check {
+        let open = self.working(run, None)?;
+        if let Some((cause, stop_page)) = open.stop {
+            return refuse(
+                Rule::R15,
+                format!("run {run} already stopped on page {stop_page} ({cause:?})"),
+            );
+        }
+        let stop_page = match (open.kind.is_import(), page) {
+            (true, Some(page)) => {
+                Self::check_page_in_progress(open, run, page)?;
+                page
+            }
+            (false, None) => 0,
+            (true, None) => {
+                return refuse(
+                    Rule::R15,
+                    format!("run {run}: a fault in an import names the page it replaced"),
+                )
+            }
+            (false, Some(_)) => {
+                return refuse(Rule::R15, format!("run {run}: an export has no pages"))
+            }
+        };
+        let (connector, partition, kind) =
+            (open.connector.clone(), open.partition.clone(), open.kind);
+        if fault.kind == FaultKind::WatermarkExpired && kind.is_import() {
+            let part = self.partition_mut(&connector, &partition);
+            if part.full_import_required.is_none() {
+                part.full_import_required = Some(here.clone());
+            }
+        }
+        let open = self.open_run_mut(run);
+        if kind.is_import() {
+            open.first_error_page.get_or_insert(stop_page);
+        }
+        open.set_stop(StopCause::Fault(fault.kind), stop_page);
+        Ok(())
+    }
+
+    fn on_limit(
+        &mut self,
+        run: RunId,
+        page: u64,
+        limit: LimitKind,
+        count: u64,
+        maximum: u64,
+    ) -> Check {
+        let open = self.working(run, None)?;
+        let settings = &open.settings;
+        let (configured, actual, expected_page) = match limit {
+            LimitKind::Errors => (settings.max_errors, open.counts.errors, open.pages_read),
+            LimitKind::Warnings => (settings.max_warnings, open.counts.warnings, open.pages_read),
+            LimitKind::Snapshot => (settings.snapshot_limit, count, open.pages_read + 1),
+        };
+        let expected_page = if open.kind.is_import() {
+            expected_page
+        } else {
+            0
+        };
+        if limit == LimitKind::Snapshot && !open.kind.is_import() {
+            return refuse(
+                Rule::R11,
+                format!("run {run}: the snapshot limit applies to imports"),
+            );
+        }
+        if maximum != configured || count != actual || count <= maximum {
+            return refuse(
+                Rule::R11,
+                format!(
+                    "run {run}: {} reached with count {count} and maximum {maximum}, but the run has {actual} against a limit of {configured}",
+                    limit.code()
+                ),
+            );
+        }
+        if page != expected_page {
+            return refuse(
+                Rule::R15,
+                format!("run {run}: limit on page {page}, but page {expected_page} is current"),
+            );
+        }
+        if let Some((cause, stop_page)) = open.stop {
+            let may_refine = stop_page == page
+                && limit != LimitKind::Snapshot
+                && matches!(cause, StopCause::ObjectStop | StopCause::FatalImport);
+            if !may_refine {
+                return refuse(
+                    Rule::R15,
+                    format!("run {run} already stopped on page {stop_page}"),
+                );
+            }
+        }
+        let kind = open.kind;
+        let open = self.open_run_mut(run);
+        let cause = match limit {
+            LimitKind::Errors => StopCause::ErrorLimit,
+            LimitKind::Warnings => StopCause::WarningLimit,
+            LimitKind::Snapshot => StopCause::SnapshotLimit,
+        };
+        if kind.is_import() {
+            open.first_error_page.get_or_insert(page);
+        }
+        open.set_stop(cause, page);
+        Ok(())
+    }
+
+    fn on_watermark_committed(
+        &mut self,
+        here: &Occurrence,
+        run: RunId,
+        watermark: &Watermark,
+    ) -> Check {
+        let open = self.open(run)?;
+        if !open.kind.is_import() {
+            return refuse(
+                Rule::R15,
+                format!("export {run} has no watermark to commit"),
+            );
+        }
+        if open.committed {
+            return refuse(Rule::R15, format!("run {run} already committed"));
+        }
+        Self::check_limits_respected(open, run, 0)?;
+        if open
+            .stop
+            .is_some_and(|(cause, _)| cause == StopCause::Interrupted)
+        {
+            return refuse(
+                Rule::R13,
+                format!("run {run} was interrupted: its proposals are discarded"),
+            );
+        }
+        if open.kind == RunKind::FullImport && !open.is_clean() {
+            return refuse(
+                Rule::R2,
+                format!(
+                    "full import {run} had {} errors{}: it may not commit",
+                    open.counts.errors,
+                    if open.stop.is_some() {
+                        " and stopped"
+                    } else {
+                        ""
+                    }
+                ),
+            );
+        }
+        if open.clean_proposal.as_ref() != Some(watermark) {
+            return refuse(
+                Rule::R1,
+                format!(
+                    "run {run} commits {watermark} but the last watermark before its first error{} is {}",
+                    open.first_error_page
+                        .map_or(String::new(), |page| format!(" (page {page})")),
+                    show(open.clean_proposal.as_ref())
+                ),
+            );
+        }
+        let (connector, partition) = (open.connector.clone(), open.partition.clone());
+        let part = self.partition_mut(&connector, &partition);
+        part.committed_watermark = Some(watermark.clone());
+        part.committed_by = Some(here.clone());
+        let open = self.open_run_mut(run);
+        open.committed = true;
+        open.phase = RunPhase::Closing;
+        Ok(())
+    }
+
+    fn on_obsoletion_decided(
+        &mut self,
+        run: RunId,
+        decision: Obsoletion,
+        anchors: &[Anchor],
+        reason: Option<SkipReason>,
+    ) -> Check {
+        let open = self.open(run)?;
+        if open.kind != RunKind::FullImport {
+            return refuse(
+                Rule::R3,
+                format!(
+                    "run {run} is a {}: only full imports obsolete",
+                    open.kind.as_str()
+                ),
+            );
+        }
+        if let Some(previous) = open.obsoletion {
+            return refuse(
+                Rule::R15,
+                format!(
+                    "run {run} already decided obsoletion ({})",
+                    previous.as_str()
+                ),
+            );
+        }
+        Self::check_limits_respected(open, run, 0)?;
+        let part = self
+            .partition(&open.connector, &open.partition)
+            .ok_or((Rule::R15, format!("run {run} has no partition")))?;
+        match decision {
+            Obsoletion::Applied | Obsoletion::Held => {
+                if !open.is_clean() {
+                    return refuse(
+                        Rule::R3,
+                        format!(
+                            "full import {run} had {} errors{}: obsoletion must be skipped",
+                            open.counts.errors,
+                            if open.stop.is_some() {
+                                " and stopped"
+                            } else {
+                                ""
+                            }
+                        ),
+                    );
+                }
+                let expected = part.unseen_live_objects(&open.seen);
+                if anchors != expected.as_slice() {
+                    return refuse(
+                        Rule::R3,
+                        format!(
+                            "run {run} obsoletes {} objects, but {} live objects were not seen",
+                            anchors.len(),
+                            expected.len()
+                        ),
+                    );
+                }
+                let exceeds =
+                    exceeds_threshold(&open.settings, anchors.len() as u64, open.live_at_start);
+                if exceeds != (decision == Obsoletion::Held) {
+                    return refuse(
+                        Rule::R4,
+                        format!(
+                            "run {run} {} {} objects against deletion_threshold {:?} of {} live objects",
+                            if exceeds { "applies" } else { "holds" },
+                            anchors.len(),
+                            open.settings.deletion_threshold,
+                            open.live_at_start
+                        ),
+                    );
+                }
+            }
+            Obsoletion::Skipped => {
+                if open.is_clean() {
+                    return refuse(
+                        Rule::R3,
+                        format!("full import {run} was clean: obsoletion may not be skipped"),
+                    );
+                }
+                let expected = if open.counts.errors > 0 {
+                    SkipReason::ImportErrors
+                } else {
+                    SkipReason::RunStopped
+                };
+                if reason != Some(expected) {
+                    return refuse(
+                        Rule::R3,
+                        format!(
+                            "run {run} skips obsoletion for {}, but the reason is {}",
+                            reason.map_or("no reason", SkipReason::as_str),
+                            expected.as_str()
+                        ),
+                    );
+                }
+            }
+            Obsoletion::NotApplicable => {
+                return refuse(Rule::R3, "not-applicable is not an obsoletion decision")
+            }
+        }
+        let (connector, partition) = (open.connector.clone(), open.partition.clone());
+        let part = self.partition_mut(&connector, &partition);
+        match decision {
+            Obsoletion::Applied => {
+                part.held_obsoletion = None;
+                part.obsolete(anchors);
+            }
+            Obsoletion::Held => {
+                part.held_obsoletion = Some(HeldObsoletion {
+                    run,
+                    anchors: anchors.iter().cloned().collect(),
+                });
+            }
+            Obsoletion::Skipped | Obsoletion::NotApplicable => {}
+        }
+        let open = self.open_run_mut(run);
+        if decision == Obsoletion::Applied {
+            open.counts.obsoleted = anchors.len() as u64;
+        }
+        open.obsoletion = Some(decision);
+        open.skip_reason = reason;
+        open.phase = RunPhase::Closing;
+        Ok(())
+    }
+
+    fn on_export_batch(&mut self, run: RunId, anchors: &[Anchor]) -> Check {
+        let open = self.working(run, Some(false))?;
+        if let Some((_, _)) = open.stop {
+            return refuse(
+                Rule::Exports,
+                format!("export {run} stopped: nothing more is sent"),
+            );
+        }
+        Self::check_limits_respected(open, run, 0)?;
+        if !open.awaiting.is_empty() {
+            return refuse(
+                Rule::Exports,
+                format!(
+                    "export {run} sent a batch before the results of the previous one ({} awaiting)",
+                    open.awaiting.len()
+                ),
+            );
+        }
+        if anchors.is_empty() {
+            return refuse(Rule::Exports, format!("export {run} sent an empty batch"));
+        }
+        let part = self
+            .partition(&open.connector, &open.partition)
+            .ok_or((Rule::R15, format!("run {run} has no partition")))?;
+        let eligible = part
+            .exports
+            .eligible(open.export_cutoff, &open.sent, anchors.len());
+        if eligible.iter().ne(anchors.iter()) {
+            return refuse(
+                Rule::Exports,
+                format!(
+                    "export {run} sent {} but the next pending changes in queue order are {}",
+                    list(anchors),
+                    list(&eligible)
+                ),
+            );
+        }
+        let open = self.open_run_mut(run);
+        open.sent.extend(anchors.iter().cloned());
+        open.awaiting.extend(anchors.iter().cloned());
+        Ok(())
+    }
+
+    fn on_export_result(
+        &mut self,
+        here: &Occurrence,
+        run: RunId,
+        anchor: &Anchor,
+        outcome: &ExportOutcome,
+    ) -> Check {
+        let open = self.working(run, Some(false))?;
+        if !open.awaiting.contains(anchor) {
+            return refuse(
+                Rule::Exports,
+                format!("export {run} has no result awaited for {anchor}"),
+            );
+        }
+        if let Some((cause, _)) = open.stop {
+            if matches!(cause, StopCause::Fault(_) | StopCause::Interrupted) {
+                return refuse(
+                    Rule::Exports,
+                    format!("export {run} stopped ({cause:?}) before the result for {anchor}"),
+                );
+            }
+        }
+        if let ExportOutcome::ProvisioningParent { parent } = outcome {
+            if parent == anchor {
+                return refuse(
+                    Rule::Exports,
+                    format!("export {run}: {anchor} cannot be its own parent"),
+                );
+            }
+        }
+        let (connector, partition) = (open.connector.clone(), open.partition.clone());
+        let part = self.partition_mut(&connector, &partition);
+        let mut error = false;
+        let mut warning = false;
+        let mut stop = false;
+        match outcome {
+            ExportOutcome::Success => {
+                part.exports.remove(anchor);
+                part.object_errors.remove(anchor);
+            }
+            ExportOutcome::CustomContinueRun { name, description }
+            | ExportOutcome::CustomStopRun { name, description } => {
+                record_object_error(
+                    part,
+                    anchor,
+                    name,
+                    description,
+                    ErrorDirection::Export,
+                    here,
+                );
+                error = true;
+                stop = matches!(outcome, ExportOutcome::CustomStopRun { .. });
+            }
+            ExportOutcome::ConvertUpdateToAdd => {
+                let staged = part.objects.get(anchor).map(|o| o.attributes.clone());
+                part.exports.convert_to_add(anchor, staged);
+                warning = true;
+            }
+            ExportOutcome::ProvisioningParent { parent } => {
+                part.exports.place_parent(anchor, parent);
+                warning = true;
+            }
+            ExportOutcome::RetryReferenceAttribute => {
+                part.exports.keep_references(anchor);
+                warning = true;
+            }
+        }
+        let open = self.open_run_mut(run);
+        open.awaiting.remove(anchor);
+        open.counts.exported += 1;
+        if error {
+            open.counts.errors += 1;
+        }
+        if warning {
+            open.counts.warnings += 1;
+        }
+        if stop {
+            open.set_stop(StopCause::ObjectStop, 0);
+        }
+        Ok(())
+    }
+
+    fn on_run_interrupted(&mut self, run: RunId) -> Check {
+        self.open(run)?;
+        let open = self.open_run_mut(run);
+        // R13: whatever it committed stands; what it only proposed is dropped.
+        open.stop = Some((StopCause::Interrupted, open.pages_read + 1));
+        open.clean_proposal = None;
+        Ok(())
+    }
+
+    fn on_run_ended(
+        &mut self,
+        here: &Occurrence,
+        run: RunId,
+        status: RunStatus,
+        counts: &RunCounts,
+        committed_watermark: &Option<Watermark>,
+    ) -> Check {
+        let open = self.open(run)?;
+        Self::check_limits_respected(open, run, 0)?;
+        if open.kind == RunKind::FullImport && open.obsoletion.is_none() {
+            return refuse(
+                Rule::R3,
+                format!("full import {run} ended without recording its obsoletion"),
+            );
+        }
+        if let Some(watermark) = open.watermark_to_commit() {
+            if !open.committed {
+                return refuse(
+                    if open.kind == RunKind::FullImport {
+                        Rule::R2
+                    } else {
+                        Rule::R1
+                    },
+                    format!("run {run} ended without committing {watermark}"),
+                );
+            }
+        }
+        let part = self
+            .partition(&open.connector, &open.partition)
+            .ok_or((Rule::R15, format!("run {run} has no partition")))?;
+        if open.kind == RunKind::Export && open.stop.is_none() {
+            if !open.awaiting.is_empty() {
+                return refuse(
+                    Rule::Exports,
+                    format!(
+                        "export {run} ended without results for {}",
+                        list(&open.awaiting.iter().cloned().collect::<Vec<_>>())
+                    ),
+                );
+            }
+            let unsent = part.exports.eligible(open.export_cutoff, &open.sent, 1);
+            if let Some(anchor) = unsent.first() {
+                return refuse(
+                    Rule::Exports,
+                    format!("export {run} ended without sending the pending change of {anchor}"),
+                );
+            }
+        }
+        let expected = open.expected_status();
+        if status != expected {
+            return refuse(
+                Rule::Statuses,
+                format!(
+                    "run {run} ends {} but what happened in it makes it {}",
+                    status.as_str(),
+                    expected.as_str()
+                ),
+            );
+        }
+        if *counts != open.counts {
+            return refuse(
+                Rule::Statuses,
+                format!(
+                    "run {run} ends with counts {counts:?} but folded {:?}",
+                    open.counts
+                ),
+            );
+        }
+        if committed_watermark.as_ref() != part.committed_watermark.as_ref() {
+            return refuse(
+                Rule::R1,
+                format!(
+                    "run {run} ends reporting watermark {} but {} is committed",
+                    show(committed_watermark.as_ref()),
+                    show(part.committed_watermark.as_ref())
+                ),
+            );
+        }
+        let clean_full_import = open.kind == RunKind::FullImport && open.is_clean();
+        let (connector, partition) = (open.connector.clone(), open.partition.clone());
+        let part = self.partition_mut(&connector, &partition);
+        part.open_run = None;
+        if clean_full_import {
+            // R2: a clean full import, even one whose obsoletion is held, clears the flag.
+            part.full_import_required = None;
+        }
+        let committed = part.committed_watermark.clone();
+        let Some(open) = self.open_runs.remove(&run) else {
+            return refuse(Rule::R15, format!("run {run} is not open"));
+        };
+        let Some(record) = self.run_record_mut(run) else {
+            return refuse(Rule::R15, format!("run {run} has no history record"));
+        };
+        record.status = Some(status);
+        record.committed_watermark = committed;
+        record.obsoletion = open.obsoletion.unwrap_or(Obsoletion::NotApplicable);
+        record.skip_reason = open.skip_reason;
+        record.counts = open.counts;
+        record.ended = Some(here.clone());
+        Ok(())
+    }
+
+    fn on_admin_action(
+        &mut self,
+        connector: &ConnectorName,
+        partition: Option<&PartitionName>,
+        action: AdminAction,
+    ) -> Check {
+        if action == AdminAction::ApproveObsoletion {
+            let Some(state) = self.connectors.get_mut(connector) else {
+                return refuse(Rule::R4, format!("connector {connector} has no partitions"));
+            };
+            for (name, part) in state.partitions.iter_mut() {
+                if partition.is_some_and(|wanted| wanted != name) {
+                    continue;
+                }
+                if let Some(held) = part.held_obsoletion.take() {
+                    let anchors: Vec<Anchor> = held.anchors.into_iter().collect();
+                    part.obsolete(&anchors);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn open_run_mut(&mut self, run: RunId) -> &mut OpenRun {
+        // Every caller checked that the run is open; a missing run here is a bug in the fold.
+        self.open_runs
+            .get_mut(&run)
+            .unwrap_or_else(|| unreachable!("run {run} was checked open"))
+    }
+
+    fn run_record_mut(&mut self, run: RunId) -> Option<&mut RunRecord> {
+        let index = usize::try_from(run.0).ok()?.checked_sub(1)?;
+        self.runs.get_mut(index)
+    }
+}
+
+impl OpenRun {
+    fn note_page_error(&mut self, page: u64, anchor: &Anchor, kind: RunKind) {
+        self.counts.errors += 1;
+        self.page_errors += 1;
+        self.first_error_page.get_or_insert(page);
+        self.page_error_anchors.insert(anchor.clone());
+        if kind == RunKind::FullImport {
+            self.seen.insert(anchor.clone());
+        }
+    }
+
+    fn set_stop(&mut self, cause: StopCause, page: u64) {
+        match self.stop {
+            Some((existing, _)) if existing.precedence() >= cause.precedence() => {}
+            _ => self.stop = Some((cause, page)),
+        }
+    }
+}
+
+/// R4: whether obsoleting `count` objects of `live_before` exceeds the deletion threshold.
+pub fn exceeds_threshold(settings: &Settings, count: u64, live_before: u64) -> bool {
+    match settings.deletion_threshold {
+        DeletionThreshold::Count(maximum) => count > maximum,
+        DeletionThreshold::Percent(percent) => {
+            u128::from(count) * 100 > u128::from(percent) * u128::from(live_before)
+        }
+    }
+}
+
+fn record_object_error(
+    part: &mut PartitionState,
+    anchor: &Anchor,
+    name: &str,
+    description: &str,
+    direction: ErrorDirection,
+    here: &Occurrence,
+) {
+    match part.object_errors.get_mut(anchor) {
+        Some(record) => {
+            if record.last.run != here.run {
+                record.failing_runs += 1;
+            }
+            record.name = name.to_owned();
+            record.description = description.to_owned();
+            record.direction = direction;
+            record.last = here.clone();
+        }
+        None => {
+            part.object_errors.insert(
+                anchor.clone(),
+                ObjectErrorRecord {
+                    name: name.to_owned(),
+                    description: description.to_owned(),
+                    direction,
+                    first: here.clone(),
+                    last: here.clone(),
+                    failing_runs: 1,
+                },
+            );
+        }
+    }
+}
+
+pub(crate) fn show(watermark: Option<&Watermark>) -> String {
+    watermark.map_or_else(|| "none".to_owned(), Watermark::display_text)
+}
+
+fn list(anchors: &[Anchor]) -> String {
+    let shown: Vec<&str> = anchors.iter().take(5).map(Anchor::as_str).collect();
+    let more = anchors.len().saturating_sub(5);
+    if more > 0 {
+        format!("[{}, and {more} more]", shown.join(", "))
+    } else {
+        format!("[{}]", shown.join(", "))
+    }
+}

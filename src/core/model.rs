@@ -1,0 +1,645 @@
+//! Domain nouns shared by events, commands and state: names, anchors, watermarks, changes,
+//! settings and the closed vocabularies of SPEC.md (run kinds, statuses, faults, export results).
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Position of an event in the log: integers from 1, in log order.
+pub type Seq = u64;
+
+/// Identity of a run: integers from 1, in the order runs started (refused runs included).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RunId(pub u64);
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Milliseconds since the Unix epoch, stamped by the shell: the core never reads a clock (R14).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct Timestamp(pub i64);
+
+/// Who caused an event: an engine instance, an administrator, a test. Free text, supplied by the caller.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Actor(pub String);
+
+macro_rules! name_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        pub struct $name(pub String);
+
+        impl $name {
+            /// The name as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(text: &str) -> Self {
+                Self(text.to_owned())
+            }
+        }
+    };
+}
+
+name_type!(
+    /// One configured connection to one external system.
+    ConnectorName
+);
+name_type!(
+    /// An independently synchronized slice of a connector, with its own watermark and health.
+    PartitionName
+);
+name_type!(
+    /// The opaque identity of one object in a partition (a DN, a GUID, a record id).
+    Anchor
+);
+
+/// Opaque bytes the connector hands out to resume a delta import; compared only for equality.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Watermark(pub Vec<u8>);
+
+impl Watermark {
+    /// A watermark from text, as scenario files and most connectors give it.
+    pub fn from_text(text: &str) -> Self {
+        Self(text.as_bytes().to_vec())
+    }
+
+    /// The watermark as an operator reads it: its text when it is UTF-8, else `0x` and hex.
+    pub fn display_text(&self) -> String {
+        match std::str::from_utf8(&self.0) {
+            Ok(text) => text.to_owned(),
+            Err(_) => {
+                let mut out = String::from("0x");
+                for byte in &self.0 {
+                    out.push_str(&format!("{byte:02x}"));
+                }
+                out
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Watermark {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Watermark({})", self.display_text())
+    }
+}
+
+impl fmt::Display for Watermark {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.display_text())
+    }
+}
+
+/// The value of one attribute: a string or a list of strings.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum AttributeValue {
+    /// A single-valued attribute.
+    Single(String),
+    /// A multi-valued attribute, in the order the source gave.
+    Multi(Vec<String>),
+}
+
+/// Attributes of an object, by name. Sorted, so that state and events encode deterministically.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Attributes(pub BTreeMap<String, AttributeValue>);
+
+impl Attributes {
+    /// No attributes.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the named attributes of `other` over these, keeping the rest: how an update applies.
+    pub fn overlay(&mut self, other: &Attributes) {
+        for (name, value) in &other.0 {
+            self.0.insert(name.clone(), value.clone());
+        }
+    }
+
+    /// Whether there are no attributes at all.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Which step a run executes against a partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum RunKind {
+    /// Reads every object; the only run that obsoletes and that clears `full-import-required`.
+    FullImport,
+    /// Reads the changes since the committed watermark.
+    DeltaImport,
+    /// Sends the partition's pending exports.
+    Export,
+}
+
+impl RunKind {
+    /// The SPEC §7 name: `full-import`, `delta-import` or `export`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunKind::FullImport => "full-import",
+            RunKind::DeltaImport => "delta-import",
+            RunKind::Export => "export",
+        }
+    }
+
+    /// Whether the run reads pages from the connector.
+    pub fn is_import(self) -> bool {
+        matches!(self, RunKind::FullImport | RunKind::DeltaImport)
+    }
+}
+
+/// What an imported change does to the staged object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ChangeKind {
+    /// The object exists with exactly these attributes.
+    Add,
+    /// The named attributes changed; the others stay.
+    Update,
+    /// The object was deleted in the source: it is staged as obsolete.
+    Delete,
+}
+
+impl ChangeKind {
+    /// The SPEC §7 name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Add => "add",
+            ChangeKind::Update => "update",
+            ChangeKind::Delete => "delete",
+        }
+    }
+}
+
+/// One object's change as an import page reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectChange {
+    /// The object.
+    pub anchor: Anchor,
+    /// What happened to it.
+    pub kind: ChangeKind,
+    /// Its attributes (all of them for an add, the changed ones for an update, none for a delete).
+    pub attributes: Attributes,
+}
+
+/// The two object-level errors a connector may return with its own name and description (R7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ObjectErrorKind {
+    /// The object failed; the run goes on.
+    CustomContinueRun,
+    /// The object failed and the run stops.
+    CustomStopRun,
+}
+
+impl ObjectErrorKind {
+    /// The SPEC §7 name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectErrorKind::CustomContinueRun => "custom-continue-run",
+            ObjectErrorKind::CustomStopRun => "custom-stop-run",
+        }
+    }
+}
+
+/// An object-level import error as the connector reports it (a *discovery error*).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiscoveryError {
+    /// The object that failed.
+    pub anchor: Anchor,
+    /// Whether the run goes on.
+    pub kind: ObjectErrorKind,
+    /// Short dash-separated name, e.g. `invalid-characters-error`.
+    pub name: String,
+    /// What the administrator needs to understand the problem.
+    pub description: String,
+}
+
+/// The fatal import errors that say the source's delta change log is broken (R5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum FatalImportErrorKind {
+    /// The change log could not be parsed.
+    ImportParseError,
+    /// The change log could not be read.
+    ImportReadError,
+}
+
+impl FatalImportErrorKind {
+    /// The SPEC §7 name, also the alert code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FatalImportErrorKind::ImportParseError => "import-parse-error",
+            FatalImportErrorKind::ImportReadError => "import-read-error",
+        }
+    }
+}
+
+/// A fatal import error as the connector reports it, usually on the object it was reading.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FatalImportError {
+    /// The object being read when the change log broke, when the connector knows it.
+    pub anchor: Option<Anchor>,
+    /// Parse or read error.
+    pub kind: FatalImportErrorKind,
+    /// What the connector said.
+    pub description: String,
+}
+
+/// One page an import returned: its changes, its errors and the watermark after it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Page {
+    /// Changes in the order the source listed them.
+    pub changes: Vec<ObjectChange>,
+    /// Object-level errors on this page.
+    pub errors: Vec<DiscoveryError>,
+    /// A fatal import error on this page, if the change log broke here.
+    pub fatal: Option<FatalImportError>,
+    /// The watermark after this page, if the connector proposes one.
+    pub watermark: Option<Watermark>,
+}
+
+/// The well-known faults of R8: failures that stop the whole run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum FaultKind {
+    /// The server cannot be reached at all.
+    ServerDown,
+    /// The server answers but a connection cannot be established.
+    FailedConnection,
+    /// A connection that worked earlier in the run was lost.
+    DroppedConnection,
+    /// The credentials were refused.
+    BadCredentials,
+    /// The OAuth refresh token expired.
+    OauthTokenExpired,
+    /// The source pruned its change log past the committed watermark.
+    WatermarkExpired,
+    /// Any other connector failure, a panic inside the connector included.
+    ConnectorException,
+}
+
+impl FaultKind {
+    /// Every fault, for generators and catalogs.
+    pub const ALL: [FaultKind; 7] = [
+        FaultKind::ServerDown,
+        FaultKind::FailedConnection,
+        FaultKind::DroppedConnection,
+        FaultKind::BadCredentials,
+        FaultKind::OauthTokenExpired,
+        FaultKind::WatermarkExpired,
+        FaultKind::ConnectorException,
+    ];
+
+    /// The SPEC §7 name, also the alert code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaultKind::ServerDown => "server-down",
+            FaultKind::FailedConnection => "failed-connection",
+            FaultKind::DroppedConnection => "dropped-connection",
+            FaultKind::BadCredentials => "bad-credentials",
+            FaultKind::OauthTokenExpired => "oauth-token-expired",
+            FaultKind::WatermarkExpired => "watermark-expired",
+            FaultKind::ConnectorException => "connector-exception",
+        }
+    }
+
+    /// The status of a run this fault stopped (SPEC §6).
+    pub fn run_status(self) -> RunStatus {
+        match self {
+            FaultKind::ServerDown => RunStatus::StoppedServerDown,
+            FaultKind::FailedConnection | FaultKind::DroppedConnection => {
+                RunStatus::StoppedConnectivity
+            }
+            FaultKind::BadCredentials | FaultKind::OauthTokenExpired => {
+                RunStatus::StoppedBadServerCredentials
+            }
+            FaultKind::WatermarkExpired => RunStatus::StoppedWatermarkExpired,
+            FaultKind::ConnectorException => RunStatus::StoppedConnectorException,
+        }
+    }
+}
+
+/// A fault with the connector's own message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fault {
+    /// Which fault.
+    pub kind: FaultKind,
+    /// What the connector said; for `connector-exception` the only clue an operator gets.
+    pub message: String,
+}
+
+/// The run limits of R11.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum LimitKind {
+    /// More errors than `max_errors`.
+    Errors,
+    /// More warnings than `max_warnings`.
+    Warnings,
+    /// More live objects in the partition than `snapshot_limit`.
+    Snapshot,
+}
+
+impl LimitKind {
+    /// The alert code of SPEC §7.
+    pub fn code(self) -> &'static str {
+        match self {
+            LimitKind::Errors => "error-limit-exceeded",
+            LimitKind::Warnings => "warning-limit-exceeded",
+            LimitKind::Snapshot => "snapshot-limit-exceeded",
+        }
+    }
+}
+
+/// A change waiting to be exported, as SPEC §7's `pending_exports[].change` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ExportChangeKind {
+    /// Create the object with all its attributes.
+    Add,
+    /// Change the named attributes.
+    Update,
+    /// Delete the object.
+    Delete,
+    /// Write the reference attributes only (after `retry-reference-attribute`).
+    References,
+}
+
+impl ExportChangeKind {
+    /// The SPEC §7 name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExportChangeKind::Add => "add",
+            ExportChangeKind::Update => "update",
+            ExportChangeKind::Delete => "delete",
+            ExportChangeKind::References => "references",
+        }
+    }
+}
+
+/// A change the engine wants written to the target.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportChange {
+    /// The object.
+    pub anchor: Anchor,
+    /// What to do.
+    pub kind: ExportChangeKind,
+    /// Non-reference attributes.
+    pub attributes: Attributes,
+    /// Reference attributes (values are anchors of other objects).
+    pub references: Attributes,
+}
+
+/// The result a connector returns for one exported object (SPEC §4).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExportOutcome {
+    /// Written.
+    Success,
+    /// Failed; the run goes on.
+    CustomContinueRun {
+        /// Short dash-separated name.
+        name: String,
+        /// Details for the administrator.
+        description: String,
+    },
+    /// Failed; the run stops.
+    CustomStopRun {
+        /// Short dash-separated name.
+        name: String,
+        /// Details for the administrator.
+        description: String,
+    },
+    /// The target lost the object: send it again as an add with all attributes.
+    ConvertUpdateToAdd,
+    /// The parent container is missing: add it first, then send the object again.
+    ProvisioningParent {
+        /// The missing parent.
+        parent: Anchor,
+    },
+    /// The non-reference attributes were written; the references must be retried.
+    RetryReferenceAttribute,
+}
+
+impl ExportOutcome {
+    /// The SPEC §7 name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ExportOutcome::Success => "success",
+            ExportOutcome::CustomContinueRun { .. } => "custom-continue-run",
+            ExportOutcome::CustomStopRun { .. } => "custom-stop-run",
+            ExportOutcome::ConvertUpdateToAdd => "convert-update-to-add",
+            ExportOutcome::ProvisioningParent { .. } => "provisioning-parent",
+            ExportOutcome::RetryReferenceAttribute => "retry-reference-attribute",
+        }
+    }
+}
+
+/// An administrator's action (R4, R8, R9).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum AdminAction {
+    /// New credentials were entered.
+    CredentialsUpdated,
+    /// The connector was enabled again.
+    Enable,
+    /// A suspended scope was resumed.
+    Resume,
+    /// A held obsoletion was approved.
+    ApproveObsoletion,
+}
+
+impl AdminAction {
+    /// The SPEC §7 name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdminAction::CredentialsUpdated => "credentials-updated",
+            AdminAction::Enable => "enable",
+            AdminAction::Resume => "resume",
+            AdminAction::ApproveObsoletion => "approve-obsoletion",
+        }
+    }
+}
+
+/// How many objects a clean full import may obsolete before the obsoletion is held (R4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeletionThreshold {
+    /// At most this many objects.
+    Count(u64),
+    /// At most this percentage of the partition's live objects before the import.
+    Percent(u8),
+}
+
+/// The limits in force for a run; carried on every `RunStarted` so a postmortem sees them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    /// Consecutive failures of one code on one scope before it turns permanent (R9).
+    pub retry_count: u32,
+    /// Errors a run may have; one more stops it (R11).
+    pub max_errors: u64,
+    /// Warnings a run may have; one more stops it (R11).
+    pub max_warnings: u64,
+    /// Live objects a partition may hold (R11).
+    pub snapshot_limit: u64,
+    /// Consecutive held-back delta imports before the stuck-watermark warning (R6).
+    pub stuck_after: u32,
+    /// The accidental-deletion guard (R4).
+    pub deletion_threshold: DeletionThreshold,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            retry_count: 3,
+            max_errors: 5000,
+            max_warnings: 100_000,
+            snapshot_limit: 10_000,
+            stuck_after: 3,
+            deletion_threshold: DeletionThreshold::Count(500),
+        }
+    }
+}
+
+/// The result of a run (SPEC §6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum RunStatus {
+    /// Nothing went wrong.
+    Success,
+    /// Only warnings.
+    CompletedWarnings,
+    /// An import with object-level errors.
+    CompletedDiscoveryErrors,
+    /// An export with object-level errors.
+    CompletedExportErrors,
+    /// `custom-stop-run` on an object.
+    StoppedObjectError,
+    /// Errors over `max_errors` or warnings over `max_warnings`.
+    StoppedErrorLimit,
+    /// The snapshot record limit.
+    StoppedSnapshotLimit,
+    /// A clean full import whose obsoletion is held (R4).
+    StoppedDeletionThresholdExceeded,
+    /// Fault `server-down`.
+    StoppedServerDown,
+    /// Faults `failed-connection`, `dropped-connection`.
+    StoppedConnectivity,
+    /// Faults `bad-credentials`, `oauth-token-expired`.
+    StoppedBadServerCredentials,
+    /// Any other connector failure.
+    StoppedConnectorException,
+    /// `import-parse-error` or `import-read-error` in a delta import.
+    StoppedDeltaLogBroken,
+    /// Fault `watermark-expired`.
+    StoppedWatermarkExpired,
+    /// A delta import while `full-import-required` is set.
+    NoStartFullImportRequired,
+    /// The connector is disabled.
+    NoStartDisabled,
+    /// The scope is suspended.
+    NoStartSuspended,
+    /// Found in flight when the log was reopened.
+    Interrupted,
+}
+
+impl RunStatus {
+    /// The SPEC §6 name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Success => "success",
+            RunStatus::CompletedWarnings => "completed-warnings",
+            RunStatus::CompletedDiscoveryErrors => "completed-discovery-errors",
+            RunStatus::CompletedExportErrors => "completed-export-errors",
+            RunStatus::StoppedObjectError => "stopped-object-error",
+            RunStatus::StoppedErrorLimit => "stopped-error-limit",
+            RunStatus::StoppedSnapshotLimit => "stopped-snapshot-limit",
+            RunStatus::StoppedDeletionThresholdExceeded => "stopped-deletion-threshold-exceeded",
+            RunStatus::StoppedServerDown => "stopped-server-down",
+            RunStatus::StoppedConnectivity => "stopped-connectivity",
+            RunStatus::StoppedBadServerCredentials => "stopped-bad-server-credentials",
+            RunStatus::StoppedConnectorException => "stopped-connector-exception",
+            RunStatus::StoppedDeltaLogBroken => "stopped-delta-log-broken",
+            RunStatus::StoppedWatermarkExpired => "stopped-watermark-expired",
+            RunStatus::NoStartFullImportRequired => "no-start-full-import-required",
+            RunStatus::NoStartDisabled => "no-start-disabled",
+            RunStatus::NoStartSuspended => "no-start-suspended",
+            RunStatus::Interrupted => "interrupted",
+        }
+    }
+
+    /// Whether the run ran to its end (`success` or a `completed-*` status).
+    pub fn ran_to_end(self) -> bool {
+        matches!(
+            self,
+            RunStatus::Success
+                | RunStatus::CompletedWarnings
+                | RunStatus::CompletedDiscoveryErrors
+                | RunStatus::CompletedExportErrors
+        )
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What happened to obsoletion in a run (SPEC §7 `runs[].obsoletion`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Obsoletion {
+    /// Objects not seen were marked obsolete.
+    Applied,
+    /// Not applied because the full import had errors or stopped.
+    Skipped,
+    /// Held by the deletion guard until approved (R4).
+    Held,
+    /// Not a full import, or the run did not start.
+    NotApplicable,
+}
+
+impl Obsoletion {
+    /// The SPEC §7 name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Obsoletion::Applied => "applied",
+            Obsoletion::Skipped => "skipped",
+            Obsoletion::Held => "held",
+            Obsoletion::NotApplicable => "not-applicable",
+        }
+    }
+}
+
+/// Why obsoletion was skipped (R3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum SkipReason {
+    /// The full import had object-level or fatal import errors.
+    ImportErrors,
+    /// A fault or a limit stopped it, or it was interrupted.
+    RunStopped,
+}
+
+impl SkipReason {
+    /// A short name for reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::ImportErrors => "import-errors",
+            SkipReason::RunStopped => "run-stopped",
+        }
+    }
+}
+
+impl Actor {
+    /// An actor by name.
+    pub fn from_name(name: &str) -> Self {
+        Actor(name.to_owned())
+    }
+}

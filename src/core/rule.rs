@@ -1,0 +1,129 @@
+//! The rules of SPEC.md as values, and the two typed errors that name them: a [`Violation`] when the
+//! fold refuses an event, a [`Rejection`] when the decider refuses a command.
+
+use super::model::Seq;
+use std::fmt;
+
+/// A rule of SPEC.md that an event or a command can break.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Rule {
+    /// A watermark never advances past an error.
+    R1,
+    /// Full imports commit only when clean, and only then clear `full-import-required`.
+    R2,
+    /// Obsoletion only at the end of a clean full import.
+    R3,
+    /// The accidental-deletion guard.
+    R4,
+    /// A broken delta change log requires a full import.
+    R5,
+    /// The stuck-watermark warning.
+    R6,
+    /// Object-level errors.
+    R7,
+    /// Faults.
+    R8,
+    /// Transient errors become permanent.
+    R9,
+    /// Alert walls.
+    R10,
+    /// Run limits.
+    R11,
+    /// Log integrity and format versions.
+    R12,
+    /// Durability and recovery.
+    R13,
+    /// Determinism.
+    R14,
+    /// Events must fit the runs they name: known, open, in order.
+    R15,
+    /// Export rules (SPEC section 4).
+    Exports,
+    /// Run statuses (SPEC section 6).
+    Statuses,
+}
+
+impl Rule {
+    /// The rule's reference in SPEC.md.
+    pub fn code(self) -> &'static str {
+        match self {
+            Rule::R1 => "R1",
+            Rule::R2 => "R2",
+            Rule::R3 => "R3",
+            Rule::R4 => "R4",
+            Rule::R5 => "R5",
+            Rule::R6 => "R6",
+            Rule::R7 => "R7",
+            Rule::R8 => "R8",
+            Rule::R9 => "R9",
+            Rule::R10 => "R10",
+            Rule::R11 => "R11",
+            Rule::R12 => "R12",
+            Rule::R13 => "R13",
+            Rule::R14 => "R14",
+            Rule::R15 => "R15",
+            Rule::Exports => "SPEC §4",
+            Rule::Statuses => "SPEC §6",
+        }
+    }
+
+    /// The rule in a few words.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Rule::R1 => "a watermark never advances past an error",
+            Rule::R2 => "a full import commits only when it completed with zero errors",
+            Rule::R3 => "obsoletion only at the end of a zero-error full import",
+            Rule::R4 => "a large obsoletion is held until approved",
+            Rule::R5 => "a broken delta change log requires a full import",
+            Rule::R6 => "a watermark held back run after run is reported",
+            Rule::R7 => "object-level errors are recorded on the object",
+            Rule::R8 => "a fault stops the run",
+            Rule::R9 => "a repeated transient error becomes permanent",
+            Rule::R10 => "alerts follow their causes",
+            Rule::R11 => "run limits stop the run",
+            Rule::R12 => "the log is verified and versioned",
+            Rule::R13 => "a run is finished only once durable",
+            Rule::R14 => "folding is deterministic",
+            Rule::R15 => "an event must fit an open run, in order",
+            Rule::Exports => "exports are sent in queue order and nothing is lost",
+            Rule::Statuses => "a run's status follows from what happened in it",
+        }
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.code(), self.summary())
+    }
+}
+
+/// The fold refused an event: applying it would break a rule. The state is left as it was.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("event {seq} breaks {rule}: {detail}")]
+pub struct Violation {
+    /// The sequence number of the refused event.
+    pub seq: Seq,
+    /// The rule it breaks.
+    pub rule: Rule,
+    /// What exactly is wrong, naming runs, pages and objects.
+    pub detail: String,
+}
+
+/// The decider refused a command: carrying it out would break a rule, or it names nothing open.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("command refused by {rule}: {detail}")]
+pub struct Rejection {
+    /// The rule it would break.
+    pub rule: Rule,
+    /// What exactly is wrong.
+    pub detail: String,
+}
+
+impl Rejection {
+    pub(crate) fn new(rule: Rule, detail: impl Into<String>) -> Self {
+        Rejection {
+            rule,
+            detail: detail.into(),
+        }
+    }
+}

@@ -1,0 +1,713 @@
+//! The committed state: what the fold of the log says about every connector, partition and run.
+//!
+//! Every collection is ordered (`BTreeMap`, `BTreeSet`, `Vec`), so the same log always gives the
+//! same state, byte for byte, whatever the platform or hash seed (R14). Fields are private to the
+//! core: only the fold changes state, so every change has passed the rules.
+
+use super::event::{RefusalCause, RunCounts};
+use super::model::*;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// When and by what something happened: the log position, the time and the run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Occurrence {
+    /// Sequence number of the event.
+    pub seq: Seq,
+    /// Time stamped on the event.
+    pub at: Timestamp,
+    /// The run, when the event belongs to one.
+    pub run: Option<RunId>,
+}
+
+/// The whole folded state of one log.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub(crate) last_seq: Seq,
+    pub(crate) connectors: BTreeMap<ConnectorName, ConnectorState>,
+    pub(crate) runs: Vec<RunRecord>,
+    pub(crate) open_runs: BTreeMap<RunId, OpenRun>,
+}
+
+/// One connector and its partitions.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectorState {
+    pub(crate) partitions: BTreeMap<PartitionName, PartitionState>,
+}
+
+/// One partition: watermark, connector space, pending exports and open object errors.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionState {
+    pub(crate) committed_watermark: Option<Watermark>,
+    pub(crate) committed_by: Option<Occurrence>,
+    pub(crate) full_import_required: Option<Occurrence>,
+    pub(crate) objects: BTreeMap<Anchor, StagedObject>,
+    pub(crate) live_objects: u64,
+    pub(crate) exports: ExportQueue,
+    pub(crate) object_errors: BTreeMap<Anchor, ObjectErrorRecord>,
+    pub(crate) held_obsoletion: Option<HeldObsoletion>,
+    pub(crate) open_run: Option<RunId>,
+}
+
+/// An obsoletion the deletion guard held (R4), waiting for `approve-obsoletion`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldObsoletion {
+    /// The full import that would have applied it.
+    pub run: RunId,
+    /// The objects it would mark obsolete; an object staged again since leaves the set.
+    pub anchors: BTreeSet<Anchor>,
+}
+
+/// An object of the connector space as last imported.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StagedObject {
+    /// Its attributes as staged.
+    pub attributes: Attributes,
+    /// Deleted in the source, or not seen by a clean full import.
+    pub obsolete: bool,
+}
+
+/// Whether an object's error came from reading it or from writing it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorDirection {
+    /// An import (discovery) error.
+    Import,
+    /// An export error.
+    Export,
+}
+
+/// An open error on one object (R7): it closes when the object is read or exported cleanly.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectErrorRecord {
+    /// The latest error name.
+    pub name: String,
+    /// The latest description.
+    pub description: String,
+    /// Import or export.
+    pub direction: ErrorDirection,
+    /// The first occurrence since the error opened.
+    pub first: Occurrence,
+    /// The latest occurrence.
+    pub last: Occurrence,
+    /// How many distinct runs it has failed in.
+    pub failing_runs: u64,
+}
+
+/// The position of a pending export: ordered by `major` (the order first queued), then `minor`
+/// (negative for parents placed ahead of the object that needs them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct QueuePosition {
+    /// The order in which the change was first queued.
+    pub major: u64,
+    /// 0, or below 0 for parents placed ahead of the change at `major`.
+    pub minor: i64,
+}
+
+/// A change waiting to be exported.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingExport {
+    /// The change as it will be sent.
+    pub change: ExportChange,
+    /// Its place in the queue.
+    pub position: QueuePosition,
+    /// When it was (re)queued: an export run sends only what was queued before it started.
+    pub ticket: u64,
+    /// A parent that must be exported first (`provisioning-parent`).
+    pub waits_for: Option<Anchor>,
+}
+
+/// The partition's pending exports, one per anchor, in queue order.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportQueue {
+    pub(crate) order: BTreeMap<QueuePosition, Anchor>,
+    pub(crate) entries: BTreeMap<Anchor, PendingExport>,
+    pub(crate) next_ticket: u64,
+}
+
+impl ExportQueue {
+    /// The pending changes in the order they will be sent.
+    pub fn in_order(&self) -> impl Iterator<Item = &PendingExport> + '_ {
+        self.order
+            .values()
+            .filter_map(move |anchor| self.entries.get(anchor))
+    }
+
+    /// The pending change of an object.
+    pub fn get(&self, anchor: &Anchor) -> Option<&PendingExport> {
+        self.entries.get(anchor)
+    }
+
+    /// How many changes are pending.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing is pending.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The first `count` changes a run may send now, in queue order.
+    pub(crate) fn eligible(
+        &self,
+        cutoff: u64,
+        sent: &BTreeSet<Anchor>,
+        count: usize,
+    ) -> Vec<Anchor> {
+        self.in_order()
+            .filter(|entry| self.is_eligible(entry, cutoff, sent))
+            .take(count)
+            .map(|entry| entry.change.anchor.clone())
+            .collect()
+    }
+
+    /// The ticket the next queued change gets.
+    pub fn next_ticket(&self) -> u64 {
+        self.next_ticket
+    }
+
+    /// Queues a change, merging it into the anchor's pending change if there is one (it keeps its
+    /// place). See docs/SEMANTICS.md, "Exports".
+    pub(crate) fn queue(&mut self, change: ExportChange) {
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        if let Some(entry) = self.entries.get_mut(&change.anchor) {
+            let merged = &mut entry.change;
+            match (merged.kind, change.kind) {
+                (_, ExportChangeKind::Delete) | (_, ExportChangeKind::Add) => {
+                    *merged = change;
+                }
+                (ExportChangeKind::Add, _) => {
+                    merged.attributes.overlay(&change.attributes);
+                    merged.references.overlay(&change.references);
+                }
+                (ExportChangeKind::Delete, _) => {
+                    // An update or reference change for an object being deleted replaces the
+                    // deletion: the engine wants the object to exist.
+                    *merged = change;
+                }
+                (ExportChangeKind::Update | ExportChangeKind::References, _) => {
+                    merged.kind = if change.kind == ExportChangeKind::References
+                        && merged.kind == ExportChangeKind::References
+                    {
+                        ExportChangeKind::References
+                    } else {
+                        ExportChangeKind::Update
+                    };
+                    merged.attributes.overlay(&change.attributes);
+                    merged.references.overlay(&change.references);
+                }
+            }
+            entry.ticket = ticket;
+            return;
+        }
+        let position = QueuePosition {
+            major: ticket,
+            minor: 0,
+        };
+        self.order.insert(position, change.anchor.clone());
+        self.entries.insert(
+            change.anchor.clone(),
+            PendingExport {
+                change,
+                position,
+                ticket,
+                waits_for: None,
+            },
+        );
+    }
+
+    /// Removes an exported change.
+    pub(crate) fn remove(&mut self, anchor: &Anchor) {
+        if let Some(entry) = self.entries.remove(anchor) {
+            self.order.remove(&entry.position);
+        }
+    }
+
+    /// `convert-update-to-add`: the change becomes an add with every known attribute.
+    pub(crate) fn convert_to_add(&mut self, anchor: &Anchor, staged: Option<Attributes>) {
+        if let Some(entry) = self.entries.get_mut(anchor) {
+            let mut attributes = staged.unwrap_or_default();
+            attributes.overlay(&entry.change.attributes);
+            entry.change.attributes = attributes;
+            entry.change.kind = ExportChangeKind::Add;
+        }
+    }
+
+    /// `retry-reference-attribute`: only the references remain to be written.
+    pub(crate) fn keep_references(&mut self, anchor: &Anchor) {
+        if let Some(entry) = self.entries.get_mut(anchor) {
+            entry.change.kind = ExportChangeKind::References;
+            entry.change.attributes = Attributes::new();
+        }
+    }
+
+    /// `provisioning-parent`: an add of `parent` goes immediately ahead of `anchor`, which waits.
+    pub(crate) fn place_parent(&mut self, anchor: &Anchor, parent: &Anchor) {
+        let Some(child_position) = self.entries.get(anchor).map(|entry| entry.position) else {
+            return;
+        };
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        // Ahead of the child and of any parent already placed ahead of it.
+        let lowest_minor = self
+            .order
+            .range(
+                QueuePosition {
+                    major: child_position.major,
+                    minor: i64::MIN,
+                }..=child_position,
+            )
+            .next()
+            .map_or(child_position.minor, |(position, _)| position.minor);
+        let position = QueuePosition {
+            major: child_position.major,
+            minor: lowest_minor - 1,
+        };
+        let previous = self.entries.remove(parent);
+        if let Some(previous) = &previous {
+            self.order.remove(&previous.position);
+        }
+        let mut change = previous.map(|entry| entry.change).unwrap_or(ExportChange {
+            anchor: parent.clone(),
+            kind: ExportChangeKind::Add,
+            attributes: Attributes::new(),
+            references: Attributes::new(),
+        });
+        change.kind = ExportChangeKind::Add;
+        self.order.insert(position, parent.clone());
+        self.entries.insert(
+            parent.clone(),
+            PendingExport {
+                change,
+                position,
+                ticket,
+                waits_for: None,
+            },
+        );
+        if let Some(entry) = self.entries.get_mut(anchor) {
+            entry.waits_for = Some(parent.clone());
+        }
+    }
+
+    /// Whether a change may be sent by a run that started when the queue's ticket was `cutoff` and
+    /// has already sent `sent`: queued before the run, not sent yet, not waiting for a pending parent.
+    pub(crate) fn is_eligible(
+        &self,
+        entry: &PendingExport,
+        cutoff: u64,
+        sent: &BTreeSet<Anchor>,
+    ) -> bool {
+        entry.ticket < cutoff
+            && !sent.contains(&entry.change.anchor)
+            && entry
+                .waits_for
+                .as_ref()
+                .is_none_or(|parent| !self.entries.contains_key(parent))
+    }
+}
+
+/// A run as the history shows it (SPEC §7 `runs[]`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Run id.
+    pub id: RunId,
+    /// Connector.
+    pub connector: ConnectorName,
+    /// Partition.
+    pub partition: PartitionName,
+    /// Step.
+    pub kind: RunKind,
+    /// The watermark a delta import started from.
+    pub start_watermark: Option<Watermark>,
+    /// `None` while the run is open.
+    pub status: Option<RunStatus>,
+    /// The partition's committed watermark after the run.
+    pub committed_watermark: Option<Watermark>,
+    /// What happened to obsoletion.
+    pub obsoletion: Obsoletion,
+    /// Why obsoletion was skipped.
+    pub skip_reason: Option<SkipReason>,
+    /// Counts.
+    pub counts: RunCounts,
+    /// The event that started (or refused) it.
+    pub started: Occurrence,
+    /// The event that ended it.
+    pub ended: Option<Occurrence>,
+    /// Why it did not start.
+    pub refusal: Option<RefusalCause>,
+}
+
+/// Why a run stopped before its end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StopCause {
+    /// `custom-stop-run` on an object (or a fatal import error in a full import, R2).
+    ObjectStop,
+    /// More errors than `max_errors`.
+    ErrorLimit,
+    /// More warnings than `max_warnings`.
+    WarningLimit,
+    /// A fatal import error in a delta import (R5).
+    FatalImport,
+    /// The snapshot record limit (R11).
+    SnapshotLimit,
+    /// A fault (R8).
+    Fault(FaultKind),
+    /// Found in flight when the log was reopened (R13).
+    Interrupted,
+}
+
+impl StopCause {
+    /// When several causes stop a run on the same page, the highest wins.
+    pub fn precedence(self) -> u8 {
+        match self {
+            StopCause::ObjectStop => 1,
+            StopCause::ErrorLimit | StopCause::WarningLimit => 2,
+            StopCause::FatalImport => 3,
+            StopCause::SnapshotLimit => 4,
+            StopCause::Fault(_) => 5,
+            StopCause::Interrupted => 6,
+        }
+    }
+
+    /// The status of a run that this stopped.
+    pub fn run_status(self) -> RunStatus {
+        match self {
+            StopCause::ObjectStop => RunStatus::StoppedObjectError,
+            StopCause::ErrorLimit | StopCause::WarningLimit => RunStatus::StoppedErrorLimit,
+            StopCause::FatalImport => RunStatus::StoppedDeltaLogBroken,
+            StopCause::SnapshotLimit => RunStatus::StoppedSnapshotLimit,
+            StopCause::Fault(kind) => kind.run_status(),
+            StopCause::Interrupted => RunStatus::Interrupted,
+        }
+    }
+}
+
+/// Where an open run is: still reading, or closing (commit and obsoletion recorded, end to come).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RunPhase {
+    /// Pages or export batches may still come.
+    Working,
+    /// A commit or an obsoletion decision was recorded: only the end may follow.
+    Closing,
+}
+
+/// The bookkeeping of a run in flight.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenRun {
+    pub(crate) connector: ConnectorName,
+    pub(crate) partition: PartitionName,
+    pub(crate) kind: RunKind,
+    pub(crate) settings: Settings,
+    pub(crate) phase: RunPhase,
+    pub(crate) pages_read: u64,
+    pub(crate) page_errors: u64,
+    pub(crate) first_error_page: Option<u64>,
+    pub(crate) clean_proposal: Option<Watermark>,
+    pub(crate) stop: Option<(StopCause, u64)>,
+    pub(crate) counts: RunCounts,
+    pub(crate) page_error_anchors: BTreeSet<Anchor>,
+    pub(crate) seen: BTreeSet<Anchor>,
+    pub(crate) committed: bool,
+    pub(crate) obsoletion: Option<Obsoletion>,
+    pub(crate) skip_reason: Option<SkipReason>,
+    pub(crate) live_at_start: u64,
+    pub(crate) export_cutoff: u64,
+    pub(crate) sent: BTreeSet<Anchor>,
+    pub(crate) awaiting: BTreeSet<Anchor>,
+}
+
+impl OpenRun {
+    /// The connector.
+    pub fn connector(&self) -> &ConnectorName {
+        &self.connector
+    }
+
+    /// The partition.
+    pub fn partition(&self) -> &PartitionName {
+        &self.partition
+    }
+
+    /// The step.
+    pub fn kind(&self) -> RunKind {
+        self.kind
+    }
+
+    /// The limits in force.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Pages read so far.
+    pub fn pages_read(&self) -> u64 {
+        self.pages_read
+    }
+
+    /// The first page that had an error, a fault or a limit (R1's page k).
+    pub fn first_error_page(&self) -> Option<u64> {
+        self.first_error_page
+    }
+
+    /// The watermark this run would commit now: the last proposal before its first error.
+    pub fn clean_proposal(&self) -> Option<&Watermark> {
+        self.clean_proposal.as_ref()
+    }
+
+    /// Why and on which page the run stopped, if it did.
+    pub fn stop(&self) -> Option<(StopCause, u64)> {
+        self.stop
+    }
+
+    /// Whether the run has stopped and only its closing events may follow.
+    pub fn is_stopped(&self) -> bool {
+        self.stop.is_some()
+    }
+
+    /// Counts so far.
+    pub fn counts(&self) -> RunCounts {
+        self.counts
+    }
+
+    /// Exported objects whose result has not been recorded yet.
+    pub fn awaiting(&self) -> &BTreeSet<Anchor> {
+        &self.awaiting
+    }
+
+    /// Whether a full import has been clean so far: no error, no stop (R2, R3).
+    pub fn is_clean(&self) -> bool {
+        self.counts.errors == 0 && self.stop.is_none()
+    }
+
+    /// The status the run ends with, from what happened in it (SPEC §6).
+    pub fn expected_status(&self) -> RunStatus {
+        if let Some((cause, _)) = self.stop {
+            return cause.run_status();
+        }
+        if self.obsoletion == Some(Obsoletion::Held) {
+            return RunStatus::StoppedDeletionThresholdExceeded;
+        }
+        if self.counts.errors > 0 {
+            return match self.kind {
+                RunKind::Export => RunStatus::CompletedExportErrors,
+                RunKind::FullImport | RunKind::DeltaImport => RunStatus::CompletedDiscoveryErrors,
+            };
+        }
+        if self.counts.warnings > 0 {
+            return RunStatus::CompletedWarnings;
+        }
+        RunStatus::Success
+    }
+
+    /// The watermark the run must commit at its end, if any (R1, R2).
+    pub fn watermark_to_commit(&self) -> Option<&Watermark> {
+        match self.kind {
+            RunKind::DeltaImport => self.clean_proposal.as_ref(),
+            RunKind::FullImport if self.is_clean() => self.clean_proposal.as_ref(),
+            RunKind::FullImport | RunKind::Export => None,
+        }
+    }
+}
+
+impl State {
+    /// An empty state: the fold of an empty log.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The sequence number of the last event folded in (0 for none).
+    pub fn last_seq(&self) -> Seq {
+        self.last_seq
+    }
+
+    /// The id the next run will get.
+    pub fn next_run_id(&self) -> RunId {
+        RunId(self.runs.len() as u64 + 1)
+    }
+
+    /// Every run in id order, open ones included (their status is `None`).
+    pub fn runs(&self) -> &[RunRecord] {
+        &self.runs
+    }
+
+    /// One run of the history.
+    pub fn run(&self, id: RunId) -> Option<&RunRecord> {
+        let index = usize::try_from(id.0).ok()?.checked_sub(1)?;
+        self.runs.get(index)
+    }
+
+    /// A run in flight.
+    pub fn open_run(&self, id: RunId) -> Option<&OpenRun> {
+        self.open_runs.get(&id)
+    }
+
+    /// The runs in flight, by id.
+    pub fn open_runs(&self) -> impl Iterator<Item = (RunId, &OpenRun)> + '_ {
+        self.open_runs.iter().map(|(id, run)| (*id, run))
+    }
+
+    /// Every connector, by name.
+    pub fn connectors(&self) -> impl Iterator<Item = (&ConnectorName, &ConnectorState)> + '_ {
+        self.connectors.iter()
+    }
+
+    /// One partition, if any event named it.
+    pub fn partition(
+        &self,
+        connector: &ConnectorName,
+        partition: &PartitionName,
+    ) -> Option<&PartitionState> {
+        self.connectors.get(connector)?.partitions.get(partition)
+    }
+
+    pub(crate) fn partition_mut(
+        &mut self,
+        connector: &ConnectorName,
+        partition: &PartitionName,
+    ) -> &mut PartitionState {
+        self.connectors
+            .entry(connector.clone())
+            .or_default()
+            .partitions
+            .entry(partition.clone())
+            .or_default()
+    }
+}
+
+impl ConnectorState {
+    /// Every partition, by name.
+    pub fn partitions(&self) -> impl Iterator<Item = (&PartitionName, &PartitionState)> + '_ {
+        self.partitions.iter()
+    }
+}
+
+impl PartitionState {
+    /// The watermark the next delta import starts from.
+    pub fn committed_watermark(&self) -> Option<&Watermark> {
+        self.committed_watermark.as_ref()
+    }
+
+    /// The event that committed it.
+    pub fn committed_by(&self) -> Option<&Occurrence> {
+        self.committed_by.as_ref()
+    }
+
+    /// The event that set `full-import-required`, while it is set.
+    pub fn full_import_required(&self) -> Option<&Occurrence> {
+        self.full_import_required.as_ref()
+    }
+
+    /// The connector space, by anchor, obsolete objects included.
+    pub fn objects(&self) -> &BTreeMap<Anchor, StagedObject> {
+        &self.objects
+    }
+
+    /// How many objects of the connector space are not obsolete.
+    pub fn live_objects(&self) -> u64 {
+        self.live_objects
+    }
+
+    /// The pending exports.
+    pub fn exports(&self) -> &ExportQueue {
+        &self.exports
+    }
+
+    /// Open object errors, by anchor.
+    pub fn object_errors(&self) -> &BTreeMap<Anchor, ObjectErrorRecord> {
+        &self.object_errors
+    }
+
+    /// The run in flight on this partition, if any.
+    pub fn open_run(&self) -> Option<RunId> {
+        self.open_run
+    }
+
+    /// The obsoletion waiting for approval, if any (R4).
+    pub fn held_obsoletion(&self) -> Option<&HeldObsoletion> {
+        self.held_obsoletion.as_ref()
+    }
+
+    /// Stages one imported change (see docs/SEMANTICS.md, "Staging"); a clean read closes the
+    /// object's open error and takes it out of a held obsoletion.
+    pub(crate) fn stage(&mut self, change: &ObjectChange) {
+        self.object_errors.remove(&change.anchor);
+        if let Some(held) = &mut self.held_obsoletion {
+            held.anchors.remove(&change.anchor);
+        }
+        match change.kind {
+            ChangeKind::Add | ChangeKind::Update => {
+                let object = self
+                    .objects
+                    .entry(change.anchor.clone())
+                    .or_insert_with(|| StagedObject {
+                        attributes: Attributes::new(),
+                        obsolete: true,
+                    });
+                if object.obsolete {
+                    object.obsolete = false;
+                    self.live_objects += 1;
+                }
+                if change.kind == ChangeKind::Add {
+                    object.attributes = change.attributes.clone();
+                } else {
+                    object.attributes.overlay(&change.attributes);
+                }
+            }
+            ChangeKind::Delete => {
+                if let Some(object) = self.objects.get_mut(&change.anchor) {
+                    if !object.obsolete {
+                        object.obsolete = true;
+                        self.live_objects -= 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Marks objects obsolete (obsoletion applied or approved); their open errors close.
+    pub(crate) fn obsolete(&mut self, anchors: &[Anchor]) {
+        for anchor in anchors {
+            if let Some(object) = self.objects.get_mut(anchor) {
+                if !object.obsolete {
+                    object.obsolete = true;
+                    self.live_objects -= 1;
+                }
+            }
+            self.object_errors.remove(anchor);
+        }
+    }
+
+    /// How many live objects there would be after staging `changes` (R11's snapshot count).
+    pub fn live_objects_after(&self, changes: &[ObjectChange]) -> u64 {
+        let mut live_now: BTreeMap<&Anchor, bool> = BTreeMap::new();
+        let mut count = self.live_objects;
+        for change in changes {
+            let was_live = match live_now.get(&change.anchor) {
+                Some(live) => *live,
+                None => self
+                    .objects
+                    .get(&change.anchor)
+                    .is_some_and(|object| !object.obsolete),
+            };
+            let is_live = match change.kind {
+                ChangeKind::Add | ChangeKind::Update => true,
+                ChangeKind::Delete => false,
+            };
+            match (was_live, is_live) {
+                (false, true) => count += 1,
+                (true, false) => count -= 1,
+                _ => {}
+            }
+            live_now.insert(&change.anchor, is_live);
+        }
+        count
+    }
+
+    /// The live objects a full import did not see: what its obsoletion marks, sorted.
+    pub fn unseen_live_objects(&self, seen: &BTreeSet<Anchor>) -> Vec<Anchor> {
+        self.objects
+            .iter()
+            .filter(|(anchor, object)| !object.obsolete && !seen.contains(*anchor))
+            .map(|(anchor, _)| anchor.clone())
+            .collect()
+    }
+}
