@@ -306,12 +306,20 @@ fn record_export_results(
 ) -> Result<Vec<Event>, Rejection> {
     let open = working_run(state, run, false)?;
     let mut answered = BTreeSet::new();
-    for (anchor, _) in results {
+    for (anchor, outcome) in results {
         if !open.awaiting().contains(anchor) {
             return Err(Rejection::new(
                 Rule::Exports,
                 format!("export {run} did not send {anchor}, or already has its result"),
             ));
+        }
+        if let ExportOutcome::ProvisioningParent { parent } = outcome {
+            if parent == anchor {
+                return Err(Rejection::new(
+                    Rule::Exports,
+                    format!("export {run}: the connector named {anchor} as its own parent"),
+                ));
+            }
         }
         if !answered.insert(anchor) {
             return Err(Rejection::new(
