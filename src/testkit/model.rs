@@ -1,1 +1,877 @@
-//! placeholder
+//! The reference model: the rules of SPEC.md (sections 2, 3 R7/R11, 4 and 6) and
+//! docs/SEMANTICS.md, written a second time, directly and independently of `core`'s fold and
+//! decider, so that property tests comparing the two catch a bug in either.
+//!
+//! It plays the same [`Step`]s the [`crate::script::Player`] plays and keeps only what the rules
+//! talk about: committed watermarks, `full-import-required`, the connector space, held obsoletions,
+//! the export queue and one record per run. It is pure: no IO, no clock, no randomness, no hash maps.
+//!
+//! Out of scope on purpose: health (R8 disabling, R9 suspension), alerts (R6, R10) and object
+//! error records (R7 bookkeeping). Runs are refused only for `full-import-required` (R5).
+
+use crate::core::AdminAction;
+use crate::core::{
+    Anchor, Attributes, ChangeKind, ConnectorName, DeletionThreshold, ExportChange,
+    ExportChangeKind, ExportOutcome, FaultKind, ObjectChange, ObjectErrorKind, Obsoletion,
+    PartitionName, RunKind, RunStatus, Settings, Watermark,
+};
+use crate::script::{ImportPage, Step};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What the model records about one run (the comparable part of SPEC §7 `runs[]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelRun {
+    /// Run id: integers from 1, one per import or export step, refused runs included.
+    pub id: u64,
+    /// The partition the run was for.
+    pub partition: PartitionName,
+    /// Full import, delta import or export.
+    pub kind: RunKind,
+    /// The run's status (SPEC §6).
+    pub status: RunStatus,
+    /// The partition's committed watermark after the run (refused runs too).
+    pub committed_watermark: Option<Watermark>,
+    /// What happened to obsoletion (`not-applicable` for delta, export and refused runs).
+    pub obsoletion: Obsoletion,
+    /// How many objects this run marked obsolete.
+    pub obsoleted: u64,
+    /// Object-level and fatal import errors (SEMANTICS "Error counting").
+    pub errors: u64,
+    /// Export actions: convert-update-to-add, provisioning-parent, retry-reference-attribute.
+    pub warnings: u64,
+}
+
+/// One object of the connector space.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Object {
+    attributes: Attributes,
+    obsolete: bool,
+}
+
+/// One pending export (at most one per anchor).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Pending {
+    anchor: Anchor,
+    kind: ExportChangeKind,
+    attributes: Attributes,
+    references: Attributes,
+}
+
+/// Everything the model keeps for one partition.
+#[derive(Clone, Debug, Default)]
+struct Partition {
+    committed: Option<Watermark>,
+    full_import_required: bool,
+    objects: BTreeMap<Anchor, Object>,
+    /// R4: objects a held obsoletion would mark obsolete once approved.
+    held: BTreeSet<Anchor>,
+    /// §4: pending exports in send order.
+    queue: Vec<Pending>,
+    /// provisioning-parent: child anchor -> the parent it waits for.
+    waiting_for: BTreeMap<Anchor, Anchor>,
+}
+
+impl Partition {
+    fn live_anchors(&self) -> BTreeSet<Anchor> {
+        self.objects
+            .iter()
+            .filter(|(_, object)| !object.obsolete)
+            .map(|(anchor, _)| anchor.clone())
+            .collect()
+    }
+
+    /// R11 / SEMANTICS Imports step 1: live objects after staging these clean changes.
+    fn live_count_after(&self, changes: &[&ObjectChange]) -> u64 {
+        let mut live = self.live_anchors();
+        for change in changes {
+            match change.kind {
+                ChangeKind::Add | ChangeKind::Update => {
+                    live.insert(change.anchor.clone());
+                }
+                ChangeKind::Delete => {
+                    live.remove(&change.anchor);
+                }
+            }
+        }
+        live.len() as u64
+    }
+
+    /// SEMANTICS "Staging".
+    fn stage(&mut self, change: &ObjectChange) {
+        match change.kind {
+            ChangeKind::Add => {
+                self.objects.insert(
+                    change.anchor.clone(),
+                    Object {
+                        attributes: change.attributes.clone(),
+                        obsolete: false,
+                    },
+                );
+            }
+            ChangeKind::Update => {
+                let object = self.objects.entry(change.anchor.clone()).or_default();
+                object.attributes.overlay(&change.attributes);
+                object.obsolete = false;
+            }
+            ChangeKind::Delete => {
+                // A staged deletion of a known object; unknown anchors: no-op.
+                if let Some(object) = self.objects.get_mut(&change.anchor) {
+                    object.obsolete = true;
+                }
+            }
+        }
+        // R4: an object staged again since the hold is not obsoleted by the approval.
+        self.held.remove(&change.anchor);
+    }
+
+    /// R4: `approve-obsoletion` marks the held objects obsolete.
+    fn approve_obsoletion(&mut self) {
+        for anchor in std::mem::take(&mut self.held) {
+            if let Some(object) = self.objects.get_mut(&anchor) {
+                object.obsolete = true;
+            }
+        }
+    }
+
+    fn position(&self, anchor: &Anchor) -> Option<usize> {
+        self.queue
+            .iter()
+            .position(|pending| &pending.anchor == anchor)
+    }
+
+    fn is_pending(&self, anchor: &Anchor) -> bool {
+        self.position(anchor).is_some()
+    }
+
+    /// provisioning-parent: the object waits while its parent is still pending.
+    fn is_waiting(&self, anchor: &Anchor) -> bool {
+        self.waiting_for
+            .get(anchor)
+            .is_some_and(|parent| self.is_pending(parent))
+    }
+
+    /// SEMANTICS Exports: one entry per anchor, merged in place, keeping its place.
+    fn queue_export(&mut self, change: &ExportChange) {
+        let Some(index) = self.position(&change.anchor) else {
+            self.queue.push(Pending {
+                anchor: change.anchor.clone(),
+                kind: change.kind,
+                attributes: change.attributes.clone(),
+                references: change.references.clone(),
+            });
+            return;
+        };
+        let entry = &mut self.queue[index];
+        entry.kind = merged_kind(entry.kind, change.kind);
+        match change.kind {
+            // anything + add -> add with the new attributes; anything + delete -> delete.
+            ExportChangeKind::Add | ExportChangeKind::Delete => {
+                entry.attributes = change.attributes.clone();
+                entry.references = change.references.clone();
+            }
+            // Updates (and references) merge attributes; reference attributes merge the same way.
+            ExportChangeKind::Update | ExportChangeKind::References => {
+                entry.attributes.overlay(&change.attributes);
+                entry.references.overlay(&change.references);
+            }
+        }
+    }
+
+    /// §4 success: the pending change is done; children waiting for it may go.
+    fn export_succeeded(&mut self, anchor: &Anchor) {
+        if let Some(index) = self.position(anchor) {
+            self.queue.remove(index);
+        }
+        self.waiting_for.remove(anchor);
+        self.waiting_for.retain(|_, parent| parent != anchor);
+    }
+
+    /// §4 convert-update-to-add: an add with the connector-space attributes overlaid by the
+    /// pending change's; it keeps its place.
+    fn convert_to_add(&mut self, anchor: &Anchor) {
+        let known = self
+            .objects
+            .get(anchor)
+            .map(|object| object.attributes.clone())
+            .unwrap_or_default();
+        if let Some(index) = self.position(anchor) {
+            let entry = &mut self.queue[index];
+            let mut attributes = known;
+            attributes.overlay(&entry.attributes);
+            entry.attributes = attributes;
+            entry.kind = ExportChangeKind::Add;
+        }
+    }
+
+    /// §4 provisioning-parent: an add of the parent immediately ahead of the object (a pending
+    /// parent becomes an add and moves there); the object waits for the parent.
+    fn provision_parent(&mut self, anchor: &Anchor, parent: &Anchor) {
+        if parent == anchor {
+            // Waiting for itself would never end: nothing to place (see the report).
+            return;
+        }
+        let parent_entry = match self.position(parent) {
+            Some(index) => {
+                let mut entry = self.queue.remove(index);
+                entry.kind = ExportChangeKind::Add;
+                entry
+            }
+            None => Pending {
+                anchor: parent.clone(),
+                kind: ExportChangeKind::Add,
+                attributes: Attributes::new(),
+                references: Attributes::new(),
+            },
+        };
+        let child_index = self.position(anchor).unwrap_or(self.queue.len());
+        self.queue.insert(child_index, parent_entry);
+        self.waiting_for.insert(anchor.clone(), parent.clone());
+    }
+
+    /// §4 retry-reference-attribute: only the reference attributes stay pending.
+    fn references_only(&mut self, anchor: &Anchor) {
+        if let Some(index) = self.position(anchor) {
+            let entry = &mut self.queue[index];
+            entry.kind = ExportChangeKind::References;
+            entry.attributes = Attributes::new();
+        }
+    }
+}
+
+/// SEMANTICS Exports: the kind of a pending entry after queueing `new` onto `old`.
+fn merged_kind(old: ExportChangeKind, new: ExportChangeKind) -> ExportChangeKind {
+    use ExportChangeKind::*;
+    match (old, new) {
+        (_, Delete) => Delete,
+        (_, Add) => Add,
+        (Add, Update) => Add,
+        (Update | References, Update) => Update,
+        // Not in SEMANTICS: an update after a not-yet-sent delete means the object lives on.
+        (Delete, Update) => Update,
+        // Not in SEMANTICS: references merge into whatever is pending; after a delete they
+        // are all that is left to write.
+        (Delete, References) => References,
+        (kept, References) => kept,
+    }
+}
+
+/// The rules, played step by step over one connector.
+#[derive(Clone, Debug)]
+pub struct ReferenceModel {
+    connector: ConnectorName,
+    settings: Settings,
+    export_batch_size: usize,
+    partitions: BTreeMap<PartitionName, Partition>,
+    runs: Vec<ModelRun>,
+}
+
+impl ReferenceModel {
+    /// An empty model of one connector, with the limits in force for every run and the largest
+    /// export batch (clamped to at least 1, as the player does).
+    pub fn new(connector: ConnectorName, settings: Settings, export_batch_size: usize) -> Self {
+        ReferenceModel {
+            connector,
+            settings,
+            export_batch_size: export_batch_size.max(1),
+            partitions: BTreeMap::new(),
+            runs: Vec::new(),
+        }
+    }
+
+    /// The connector this model plays.
+    pub fn connector(&self) -> &ConnectorName {
+        &self.connector
+    }
+
+    /// Plays one step; returns the run record if the step was a run (started or refused).
+    pub fn apply(&mut self, step: &Step) -> Option<ModelRun> {
+        let run = match step {
+            Step::Import {
+                partition,
+                kind,
+                pages,
+            } => self.import(partition, *kind, pages),
+            Step::Export {
+                partition,
+                enqueue,
+                results,
+                fault,
+            } => self.export(partition, enqueue, results, fault.as_ref().map(|f| f.kind)),
+            Step::Admin { partition, action } => {
+                self.admin(partition.as_ref(), *action);
+                return None;
+            }
+        };
+        self.runs.push(run.clone());
+        Some(run)
+    }
+
+    /// Every run so far, in id order.
+    pub fn runs(&self) -> &[ModelRun] {
+        &self.runs
+    }
+
+    /// The watermark the next delta import of `partition` starts from.
+    pub fn committed_watermark(&self, partition: &PartitionName) -> Option<Watermark> {
+        self.partitions
+            .get(partition)
+            .and_then(|p| p.committed.clone())
+    }
+
+    /// Whether delta imports of `partition` are refused until a full import commits (R5).
+    pub fn full_import_required(&self, partition: &PartitionName) -> bool {
+        self.partitions
+            .get(partition)
+            .is_some_and(|p| p.full_import_required)
+    }
+
+    /// Connector space: anchor -> obsolete flag.
+    pub fn objects(&self, partition: &PartitionName) -> BTreeMap<Anchor, bool> {
+        self.partitions
+            .get(partition)
+            .map(|p| {
+                p.objects
+                    .iter()
+                    .map(|(anchor, object)| (anchor.clone(), object.obsolete))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Pending exports in queue (send) order.
+    pub fn pending_exports(&self, partition: &PartitionName) -> Vec<(Anchor, ExportChangeKind)> {
+        self.partitions
+            .get(partition)
+            .map(|p| {
+                p.queue
+                    .iter()
+                    .map(|pending| (pending.anchor.clone(), pending.kind))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The partitions used so far by a run or a queued export (admin steps create none), sorted.
+    pub fn partitions(&self) -> Vec<PartitionName> {
+        self.partitions.keys().cloned().collect()
+    }
+
+    fn next_id(&self) -> u64 {
+        self.runs.len() as u64 + 1
+    }
+
+    /// SPEC §2 and SEMANTICS "Imports".
+    fn import(&mut self, name: &PartitionName, kind: RunKind, pages: &[ImportPage]) -> ModelRun {
+        let id = self.next_id();
+        let settings = self.settings.clone();
+        let partition = self.partitions.entry(name.clone()).or_default();
+        let mut run = ModelRun {
+            id,
+            partition: name.clone(),
+            kind,
+            status: RunStatus::Success,
+            committed_watermark: None,
+            obsoletion: Obsoletion::NotApplicable,
+            obsoleted: 0,
+            errors: 0,
+            warnings: 0,
+        };
+
+        // R5: a delta import while the flag is set does not start.
+        if kind == RunKind::DeltaImport && partition.full_import_required {
+            run.status = RunStatus::NoStartFullImportRequired;
+            run.committed_watermark = partition.committed.clone();
+            return run;
+        }
+
+        let live_at_start = partition.live_anchors();
+        let mut seen: BTreeSet<Anchor> = BTreeSet::new();
+        let mut stop: Option<RunStatus> = None;
+        let mut error_page_met = false; // R1: page k has been reached
+        let mut delta_candidate: Option<Watermark> = None; // proposal of page k-1
+        let mut last_proposal: Option<Watermark> = None; // R2: a full import's last proposal
+
+        for page in pages {
+            if stop.is_some() {
+                break;
+            }
+            let page = match page {
+                ImportPage::Page(page) => page,
+                ImportPage::Fault(fault) => {
+                    // A fault replaces the page: nothing of it is read.
+                    error_page_met = true;
+                    stop = Some(fault.kind.run_status());
+                    if fault.kind == FaultKind::WatermarkExpired {
+                        partition.full_import_required = true; // R5
+                    }
+                    continue;
+                }
+            };
+
+            let error_anchors: BTreeSet<&Anchor> = page
+                .errors
+                .iter()
+                .map(|error| &error.anchor)
+                .chain(page.fatal.iter().filter_map(|fatal| fatal.anchor.as_ref()))
+                .collect();
+            let clean: Vec<&ObjectChange> = page
+                .changes
+                .iter()
+                .filter(|change| !error_anchors.contains(&change.anchor))
+                .collect();
+
+            // 1. R11 snapshot limit, on live objects, before anything of the page is recorded.
+            if partition.live_count_after(&clean) > settings.snapshot_limit {
+                error_page_met = true;
+                stop = Some(RunStatus::StoppedSnapshotLimit);
+                continue;
+            }
+
+            // 2. The page's errors: one per object-level error, one per fatal import error.
+            run.errors += page.errors.len() as u64 + u64::from(page.fatal.is_some());
+            seen.extend(error_anchors.iter().map(|anchor| (*anchor).clone()));
+
+            // 3. Clean objects are staged in order (R1), even on and after page k.
+            for change in &clean {
+                partition.stage(change);
+                seen.insert(change.anchor.clone());
+            }
+
+            // R1: the watermark never advances past an error page.
+            if !page.errors.is_empty() || page.fatal.is_some() {
+                error_page_met = true;
+            }
+            if let Some(watermark) = &page.watermark {
+                last_proposal = Some(watermark.clone());
+                if !error_page_met {
+                    delta_candidate = Some(watermark.clone());
+                }
+            }
+
+            // 4. Stop precedence: fatal import error > error limit > custom-stop-run.
+            let custom_stop = page
+                .errors
+                .iter()
+                .any(|error| error.kind == ObjectErrorKind::CustomStopRun);
+            stop = if page.fatal.is_some() {
+                if kind == RunKind::DeltaImport {
+                    partition.full_import_required = true; // R5
+                    Some(RunStatus::StoppedDeltaLogBroken)
+                } else {
+                    Some(RunStatus::StoppedObjectError) // R2: acts as custom-stop-run
+                }
+            } else if run.errors > settings.max_errors || run.warnings > settings.max_warnings {
+                Some(RunStatus::StoppedErrorLimit) // R11
+            } else if custom_stop {
+                Some(RunStatus::StoppedObjectError) // R7
+            } else {
+                None
+            };
+        }
+
+        let ran_status = stop.unwrap_or(if run.errors > 0 {
+            RunStatus::CompletedDiscoveryErrors
+        } else {
+            RunStatus::Success
+        });
+        run.status = ran_status;
+
+        match kind {
+            RunKind::FullImport if run.errors == 0 && stop.is_none() => {
+                // R2: a clean full import commits its last proposal and clears the flag.
+                if let Some(watermark) = last_proposal {
+                    partition.committed = Some(watermark);
+                }
+                partition.full_import_required = false;
+
+                // R3: every live object not seen is obsoleted, unless R4 holds it.
+                let unseen: BTreeSet<Anchor> = live_at_start
+                    .iter()
+                    .filter(|anchor| !seen.contains(*anchor))
+                    .filter(|anchor| partition.objects.get(*anchor).is_some_and(|o| !o.obsolete))
+                    .cloned()
+                    .collect();
+                let count = unseen.len() as u64;
+                let exceeded = match settings.deletion_threshold {
+                    DeletionThreshold::Count(limit) => count > limit,
+                    DeletionThreshold::Percent(percent) => {
+                        count * 100 > u64::from(percent) * live_at_start.len() as u64
+                    }
+                };
+                if exceeded {
+                    partition.held = unseen;
+                    run.obsoletion = Obsoletion::Held;
+                    run.status = RunStatus::StoppedDeletionThresholdExceeded;
+                } else {
+                    for anchor in &unseen {
+                        if let Some(object) = partition.objects.get_mut(anchor) {
+                            object.obsolete = true;
+                        }
+                    }
+                    // A later clean full import supersedes an earlier hold (R10).
+                    partition.held.clear();
+                    run.obsoletion = Obsoletion::Applied;
+                    run.obsoleted = count;
+                }
+            }
+            RunKind::FullImport => {
+                // R2/R3: an errored or stopped full import commits nothing and obsoletes nothing.
+                run.obsoletion = Obsoletion::Skipped;
+            }
+            RunKind::DeltaImport | RunKind::Export => {
+                // R1: commit the proposal of page k-1, or of the last page; nothing if none.
+                if let Some(watermark) = delta_candidate {
+                    partition.committed = Some(watermark);
+                }
+            }
+        }
+
+        run.committed_watermark = partition.committed.clone();
+        run
+    }
+
+    /// SPEC §4 and SEMANTICS "Exports".
+    fn export(
+        &mut self,
+        name: &PartitionName,
+        enqueue: &[ExportChange],
+        results: &BTreeMap<Anchor, ExportOutcome>,
+        fault: Option<FaultKind>,
+    ) -> ModelRun {
+        let id = self.next_id();
+        let settings = self.settings.clone();
+        let batch_size = self.export_batch_size;
+        let partition = self.partitions.entry(name.clone()).or_default();
+        for change in enqueue {
+            partition.queue_export(change);
+        }
+
+        let mut run = ModelRun {
+            id,
+            partition: name.clone(),
+            kind: RunKind::Export,
+            status: RunStatus::Success,
+            committed_watermark: None,
+            obsoletion: Obsoletion::NotApplicable,
+            obsoleted: 0,
+            errors: 0,
+            warnings: 0,
+        };
+        // A fault on the export: nothing is sent.
+        let mut stop: Option<RunStatus> = fault.map(FaultKind::run_status);
+
+        // Only what was pending when the run started is sent, each at most once.
+        let pending_at_start: BTreeSet<Anchor> =
+            partition.queue.iter().map(|p| p.anchor.clone()).collect();
+        let mut sent: BTreeSet<Anchor> = BTreeSet::new();
+
+        while stop.is_none() {
+            let batch: Vec<Anchor> = partition
+                .queue
+                .iter()
+                .map(|pending| &pending.anchor)
+                .filter(|anchor| pending_at_start.contains(*anchor))
+                .filter(|anchor| !sent.contains(*anchor))
+                .filter(|anchor| !partition.is_waiting(anchor))
+                .take(batch_size)
+                .cloned()
+                .collect();
+            if batch.is_empty() {
+                break;
+            }
+
+            let mut custom_stop = false;
+            for anchor in &batch {
+                sent.insert(anchor.clone());
+                let outcome = results
+                    .get(anchor)
+                    .cloned()
+                    .unwrap_or(ExportOutcome::Success);
+                match outcome {
+                    ExportOutcome::Success => partition.export_succeeded(anchor),
+                    ExportOutcome::CustomContinueRun { .. } => run.errors += 1,
+                    ExportOutcome::CustomStopRun { .. } => {
+                        run.errors += 1;
+                        custom_stop = true;
+                    }
+                    ExportOutcome::ConvertUpdateToAdd => {
+                        run.warnings += 1;
+                        partition.convert_to_add(anchor);
+                    }
+                    ExportOutcome::ProvisioningParent { parent } => {
+                        run.warnings += 1;
+                        partition.provision_parent(anchor, &parent);
+                    }
+                    ExportOutcome::RetryReferenceAttribute => {
+                        run.warnings += 1;
+                        partition.references_only(anchor);
+                    }
+                }
+                if custom_stop {
+                    // The connector exports nothing after a custom-stop-run in its batch.
+                    break;
+                }
+            }
+
+            // After the batch: R11 limits, then custom-stop-run (as for imports).
+            if run.errors > settings.max_errors || run.warnings > settings.max_warnings {
+                stop = Some(RunStatus::StoppedErrorLimit);
+            } else if custom_stop {
+                stop = Some(RunStatus::StoppedObjectError);
+            }
+        }
+
+        run.status = match stop {
+            Some(status) => status,
+            None if run.errors > 0 => RunStatus::CompletedExportErrors,
+            None if run.warnings > 0 => RunStatus::CompletedWarnings,
+            None => RunStatus::Success,
+        };
+        run.committed_watermark = partition.committed.clone();
+        run
+    }
+
+    /// Administrator actions; only `approve-obsoletion` changes what the model keeps (R4).
+    fn admin(&mut self, partition: Option<&PartitionName>, action: AdminAction) {
+        if action != AdminAction::ApproveObsoletion {
+            return;
+        }
+        match partition {
+            Some(name) => {
+                if let Some(partition) = self.partitions.get_mut(name) {
+                    partition.approve_obsoletion();
+                }
+            }
+            // R9: an action without a partition applies to every partition of the connector.
+            None => {
+                for partition in self.partitions.values_mut() {
+                    partition.approve_obsoletion();
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{AttributeValue, DiscoveryError, Page};
+
+    fn part() -> PartitionName {
+        PartitionName::from("people")
+    }
+
+    fn anchor(text: &str) -> Anchor {
+        Anchor::from(text)
+    }
+
+    fn wm(text: &str) -> Watermark {
+        Watermark::from_text(text)
+    }
+
+    fn add(text: &str) -> ObjectChange {
+        let mut attributes = Attributes::new();
+        attributes.0.insert(
+            "mail".into(),
+            AttributeValue::Single(format!("{text}@example.org")),
+        );
+        ObjectChange {
+            anchor: anchor(text),
+            kind: ChangeKind::Add,
+            attributes,
+        }
+    }
+
+    fn continue_error(text: &str) -> DiscoveryError {
+        DiscoveryError {
+            anchor: anchor(text),
+            kind: ObjectErrorKind::CustomContinueRun,
+            name: "invalid-characters-error".into(),
+            description: "bad".into(),
+        }
+    }
+
+    fn page(
+        watermark: &str,
+        changes: Vec<ObjectChange>,
+        errors: Vec<DiscoveryError>,
+    ) -> ImportPage {
+        ImportPage::Page(Page {
+            changes,
+            errors,
+            fatal: None,
+            watermark: Some(wm(watermark)),
+        })
+    }
+
+    fn import(kind: RunKind, pages: Vec<ImportPage>) -> Step {
+        Step::Import {
+            partition: part(),
+            kind,
+            pages,
+        }
+    }
+
+    fn model(batch: usize) -> ReferenceModel {
+        ReferenceModel::new(ConnectorName::from("hr"), Settings::default(), batch)
+    }
+
+    #[test]
+    fn seed_pages_a_b_c_commit_a() {
+        let mut model = model(100);
+        let run = model.apply(&import(
+            RunKind::DeltaImport,
+            vec![
+                page("A", vec![add("u1")], vec![]),
+                page("B", vec![add("u2"), add("u3")], vec![continue_error("u2")]),
+                page("C", vec![add("u4")], vec![]),
+            ],
+        ));
+        let run = run.expect("an import is a run");
+        assert_eq!(run.id, 1);
+        assert_eq!(run.status, RunStatus::CompletedDiscoveryErrors);
+        assert_eq!(run.committed_watermark, Some(wm("A")));
+        assert_eq!(run.errors, 1);
+        assert_eq!(run.obsoletion, Obsoletion::NotApplicable);
+        // Clean objects are staged on and after page k; the errored one is not.
+        let objects: Vec<Anchor> = model.objects(&part()).into_keys().collect();
+        assert_eq!(objects, vec![anchor("u1"), anchor("u3"), anchor("u4")]);
+
+        // The next delta re-reads page 2 from A; clean now, it moves the watermark to C.
+        let run = model.apply(&import(
+            RunKind::DeltaImport,
+            vec![
+                page("B", vec![add("u2"), add("u3")], vec![]),
+                page("C", vec![add("u4")], vec![]),
+            ],
+        ));
+        assert_eq!(run.map(|r| r.status), Some(RunStatus::Success));
+        assert_eq!(model.committed_watermark(&part()), Some(wm("C")));
+    }
+
+    #[test]
+    fn errored_full_import_skips_obsoletion() {
+        let mut model = model(100);
+        let first = model.apply(&import(
+            RunKind::FullImport,
+            vec![page("F1", vec![add("u1"), add("u2"), add("u3")], vec![])],
+        ));
+        assert_eq!(
+            first.as_ref().map(|r| r.obsoletion),
+            Some(Obsoletion::Applied)
+        );
+        assert_eq!(model.committed_watermark(&part()), Some(wm("F1")));
+
+        let run = model
+            .apply(&import(
+                RunKind::FullImport,
+                vec![page(
+                    "F2",
+                    vec![add("u1"), add("u2")],
+                    vec![continue_error("u2")],
+                )],
+            ))
+            .expect("an import is a run");
+        assert_eq!(run.status, RunStatus::CompletedDiscoveryErrors);
+        assert_eq!(run.obsoletion, Obsoletion::Skipped);
+        assert_eq!(run.obsoleted, 0);
+        assert_eq!(run.committed_watermark, Some(wm("F1")));
+        assert!(model.objects(&part()).values().all(|obsolete| !obsolete));
+
+        // A clean full import that misses u3 obsoletes it.
+        let run = model
+            .apply(&import(
+                RunKind::FullImport,
+                vec![page("F3", vec![add("u1"), add("u2")], vec![])],
+            ))
+            .expect("an import is a run");
+        assert_eq!((run.obsoletion, run.obsoleted), (Obsoletion::Applied, 1));
+        assert_eq!(model.objects(&part()).get(&anchor("u3")), Some(&true));
+    }
+
+    #[test]
+    fn deletion_threshold_holds_until_approved() {
+        let settings = Settings {
+            deletion_threshold: DeletionThreshold::Count(1),
+            ..Settings::default()
+        };
+        let mut model = ReferenceModel::new(ConnectorName::from("hr"), settings, 100);
+        model.apply(&import(
+            RunKind::FullImport,
+            vec![page("F1", vec![add("u1"), add("u2"), add("u3")], vec![])],
+        ));
+        let run = model
+            .apply(&import(
+                RunKind::FullImport,
+                vec![page("F2", vec![add("u1")], vec![])],
+            ))
+            .expect("an import is a run");
+        assert_eq!(run.status, RunStatus::StoppedDeletionThresholdExceeded);
+        assert_eq!(run.obsoletion, Obsoletion::Held);
+        assert_eq!(run.committed_watermark, Some(wm("F2")));
+        // u2 comes back before the approval: only u3 is obsoleted.
+        model.apply(&import(
+            RunKind::DeltaImport,
+            vec![page("D1", vec![add("u2")], vec![])],
+        ));
+        model.apply(&Step::Admin {
+            partition: None,
+            action: AdminAction::ApproveObsoletion,
+        });
+        let objects = model.objects(&part());
+        assert_eq!(objects.get(&anchor("u2")), Some(&false));
+        assert_eq!(objects.get(&anchor("u3")), Some(&true));
+    }
+
+    #[test]
+    fn provisioning_parent_goes_first_next_run() {
+        for batch in [1, 100] {
+            let mut model = model(batch);
+            let child = anchor("cn=ann,ou=sales");
+            let parent = anchor("ou=sales");
+            let change = ExportChange {
+                anchor: child.clone(),
+                kind: ExportChangeKind::Add,
+                attributes: Attributes::new(),
+                references: Attributes::new(),
+            };
+            let mut results = BTreeMap::new();
+            results.insert(
+                child.clone(),
+                ExportOutcome::ProvisioningParent {
+                    parent: parent.clone(),
+                },
+            );
+            let run = model
+                .apply(&Step::Export {
+                    partition: part(),
+                    enqueue: vec![change],
+                    results,
+                    fault: None,
+                })
+                .expect("an export is a run");
+            assert_eq!(run.status, RunStatus::CompletedWarnings);
+            assert_eq!((run.errors, run.warnings), (0, 1));
+            assert_eq!(
+                model.pending_exports(&part()),
+                vec![
+                    (parent.clone(), ExportChangeKind::Add),
+                    (child.clone(), ExportChangeKind::Add)
+                ]
+            );
+
+            // Next run: the parent first, then the child in the same run.
+            let run = model
+                .apply(&Step::Export {
+                    partition: part(),
+                    enqueue: vec![],
+                    results: BTreeMap::new(),
+                    fault: None,
+                })
+                .expect("an export is a run");
+            assert_eq!(run.id, 2);
+            assert_eq!(run.status, RunStatus::Success);
+            assert!(model.pending_exports(&part()).is_empty());
+        }
+    }
+}
