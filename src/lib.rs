@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 
 pub mod core;
+pub mod demo;
 pub mod script;
 
 #[cfg(feature = "testkit")]

@@ -201,7 +201,7 @@ impl State {
         }
         if let Some((cause, stop_page)) = open.stop {
             let same_page_may_go_on =
-                matches!(cause, StopCause::ObjectStop | StopCause::FatalImport);
+                matches!(cause, StopCause::ObjectStop | StopCause::FatalImport { .. });
             if stop_page != page || !same_page_may_go_on {
                 return refuse(
                     Rule::R15,
@@ -440,12 +440,12 @@ impl State {
         let (connector, partition, kind) =
             (open.connector.clone(), open.partition.clone(), open.kind);
         let part = self.partition_mut(&connector, &partition);
-        let cause = if kind == RunKind::DeltaImport {
+        let delta = kind == RunKind::DeltaImport;
+        if delta {
             // R5: the change log is broken; only a full import gives a new watermark.
             if part.full_import_required.is_none() {
                 part.full_import_required = Some(here.clone());
             }
-            StopCause::FatalImport
         } else {
             // R2: in a full import it acts as custom-stop-run on the object.
             if let Some(anchor) = &error.anchor {
@@ -458,8 +458,8 @@ impl State {
                     here,
                 );
             }
-            StopCause::ObjectStop
-        };
+        }
+        let cause = StopCause::FatalImport { delta };
         let open = self.open_run_mut(run);
         match &error.anchor {
             Some(anchor) => open.note_page_error(page, anchor, kind),
@@ -618,7 +618,7 @@ impl State {
         if let Some((cause, stop_page)) = open.stop {
             let may_refine = stop_page == page
                 && limit != LimitKind::Snapshot
-                && matches!(cause, StopCause::ObjectStop | StopCause::FatalImport);
+                && matches!(cause, StopCause::ObjectStop | StopCause::FatalImport { .. });
             if !may_refine {
                 return refuse(
                     Rule::R15,

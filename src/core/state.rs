@@ -121,6 +121,8 @@ pub struct PendingExport {
 pub struct ExportQueue {
     pub(crate) order: BTreeMap<QueuePosition, Anchor>,
     pub(crate) entries: BTreeMap<Anchor, PendingExport>,
+    /// Parent → the objects waiting for it, so a parent's success releases them.
+    pub(crate) waiting: BTreeMap<Anchor, BTreeSet<Anchor>>,
     pub(crate) next_ticket: u64,
 }
 
@@ -217,10 +219,27 @@ impl ExportQueue {
         );
     }
 
-    /// Removes an exported change.
+    /// Removes a change exported with success; objects waiting for it as their parent go free.
     pub(crate) fn remove(&mut self, anchor: &Anchor) {
         if let Some(entry) = self.entries.remove(anchor) {
             self.order.remove(&entry.position);
+            if let Some(parent) = entry.waits_for {
+                self.stop_waiting(&parent, anchor);
+            }
+        }
+        for child in self.waiting.remove(anchor).unwrap_or_default() {
+            if let Some(entry) = self.entries.get_mut(&child) {
+                entry.waits_for = None;
+            }
+        }
+    }
+
+    fn stop_waiting(&mut self, parent: &Anchor, child: &Anchor) {
+        if let Some(children) = self.waiting.get_mut(parent) {
+            children.remove(child);
+            if children.is_empty() {
+                self.waiting.remove(parent);
+            }
         }
     }
 
@@ -285,9 +304,17 @@ impl ExportQueue {
                 waits_for: None,
             },
         );
-        if let Some(entry) = self.entries.get_mut(anchor) {
-            entry.waits_for = Some(parent.clone());
+        let previous_parent = self
+            .entries
+            .get_mut(anchor)
+            .and_then(|entry| entry.waits_for.replace(parent.clone()));
+        if let Some(previous_parent) = previous_parent {
+            self.stop_waiting(&previous_parent, anchor);
         }
+        self.waiting
+            .entry(parent.clone())
+            .or_default()
+            .insert(anchor.clone());
     }
 
     /// Whether a change may be sent by a run that started when the queue's ticket was `cutoff` and
@@ -347,8 +374,12 @@ pub enum StopCause {
     ErrorLimit,
     /// More warnings than `max_warnings`.
     WarningLimit,
-    /// A fatal import error in a delta import (R5).
-    FatalImport,
+    /// A fatal import error (R5). In a full import it acts as `custom-stop-run` (R2) and reports
+    /// `stopped-object-error`, but it still outranks the run limits on its page.
+    FatalImport {
+        /// Whether the run was a delta import.
+        delta: bool,
+    },
     /// The snapshot record limit (R11).
     SnapshotLimit,
     /// A fault (R8).
@@ -363,7 +394,7 @@ impl StopCause {
         match self {
             StopCause::ObjectStop => 1,
             StopCause::ErrorLimit | StopCause::WarningLimit => 2,
-            StopCause::FatalImport => 3,
+            StopCause::FatalImport { .. } => 3,
             StopCause::SnapshotLimit => 4,
             StopCause::Fault(_) => 5,
             StopCause::Interrupted => 6,
@@ -375,7 +406,8 @@ impl StopCause {
         match self {
             StopCause::ObjectStop => RunStatus::StoppedObjectError,
             StopCause::ErrorLimit | StopCause::WarningLimit => RunStatus::StoppedErrorLimit,
-            StopCause::FatalImport => RunStatus::StoppedDeltaLogBroken,
+            StopCause::FatalImport { delta: true } => RunStatus::StoppedDeltaLogBroken,
+            StopCause::FatalImport { delta: false } => RunStatus::StoppedObjectError,
             StopCause::SnapshotLimit => RunStatus::StoppedSnapshotLimit,
             StopCause::Fault(kind) => kind.run_status(),
             StopCause::Interrupted => RunStatus::Interrupted,

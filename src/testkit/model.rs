@@ -9,9 +9,8 @@
 //! Out of scope on purpose: health (R8 disabling, R9 suspension), alerts (R6, R10) and object
 //! error records (R7 bookkeeping). Runs are refused only for `full-import-required` (R5).
 
-use crate::core::AdminAction;
 use crate::core::{
-    Anchor, Attributes, ChangeKind, ConnectorName, DeletionThreshold, ExportChange,
+    AdminAction, Anchor, Attributes, ChangeKind, ConnectorName, DeletionThreshold, ExportChange,
     ExportChangeKind, ExportOutcome, FaultKind, ObjectChange, ObjectErrorKind, Obsoletion,
     PartitionName, RunKind, RunStatus, Settings, Watermark,
 };
@@ -564,6 +563,9 @@ impl ReferenceModel {
         let pending_at_start: BTreeSet<Anchor> =
             partition.queue.iter().map(|p| p.anchor.clone()).collect();
         let mut sent: BTreeSet<Anchor> = BTreeSet::new();
+        // A parent placed by provisioning-parent counts as queued by this run: it waits for the
+        // next run even if the parent had a change pending before (§4, SEMANTICS).
+        let mut placed: BTreeSet<Anchor> = BTreeSet::new();
 
         while stop.is_none() {
             let batch: Vec<Anchor> = partition
@@ -572,6 +574,7 @@ impl ReferenceModel {
                 .map(|pending| &pending.anchor)
                 .filter(|anchor| pending_at_start.contains(*anchor))
                 .filter(|anchor| !sent.contains(*anchor))
+                .filter(|anchor| !placed.contains(*anchor))
                 .filter(|anchor| !partition.is_waiting(anchor))
                 .take(batch_size)
                 .cloned()
@@ -601,6 +604,7 @@ impl ReferenceModel {
                     ExportOutcome::ProvisioningParent { parent } => {
                         run.warnings += 1;
                         partition.provision_parent(anchor, &parent);
+                        placed.insert(parent);
                     }
                     ExportOutcome::RetryReferenceAttribute => {
                         run.warnings += 1;

@@ -1,0 +1,58 @@
+//! Architecture invariants that a compiler does not check: the core is pure (no IO, no clock, no
+//! async runtime, no randomness, no hash-map iteration order) and depends on no outer layer. This
+//! test reads the core's sources and fails on any forbidden path, so a stray `use` is caught in CI
+//! rather than in a postmortem of a nondeterministic fold.
+
+use std::fs;
+use std::path::Path;
+
+const FORBIDDEN: &[&str] = &[
+    "tokio",
+    "sled",
+    "std::fs",
+    "std::io",
+    "std::net",
+    "std::time",
+    "std::thread",
+    "std::env",
+    "std::process",
+    "SystemTime",
+    "Instant",
+    "HashMap",
+    "HashSet",
+    "rand::",
+    "crate::log",
+    "crate::engine",
+    "crate::cli",
+    "crate::script",
+    "crate::testkit",
+    "crate::demo",
+    "println!",
+    "eprintln!",
+];
+
+#[test]
+fn core_is_pure_and_depends_on_no_outer_layer() {
+    let core = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/core");
+    let mut checked = 0;
+    for entry in fs::read_dir(&core).expect("src/core exists") {
+        let path = entry.expect("readable entry").path();
+        if path.extension().is_none_or(|ext| ext != "rs") {
+            continue;
+        }
+        let source = fs::read_to_string(&path).expect("readable source");
+        for (number, line) in source.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            for forbidden in FORBIDDEN {
+                assert!(
+                    !code.contains(forbidden),
+                    "{}:{}: the core must not use `{forbidden}`: {line}",
+                    path.display(),
+                    number + 1
+                );
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked >= 5, "expected the core's modules, found {checked}");
+}
