@@ -22,6 +22,7 @@
 
 pub mod core;
 pub mod demo;
+pub mod log;
 pub mod script;
 
 #[cfg(feature = "testkit")]

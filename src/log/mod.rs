@@ -1,0 +1,608 @@
+//! The event log: verified records in a store, snapshots, crash recovery, format versions
+//! (SPEC R12–R14).
+//!
+//! A [`Log`] owns a [`RecordStore`] and the state folded from it. Appending an event first folds it
+//! (so an event that breaks a rule never reaches the store), then encodes it once into a record
+//! chained to the one before, then hands the bytes to the store. [`Log::flush`] makes everything
+//! durable, writes the head note and only then mints a [`Durable`] token: the one proof the engine
+//! accepts before it reports a run finished (R13).
+//!
+//! Opening a log trusts nothing it has not checked: it starts from the newest snapshot that passes
+//! its checks and is tied to the chain, verifies and folds every record after it, compares the
+//! result with the head note (a store that lost acknowledged records is an error naming them), and
+//! closes runs left in flight as `interrupted`. The decision table for a bad record:
+//!
+//! | where the bad record is | what it means | what happens |
+//! | --- | --- | --- |
+//! | the last record, past the head note, torn or failing its checksum | a write cut by a crash, never acknowledged | removed on open, reported |
+//! | anywhere else | damage | error naming the record; nothing is removed |
+//! | intact but of a newer format | a newer syncfold wrote it | error: upgrade |
+//! | records missing below the head note | the store lost acknowledged data | error naming the range |
+//!
+//! ```
+//! use syncfold::core::*;
+//! use syncfold::log::{Log, LogOptions, MemoryStore};
+//!
+//! let (mut log, _) = Log::open(MemoryStore::new(), LogOptions::default(), Timestamp(0)).unwrap();
+//! let actor = Actor::from_name("doc");
+//! log.execute(&Command::StartRun {
+//!     connector: ConnectorName::from("hr"),
+//!     partition: PartitionName::from("people"),
+//!     kind: RunKind::FullImport,
+//!     settings: Settings::default(),
+//! }, Timestamp(1), &actor).unwrap();
+//! log.execute(&Command::EndRun { run: RunId(1) }, Timestamp(2), &actor).unwrap();
+//! let durable = log.flush().unwrap();
+//! assert!(log.finished_run(RunId(1), &durable).is_some());
+//! ```
+
+pub mod codec;
+pub mod record;
+mod sled_store;
+pub mod snapshot;
+mod store;
+
+pub use record::{Hash, RecordError, GENESIS};
+pub use sled_store::SledStore;
+pub use store::{Crash, Head, MemoryStore, RecordStore, StoreError};
+
+use crate::core::*;
+use std::ops::ControlFlow;
+
+/// How a log takes snapshots and who it says recovered it.
+#[derive(Clone, Debug)]
+pub struct LogOptions {
+    /// Take a snapshot at the first flush after this many events (0: never).
+    pub snapshot_every: u64,
+    /// How many snapshots to keep.
+    pub snapshots_kept: usize,
+    /// The actor stamped on events the log writes itself (closing interrupted runs).
+    pub actor: Actor,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions {
+            snapshot_every: 10_000,
+            snapshots_kept: 2,
+            actor: Actor::from_name("syncfold-recovery"),
+        }
+    }
+}
+
+/// Why the log cannot be read or written. Each message names the place and the remedy.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// A record is damaged.
+    #[error("record {seq} is damaged ({problem}); records 1 to {valid_up_to} are intact. Restore the log folder from a backup; `syncfold verify` shows the extent")]
+    Corrupt {
+        /// The first bad record.
+        seq: Seq,
+        /// What is wrong with it.
+        problem: String,
+        /// The last record of the intact prefix.
+        valid_up_to: Seq,
+    },
+    /// A record was written by a newer format.
+    #[error("record {seq} was written by a newer syncfold, format {version}: upgrade syncfold to read this log")]
+    NewerFormat {
+        /// The record.
+        seq: Seq,
+        /// Its format version.
+        version: u16,
+    },
+    /// The store holds fewer records than the log acknowledged as durable.
+    #[error("records {from} to {to} were acknowledged as durable but are missing from the store, which lost them without an error; restore the log folder from a backup")]
+    MissingAcknowledged {
+        /// First missing record.
+        from: Seq,
+        /// Last acknowledged record.
+        to: Seq,
+    },
+    /// A record folded into a rule violation.
+    #[error("{0}; the log was written by a faulty engine or edited: `syncfold verify` names every such record")]
+    Rule(#[from] Violation),
+    /// The decider refused a command.
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// An earlier append failed half-way; the in-memory state may be ahead of the store.
+    #[error(
+        "an earlier append to this log failed; reopen the log to continue from what is stored"
+    )]
+    Poisoned,
+    /// An event could not be encoded.
+    #[error("an event could not be encoded: {0}")]
+    Encode(String),
+}
+
+/// Proof that every record up to [`Durable::seq`] is on stable storage. Only [`Log::flush`] makes
+/// one, after the store's flush and the head note's write returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Durable {
+    seq: Seq,
+    hash: Hash,
+}
+
+impl Durable {
+    /// The last durable record.
+    pub fn seq(&self) -> Seq {
+        self.seq
+    }
+
+    /// That record's hash.
+    pub fn hash(&self) -> &Hash {
+        &self.hash
+    }
+
+    /// Whether record `seq` is durable.
+    pub fn covers(&self, seq: Seq) -> bool {
+        seq <= self.seq
+    }
+}
+
+/// What opening a log found and did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OpenReport {
+    /// The snapshot the fold started from.
+    pub snapshot: Option<Seq>,
+    /// Snapshots that failed their checks and were skipped, with the reason.
+    pub snapshots_skipped: Vec<(Seq, String)>,
+    /// Records verified and folded after the snapshot.
+    pub records_folded: u64,
+    /// The head note's sequence number.
+    pub acknowledged: Seq,
+    /// A torn record past the head note that was removed.
+    pub torn_record_removed: Option<Seq>,
+    /// Runs found in flight and closed as interrupted.
+    pub interrupted: Vec<RunId>,
+}
+
+/// What [`verify`] found in a healthy log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Records checked (checksum, format, chain, decoding, rules).
+    pub records: Seq,
+    /// The head note's sequence number.
+    pub acknowledged: Seq,
+    /// A torn last record past the head note: a write cut by a crash, not damage.
+    pub torn_tail: Option<Seq>,
+    /// Snapshots that matched the fold at their point.
+    pub snapshots_valid: Vec<Seq>,
+    /// Snapshots that did not, with the reason (they are skipped on open).
+    pub snapshots_invalid: Vec<(Seq, String)>,
+    /// Hash of the folded state's canonical encoding.
+    pub state_hash: Hash,
+}
+
+/// An event log over a store, with its folded state.
+pub struct Log<S: RecordStore> {
+    store: S,
+    state: State,
+    last_hash: Hash,
+    acknowledged: Seq,
+    options: LogOptions,
+    since_snapshot: u64,
+    poisoned: bool,
+    payload: Vec<u8>,
+    record: Vec<u8>,
+}
+
+impl<S: RecordStore> std::fmt::Debug for Log<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Log")
+            .field("last_seq", &self.state.last_seq())
+            .field("acknowledged", &self.acknowledged)
+            .finish()
+    }
+}
+
+/// Where a walk over the records starts: after a snapshot, or at the beginning.
+struct Start {
+    state: State,
+    seq: Seq,
+    hash: Hash,
+}
+
+/// The outcome of walking records: the state, the last good hash, and a torn tail if any.
+struct Walk {
+    state: State,
+    last_hash: Hash,
+    records: u64,
+    torn_tail: Option<Seq>,
+    acknowledged_hash: Option<Hash>,
+}
+
+/// Verifies and folds the records after `start`. `on_state` sees the state after each record.
+fn walk<S: RecordStore + ?Sized>(
+    store: &S,
+    start: Start,
+    acknowledged: Seq,
+    last: Seq,
+    on_state: &mut dyn FnMut(Seq, &State),
+) -> Result<Walk, LogError> {
+    let mut walk = Walk {
+        state: start.state,
+        last_hash: start.hash,
+        records: 0,
+        torn_tail: None,
+        acknowledged_hash: None,
+    };
+    let mut expected = start.seq + 1;
+    let mut failure: Option<LogError> = None;
+    store.scan(expected, &mut |seq, bytes| {
+        if seq != expected {
+            failure = Some(LogError::Corrupt {
+                seq: expected,
+                problem: format!("missing: the store's next record is {seq}"),
+                valid_up_to: expected - 1,
+            });
+            return ControlFlow::Break(());
+        }
+        let checked = match record::check(bytes, seq, &walk.last_hash) {
+            Ok(checked) => checked,
+            Err(RecordError::NewerFormat { version }) => {
+                failure = Some(LogError::NewerFormat { seq, version });
+                return ControlFlow::Break(());
+            }
+            Err(
+                problem @ (RecordError::Truncated { .. }
+                | RecordError::Checksum { .. }
+                | RecordError::BadMagic),
+            ) if seq == last && seq > acknowledged => {
+                // A write cut by a crash: never acknowledged, so never reported to anyone.
+                let _ = problem;
+                walk.torn_tail = Some(seq);
+                return ControlFlow::Break(());
+            }
+            Err(problem) => {
+                failure = Some(LogError::Corrupt {
+                    seq,
+                    problem: problem.to_string(),
+                    valid_up_to: seq - 1,
+                });
+                return ControlFlow::Break(());
+            }
+        };
+        let envelope = match codec::decode_event(checked.payload) {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                failure = Some(LogError::Corrupt {
+                    seq,
+                    problem: format!("intact but undecodable: {error}"),
+                    valid_up_to: seq - 1,
+                });
+                return ControlFlow::Break(());
+            }
+        };
+        if let Err(violation) = walk.state.apply(seq, &envelope) {
+            failure = Some(LogError::Rule(violation));
+            return ControlFlow::Break(());
+        }
+        walk.last_hash = checked.hash;
+        if seq == acknowledged {
+            walk.acknowledged_hash = Some(checked.hash);
+        }
+        walk.records += 1;
+        expected += 1;
+        on_state(seq, &walk.state);
+        ControlFlow::Continue(())
+    })?;
+    if let Some(failure) = failure {
+        return Err(failure);
+    }
+    Ok(walk)
+}
+
+/// Checks the head note against the store: nothing acknowledged may be missing or different.
+fn check_head<S: RecordStore + ?Sized>(
+    store: &S,
+    head: Option<Head>,
+    last: Seq,
+    hash_seen: Option<Hash>,
+) -> Result<(), LogError> {
+    let Some(head) = head else { return Ok(()) };
+    if head.seq == 0 {
+        return Ok(());
+    }
+    if head.seq > last {
+        return Err(LogError::MissingAcknowledged {
+            from: last + 1,
+            to: head.seq,
+        });
+    }
+    let hash = match hash_seen {
+        Some(hash) => hash,
+        None => match store.get(head.seq)? {
+            Some(bytes) => record::hash(&bytes),
+            None => {
+                return Err(LogError::MissingAcknowledged {
+                    from: head.seq,
+                    to: head.seq,
+                })
+            }
+        },
+    };
+    if hash != head.hash {
+        return Err(LogError::Corrupt {
+            seq: head.seq,
+            problem: "differs from the record that was acknowledged as durable".to_owned(),
+            valid_up_to: head.seq - 1,
+        });
+    }
+    Ok(())
+}
+
+/// The newest snapshot that passes its checks and is tied to the chain, and the ones skipped.
+fn trusted_start<S: RecordStore + ?Sized>(
+    store: &S,
+    last: Seq,
+) -> Result<(Start, Vec<(Seq, String)>), LogError> {
+    let mut skipped = Vec::new();
+    for seq in store.snapshot_seqs()?.into_iter().rev() {
+        if seq > last {
+            skipped.push((
+                seq,
+                format!("taken after record {seq}, but the log ends at {last}"),
+            ));
+            continue;
+        }
+        let Some(bytes) = store.get_snapshot(seq)? else {
+            continue;
+        };
+        match snapshot::decode(seq, &bytes) {
+            Ok(found) => {
+                let tied = store
+                    .get(seq)?
+                    .is_some_and(|record| record::hash(&record) == found.record_hash);
+                if tied {
+                    return Ok((
+                        Start {
+                            state: found.state,
+                            seq,
+                            hash: found.record_hash,
+                        },
+                        skipped,
+                    ));
+                }
+                skipped.push((
+                    seq,
+                    format!("record {seq} is not the one it was taken after"),
+                ));
+            }
+            Err(reason) => skipped.push((seq, reason)),
+        }
+    }
+    Ok((
+        Start {
+            state: State::new(),
+            seq: 0,
+            hash: GENESIS,
+        },
+        skipped,
+    ))
+}
+
+impl<S: RecordStore> Log<S> {
+    /// Opens a log: verifies it from its newest trusted snapshot, folds it, removes a torn
+    /// unacknowledged last record, and closes runs left in flight as `interrupted` (stamped `now`).
+    pub fn open(
+        store: S,
+        options: LogOptions,
+        now: Timestamp,
+    ) -> Result<(Self, OpenReport), LogError> {
+        let head = store.read_head()?;
+        let last = store.last_seq()?;
+        let acknowledged = head.map_or(0, |head| head.seq);
+        if acknowledged > last {
+            return Err(LogError::MissingAcknowledged {
+                from: last + 1,
+                to: acknowledged,
+            });
+        }
+        let (start, snapshots_skipped) = trusted_start(&store, last)?;
+        for (seq, reason) in &snapshots_skipped {
+            tracing::warn!(snapshot = seq, reason = reason.as_str(), "snapshot skipped");
+        }
+        let snapshot = (start.seq > 0).then_some(start.seq);
+        let walk = walk(&store, start, acknowledged, last, &mut |_, _| {})?;
+        check_head(&store, head, last, walk.acknowledged_hash)?;
+        let mut log = Log {
+            store,
+            state: walk.state,
+            last_hash: walk.last_hash,
+            acknowledged,
+            options,
+            since_snapshot: walk.records,
+            poisoned: false,
+            payload: Vec::new(),
+            record: Vec::new(),
+        };
+        let mut report = OpenReport {
+            snapshot,
+            snapshots_skipped,
+            records_folded: walk.records,
+            acknowledged,
+            torn_record_removed: walk.torn_tail,
+            interrupted: Vec::new(),
+        };
+        if let Some(torn) = walk.torn_tail {
+            tracing::warn!(
+                record = torn,
+                "removing a torn record that was never acknowledged"
+            );
+            log.store.discard_from(torn)?;
+        }
+        let in_flight: Vec<RunId> = log.state.open_runs().map(|(run, _)| run).collect();
+        let actor = log.options.actor.clone();
+        for run in &in_flight {
+            log.execute(&Command::InterruptRun { run: *run }, now, &actor)?;
+        }
+        if !in_flight.is_empty() || walk.torn_tail.is_some() {
+            log.flush()?;
+        }
+        report.interrupted = in_flight;
+        Ok((log, report))
+    }
+
+    /// The state folded from every record.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// The last record's sequence number.
+    pub fn last_seq(&self) -> Seq {
+        self.state.last_seq()
+    }
+
+    /// The last record acknowledged as durable.
+    pub fn acknowledged(&self) -> Seq {
+        self.acknowledged
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Gives the store back (to simulate a crash, or to reopen).
+    pub fn into_store(self) -> S {
+        self.store
+    }
+
+    /// Folds `envelope` and appends it. A rule violation leaves both the state and the store as
+    /// they were; a store failure poisons the log (reopen it).
+    pub fn append(&mut self, envelope: &Envelope) -> Result<Seq, LogError> {
+        if self.poisoned {
+            return Err(LogError::Poisoned);
+        }
+        let seq = self.state.last_seq() + 1;
+        codec::encode_event_into(envelope, &mut self.payload)
+            .map_err(|error| LogError::Encode(error.to_string()))?;
+        self.state.apply(seq, envelope)?;
+        record::encode(seq, &self.last_hash, &self.payload, &mut self.record);
+        if let Err(error) = self.store.append(seq, &self.record) {
+            self.poisoned = true;
+            return Err(error.into());
+        }
+        self.last_hash = record::hash(&self.record);
+        self.since_snapshot += 1;
+        Ok(seq)
+    }
+
+    /// Decides `command` and appends the resulting events, stamped `at` by `actor`.
+    pub fn execute(
+        &mut self,
+        command: &Command,
+        at: Timestamp,
+        actor: &Actor,
+    ) -> Result<Vec<Event>, LogError> {
+        let events = decide(&self.state, command)?;
+        for event in &events {
+            self.append(&Envelope::new(at, actor.clone(), event.clone()))?;
+        }
+        Ok(events)
+    }
+
+    /// Makes every appended record durable, records the head note, and returns the proof.
+    pub fn flush(&mut self) -> Result<Durable, LogError> {
+        if self.poisoned {
+            return Err(LogError::Poisoned);
+        }
+        let seq = self.state.last_seq();
+        if self.options.snapshot_every > 0 && self.since_snapshot >= self.options.snapshot_every {
+            self.take_snapshot()?;
+        }
+        self.store.flush()?;
+        if seq > self.acknowledged {
+            self.store.write_head(&Head {
+                seq,
+                hash: self.last_hash,
+            })?;
+            self.acknowledged = seq;
+        }
+        Ok(Durable {
+            seq,
+            hash: self.last_hash,
+        })
+    }
+
+    fn take_snapshot(&mut self) -> Result<(), LogError> {
+        let seq = self.state.last_seq();
+        let bytes = snapshot::encode(seq, &self.last_hash, &self.state)
+            .map_err(|error| LogError::Encode(error.to_string()))?;
+        self.store.put_snapshot(seq, &bytes)?;
+        let seqs = self.store.snapshot_seqs()?;
+        let kept = self.options.snapshots_kept.max(1);
+        for old in seqs.iter().take(seqs.len().saturating_sub(kept)) {
+            self.store.remove_snapshot(*old)?;
+        }
+        self.since_snapshot = 0;
+        Ok(())
+    }
+
+    /// The record of a run that ended, but only if `durable` covers its end: the engine reports a
+    /// run finished through this, so nothing is reported that a crash could take back (R13).
+    pub fn finished_run(&self, run: RunId, durable: &Durable) -> Option<&RunRecord> {
+        let record = self.state.run(run)?;
+        let ended = record.ended.as_ref()?;
+        durable.covers(ended.seq).then_some(record)
+    }
+}
+
+/// Reads every record of `store` without changing anything, checking checksums, formats, the
+/// chain, decoding, the rules (by folding) and the head note, and every snapshot against the fold.
+pub fn verify<S: RecordStore + ?Sized>(store: &S) -> Result<VerifyReport, LogError> {
+    let head = store.read_head()?;
+    let last = store.last_seq()?;
+    let acknowledged = head.map_or(0, |head| head.seq);
+    if acknowledged > last {
+        return Err(LogError::MissingAcknowledged {
+            from: last + 1,
+            to: acknowledged,
+        });
+    }
+    let snapshot_seqs = store.snapshot_seqs()?;
+    let mut snapshot_hashes = std::collections::BTreeMap::new();
+    let start = Start {
+        state: State::new(),
+        seq: 0,
+        hash: GENESIS,
+    };
+    let walk = walk(store, start, acknowledged, last, &mut |seq, state| {
+        if snapshot_seqs.contains(&seq) {
+            snapshot_hashes.insert(seq, codec::state_hash(state).ok());
+        }
+    })?;
+    check_head(store, head, last, walk.acknowledged_hash)?;
+    let mut snapshots_valid = Vec::new();
+    let mut snapshots_invalid = Vec::new();
+    for seq in snapshot_seqs {
+        let verdict = match store.get_snapshot(seq)? {
+            None => Err("vanished".to_owned()),
+            Some(bytes) => snapshot::decode(seq, &bytes).and_then(|found| {
+                let hash = codec::state_hash(&found.state).ok();
+                match snapshot_hashes.get(&seq) {
+                    Some(folded) if *folded == hash && hash.is_some() => Ok(()),
+                    Some(_) => Err("differs from the state folded from the records".to_owned()),
+                    None => Err(format!("taken after record {seq}, which is not in the log")),
+                }
+            }),
+        };
+        match verdict {
+            Ok(()) => snapshots_valid.push(seq),
+            Err(reason) => snapshots_invalid.push((seq, reason)),
+        }
+    }
+    Ok(VerifyReport {
+        records: walk.records,
+        acknowledged,
+        torn_tail: walk.torn_tail,
+        snapshots_valid,
+        snapshots_invalid,
+        state_hash: codec::state_hash(&walk.state)
+            .map_err(|error| LogError::Encode(error.to_string()))?,
+    })
+}

@@ -1,0 +1,242 @@
+//! Where records live. A [`RecordStore`] keeps opaque record bytes by sequence number, a few
+//! snapshots, and the *head note*: the sequence number and hash of the last record the log
+//! acknowledged as durable, kept apart from the records so that a store that silently loses its
+//! tail is caught (sled 0.34 can).
+//!
+//! The store knows nothing of events, chains or rules: [`super::Log`] checks all of that, so a new
+//! backend (PostgreSQL for several engines sharing one log) implements only these few methods.
+//! A store never mints a durability token; the log does, after the store's flush returned.
+
+use super::record::Hash;
+use crate::core::Seq;
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+
+/// The last record the log acknowledged as durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Head {
+    /// Its sequence number.
+    pub seq: Seq,
+    /// Its hash.
+    pub hash: Hash,
+}
+
+/// A store failed. Its message says where, and what the operator can do.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another writer appended at this sequence number first (stores shared by several engines).
+    #[error("sequence number {seq} is already taken: another writer appended first")]
+    Conflict {
+        /// The contested sequence number.
+        seq: Seq,
+    },
+    /// Appends must follow the last record.
+    #[error("append of record {seq} out of order: the last record is {last}")]
+    OutOfOrder {
+        /// The record offered.
+        seq: Seq,
+        /// The last record stored.
+        last: Seq,
+    },
+    /// Another process holds the log.
+    #[error(
+        "the log at {path} is in use by another process: stop it, or use another --log folder"
+    )]
+    InUse {
+        /// The log's folder.
+        path: String,
+    },
+    /// The storage itself failed or is damaged.
+    #[error("{context}: {message}")]
+    Backend {
+        /// What the store was doing, and where.
+        context: String,
+        /// What the backend said.
+        message: String,
+    },
+}
+
+/// A place to keep records, snapshots and the head note.
+pub trait RecordStore {
+    /// Stores `record` as number `seq`, which must be one past the last.
+    fn append(&mut self, seq: Seq, record: &[u8]) -> Result<(), StoreError>;
+
+    /// Makes every appended record durable; returns only once they are.
+    fn flush(&mut self) -> Result<(), StoreError>;
+
+    /// The last record's sequence number (0 when empty).
+    fn last_seq(&self) -> Result<Seq, StoreError>;
+
+    /// Visits the records from `from` on, in order, until `visit` breaks.
+    fn scan(
+        &self,
+        from: Seq,
+        visit: &mut dyn FnMut(Seq, &[u8]) -> ControlFlow<()>,
+    ) -> Result<(), StoreError>;
+
+    /// One record.
+    fn get(&self, seq: Seq) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Removes records from `from` on. Used only by recovery, for a torn record past the head
+    /// note (never acknowledged, so never reported to anyone).
+    fn discard_from(&mut self, from: Seq) -> Result<(), StoreError>;
+
+    /// The head note, if one was ever written.
+    fn read_head(&self) -> Result<Option<Head>, StoreError>;
+
+    /// Replaces the head note durably; returns only once it is on stable storage.
+    fn write_head(&mut self, head: &Head) -> Result<(), StoreError>;
+
+    /// Stores a snapshot taken after record `seq` (made durable by the next flush).
+    fn put_snapshot(&mut self, seq: Seq, bytes: &[u8]) -> Result<(), StoreError>;
+
+    /// The snapshots' sequence numbers, oldest first.
+    fn snapshot_seqs(&self) -> Result<Vec<Seq>, StoreError>;
+
+    /// One snapshot's bytes.
+    fn get_snapshot(&self, seq: Seq) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Removes a snapshot.
+    fn remove_snapshot(&mut self, seq: Seq) -> Result<(), StoreError>;
+}
+
+/// How a [`MemoryStore`] crash damages what was not flushed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Crash {
+    /// Everything appended since the last flush is lost.
+    DropUnflushed,
+    /// As `DropUnflushed`, but the first lost record survives torn: only its first half is kept.
+    TearLastWrite,
+    /// As `DropUnflushed`, but the first lost record survives with one bit flipped.
+    CorruptLastWrite,
+}
+
+/// Records in memory. The default for tests and for embedders who keep their own durability;
+/// [`MemoryStore::crash`] simulates a power cut, so crash semantics are testable without processes.
+#[derive(Clone, Debug, Default)]
+pub struct MemoryStore {
+    records: BTreeMap<Seq, Vec<u8>>,
+    snapshots: BTreeMap<Seq, Vec<u8>>,
+    head: Option<Head>,
+    flushed: Seq,
+    flushed_snapshots: Vec<Seq>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Simulates a crash: what was not flushed is lost, or left damaged as `crash` says.
+    pub fn crash(&mut self, crash: Crash) {
+        let lost: Vec<Seq> = self
+            .records
+            .range(self.flushed + 1..)
+            .map(|(seq, _)| *seq)
+            .collect();
+        let first_lost = lost.first().copied();
+        let mut survivor = first_lost.and_then(|seq| self.records.get(&seq).cloned());
+        for seq in lost {
+            self.records.remove(&seq);
+        }
+        self.snapshots
+            .retain(|seq, _| self.flushed_snapshots.contains(seq));
+        match (crash, first_lost, survivor.as_mut()) {
+            (Crash::TearLastWrite, Some(seq), Some(bytes)) => {
+                bytes.truncate(bytes.len() / 2);
+                self.records.insert(seq, bytes.clone());
+            }
+            (Crash::CorruptLastWrite, Some(seq), Some(bytes)) if !bytes.is_empty() => {
+                let middle = bytes.len() / 2;
+                bytes[middle] ^= 0x10;
+                self.records.insert(seq, bytes.clone());
+            }
+            _ => {}
+        }
+    }
+
+    /// Direct access to the records, for tests that damage them on purpose.
+    pub fn records_mut(&mut self) -> &mut BTreeMap<Seq, Vec<u8>> {
+        &mut self.records
+    }
+
+    /// Direct access to the snapshots, for tests that damage them on purpose.
+    pub fn snapshots_mut(&mut self) -> &mut BTreeMap<Seq, Vec<u8>> {
+        &mut self.snapshots
+    }
+}
+
+impl RecordStore for MemoryStore {
+    fn append(&mut self, seq: Seq, record: &[u8]) -> Result<(), StoreError> {
+        let last = self.last_seq()?;
+        if self.records.contains_key(&seq) {
+            return Err(StoreError::Conflict { seq });
+        }
+        if seq != last + 1 {
+            return Err(StoreError::OutOfOrder { seq, last });
+        }
+        self.records.insert(seq, record.to_vec());
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        self.flushed = self.last_seq()?;
+        self.flushed_snapshots = self.snapshots.keys().copied().collect();
+        Ok(())
+    }
+
+    fn last_seq(&self) -> Result<Seq, StoreError> {
+        Ok(self.records.keys().next_back().copied().unwrap_or(0))
+    }
+
+    fn scan(
+        &self,
+        from: Seq,
+        visit: &mut dyn FnMut(Seq, &[u8]) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        for (seq, bytes) in self.records.range(from..) {
+            if visit(*seq, bytes).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn get(&self, seq: Seq) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.records.get(&seq).cloned())
+    }
+
+    fn discard_from(&mut self, from: Seq) -> Result<(), StoreError> {
+        self.records.retain(|seq, _| *seq < from);
+        self.flushed = self.flushed.min(from.saturating_sub(1));
+        Ok(())
+    }
+
+    fn read_head(&self) -> Result<Option<Head>, StoreError> {
+        Ok(self.head)
+    }
+
+    fn write_head(&mut self, head: &Head) -> Result<(), StoreError> {
+        self.head = Some(*head);
+        Ok(())
+    }
+
+    fn put_snapshot(&mut self, seq: Seq, bytes: &[u8]) -> Result<(), StoreError> {
+        self.snapshots.insert(seq, bytes.to_vec());
+        Ok(())
+    }
+
+    fn snapshot_seqs(&self) -> Result<Vec<Seq>, StoreError> {
+        Ok(self.snapshots.keys().copied().collect())
+    }
+
+    fn get_snapshot(&self, seq: Seq) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.snapshots.get(&seq).cloned())
+    }
+
+    fn remove_snapshot(&mut self, seq: Seq) -> Result<(), StoreError> {
+        self.snapshots.remove(&seq);
+        Ok(())
+    }
+}
