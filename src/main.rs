@@ -2,8 +2,10 @@
 //! library, and renders for people. See `syncfold --help`.
 
 use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use syncfold::core::*;
+use syncfold::log::{verify, Log, LogOptions, SledStore};
 use syncfold::script::Player;
 
 #[derive(Parser)]
@@ -22,19 +24,46 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Commands {
-    /// Play the built-in week of a directory sync and show what happened.
-    #[command(after_help = "Example:\n  syncfold demo")]
-    Demo,
+    /// Play the built-in week of a directory sync into a sled log and show what happened.
+    #[command(after_help = "Examples:\n  syncfold demo\n  syncfold demo --log ./demo-log")]
+    Demo {
+        /// The log folder to write (replaced if it holds an earlier demo log).
+        #[arg(long, value_name = "DIR")]
+        log: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Commands::Demo => demo(),
+        Commands::Demo { log } => {
+            demo(log.unwrap_or_else(|| std::env::temp_dir().join("syncfold-demo")))
+        }
     }
 }
 
-fn demo() -> ExitCode {
+fn is_log_folder(folder: &Path) -> bool {
+    folder.join("HEAD").is_file() && folder.join("sled").is_dir()
+}
+
+fn demo(folder: PathBuf) -> ExitCode {
+    if folder.exists() {
+        let empty = std::fs::read_dir(&folder).is_ok_and(|mut entries| entries.next().is_none());
+        if !empty && !is_log_folder(&folder) {
+            eprintln!(
+                "error: {} exists and is not a syncfold log; name another folder with --log DIR",
+                folder.display()
+            );
+            return ExitCode::from(2);
+        }
+        if let Err(error) = std::fs::remove_dir_all(&folder) {
+            eprintln!(
+                "error: cannot replace the earlier demo log at {}: {error}",
+                folder.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    }
     let script = syncfold::demo::week();
     let mut player = Player::new(
         Actor::from_name("syncfold-demo"),
@@ -49,12 +78,41 @@ fn demo() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+    let written = SledStore::open(&folder)
+        .map_err(syncfold::log::LogError::from)
+        .and_then(|store| Log::open(store, LogOptions::default(), Timestamp(0)))
+        .and_then(|(mut log, _)| {
+            for envelope in player.log() {
+                log.append(envelope)?;
+                if matches!(
+                    envelope.event,
+                    Event::RunEnded { .. } | Event::RunRefused { .. }
+                ) {
+                    log.flush()?;
+                }
+            }
+            log.flush()?;
+            Ok(log.last_seq())
+        })
+        .and_then(|_| verify(&SledStore::open(&folder)?));
+    let report = match written {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!(
+                "error: writing the demo log to {} failed: {error}",
+                folder.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
     let state = player.state();
     println!(
-        "Played a week of `{}` through the core: {} events, {} runs.\n",
+        "Played a week of `{}` into the sled log at {}: {} events, {} runs; verified {} records (checksums, hash chain, rules).\n",
         script.connector,
-        player.log().len(),
-        state.runs().len()
+        folder.display(),
+        report.records,
+        state.runs().len(),
+        report.records,
     );
     print_runs(state);
     println!();

@@ -410,3 +410,61 @@ fn a_record_breaking_a_rule_is_named() {
     }
     assert!(matches!(verify(&store), Err(LogError::Rule(_))));
 }
+
+/// R13: ending a run through `execute` is a commit point: the run survives a crash right after,
+/// while pages not yet flushed do not.
+#[test]
+fn a_run_is_durable_once_execute_ends_it() {
+    let actor = Actor::from_name("engine");
+    let (mut log, _) = open(MemoryStore::new(), 0).expect("opens");
+    let start = Command::StartRun {
+        connector: ConnectorName::from("hr"),
+        partition: PartitionName::from("people"),
+        kind: RunKind::DeltaImport,
+        settings: Settings::default(),
+    };
+    let page = |mark: &str| Command::RecordPage {
+        run: RunId(1),
+        page: Page {
+            watermark: Some(Watermark::from_text(mark)),
+            ..Page::default()
+        },
+    };
+    log.execute(&start, Timestamp(1), &actor).expect("start");
+    log.execute(&page("A"), Timestamp(2), &actor).expect("page");
+    assert_eq!(
+        log.acknowledged(),
+        0,
+        "pages are group-committed, not flushed one by one"
+    );
+    log.execute(&Command::EndRun { run: RunId(1) }, Timestamp(3), &actor)
+        .expect("end");
+    let durable = log.durable().expect("ending a run flushed");
+    assert!(log.finished_run(RunId(1), &durable).is_some());
+    log.execute(&start, Timestamp(4), &actor)
+        .expect("second run");
+    log.execute(
+        &Command::RecordPage {
+            run: RunId(2),
+            page: Page::default(),
+        },
+        Timestamp(5),
+        &actor,
+    )
+    .expect("page");
+    assert!(
+        log.finished_run(RunId(2), &durable).is_none(),
+        "an open run is not finished"
+    );
+    let mut store = log.into_store();
+    store.crash(Crash::DropUnflushed);
+    let (log, report) = open(store, 0).expect("reopens");
+    assert!(
+        report.interrupted.is_empty(),
+        "run 2's start was never flushed"
+    );
+    assert_eq!(log.state().runs().len(), 1);
+    let run = log.state().run(RunId(1)).expect("run 1 survived");
+    assert_eq!(run.status, Some(RunStatus::Success));
+    assert_eq!(run.committed_watermark, Some(Watermark::from_text("A")));
+}

@@ -31,8 +31,9 @@
 //!     kind: RunKind::FullImport,
 //!     settings: Settings::default(),
 //! }, Timestamp(1), &actor).unwrap();
+//! // Ending a run is a commit point: the log flushes before `execute` returns.
 //! log.execute(&Command::EndRun { run: RunId(1) }, Timestamp(2), &actor).unwrap();
-//! let durable = log.flush().unwrap();
+//! let durable = log.durable().unwrap();
 //! assert!(log.finished_run(RunId(1), &durable).is_some());
 //! ```
 
@@ -186,6 +187,7 @@ pub struct Log<S: RecordStore> {
     options: LogOptions,
     since_snapshot: u64,
     poisoned: bool,
+    durable: Option<Durable>,
     payload: Vec<u8>,
     record: Vec<u8>,
 }
@@ -417,6 +419,7 @@ impl<S: RecordStore> Log<S> {
             options,
             since_snapshot: walk.records,
             poisoned: false,
+            durable: None,
             payload: Vec::new(),
             record: Vec::new(),
         };
@@ -493,6 +496,10 @@ impl<S: RecordStore> Log<S> {
     }
 
     /// Decides `command` and appends the resulting events, stamped `at` by `actor`.
+    ///
+    /// When the events commit a watermark or end a run (refused runs included), the log is flushed
+    /// before this returns (R13); other events (pages) are group-committed by the next flush.
+    /// [`Log::durable`] then holds the proof.
     pub fn execute(
         &mut self,
         command: &Command,
@@ -503,7 +510,23 @@ impl<S: RecordStore> Log<S> {
         for event in &events {
             self.append(&Envelope::new(at, actor.clone(), event.clone()))?;
         }
+        let commit_point = events.iter().any(|event| {
+            matches!(
+                event,
+                Event::WatermarkCommitted { .. }
+                    | Event::RunEnded { .. }
+                    | Event::RunRefused { .. }
+            )
+        });
+        if commit_point {
+            self.flush()?;
+        }
         Ok(events)
+    }
+
+    /// The proof of the last flush, if any.
+    pub fn durable(&self) -> Option<Durable> {
+        self.durable
     }
 
     /// Makes every appended record durable, records the head note, and returns the proof.
@@ -523,10 +546,12 @@ impl<S: RecordStore> Log<S> {
             })?;
             self.acknowledged = seq;
         }
-        Ok(Durable {
+        let durable = Durable {
             seq,
             hash: self.last_hash,
-        })
+        };
+        self.durable = Some(durable);
+        Ok(durable)
     }
 
     fn take_snapshot(&mut self) -> Result<(), LogError> {
