@@ -22,8 +22,10 @@
 
 pub mod core;
 pub mod demo;
+pub mod engine;
 pub mod log;
 pub mod script;
+pub mod views;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;

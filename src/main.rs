@@ -5,7 +5,8 @@ use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use syncfold::core::*;
-use syncfold::log::{verify, Log, LogOptions, SledStore};
+use syncfold::engine::{scenario, scripted, system_clock, Engine, EngineOptions};
+use syncfold::log::{verify, Log, LogError, LogOptions, SledStore, StoreError};
 use syncfold::script::Player;
 
 #[derive(Parser)]
@@ -31,6 +32,32 @@ enum Commands {
         #[arg(long, value_name = "DIR")]
         log: Option<PathBuf>,
     },
+    /// Play a scenario file through the engine into a log (SPEC §7).
+    #[command(
+        after_help = "Examples:\n  syncfold simulate examples/watermark-abc.toml --log ./abc-log\n  syncfold simulate examples/export-actions.toml --log ./exports --json"
+    )]
+    Simulate {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+        /// The log folder (created if missing; appended to if it holds a log).
+        #[arg(long, value_name = "DIR")]
+        log: PathBuf,
+        /// Print one JSON object per line for each run, once it is durable, and nothing else.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the state folded from a log: runs, partitions, alerts.
+    #[command(
+        after_help = "Examples:\n  syncfold state --log ./abc-log\n  syncfold state --log ./abc-log --json"
+    )]
+    State {
+        /// The log folder.
+        #[arg(long, value_name = "DIR")]
+        log: PathBuf,
+        /// Print JSON (SPEC §7) instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -39,11 +66,159 @@ fn main() -> ExitCode {
         Commands::Demo { log } => {
             demo(log.unwrap_or_else(|| std::env::temp_dir().join("syncfold-demo")))
         }
+        Commands::Simulate {
+            scenario,
+            log,
+            json,
+        } => simulate(&scenario, &log, json),
+        Commands::State { log, json } => state(&log, json),
     }
 }
 
 fn is_log_folder(folder: &Path) -> bool {
     folder.join("HEAD").is_file() && folder.join("sled").is_dir()
+}
+
+/// Exit status for bad input (a malformed scenario, a missing log, a wrong flag).
+const USAGE: u8 = 2;
+
+fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(code)
+}
+
+/// Opens an existing log folder for reading, closing runs left in flight (R13).
+fn open_existing(folder: &Path) -> Result<Log<SledStore>, ExitCode> {
+    if !is_log_folder(folder) {
+        return Err(fail(
+            USAGE,
+            format!(
+                "no syncfold log at {}: write one with `syncfold simulate SCENARIO --log {}` or `syncfold demo --log {}`",
+                folder.display(),
+                folder.display(),
+                folder.display()
+            ),
+        ));
+    }
+    open_log(folder)
+}
+
+fn open_log(folder: &Path) -> Result<Log<SledStore>, ExitCode> {
+    let opened = SledStore::open(folder)
+        .map_err(LogError::from)
+        .and_then(|store| Log::open(store, LogOptions::default(), system_clock()));
+    match opened {
+        Ok((log, report)) => {
+            for run in &report.interrupted {
+                eprintln!("note: run {run} was in flight when the log was last closed; it is recorded as interrupted");
+            }
+            for (seq, reason) in &report.snapshots_skipped {
+                eprintln!("warning: snapshot after record {seq} skipped: {reason}");
+            }
+            Ok(log)
+        }
+        Err(LogError::Store(error @ StoreError::InUse { .. })) => Err(fail(USAGE, error)),
+        Err(error) => Err(fail(1, error)),
+    }
+}
+
+fn simulate(path: &Path, folder: &Path, json: bool) -> ExitCode {
+    // The whole scenario is checked before anything is written.
+    let scenario = match scenario::load_scenario(path) {
+        Ok(scenario) => scenario,
+        Err(error) => return fail(USAGE, error),
+    };
+    if folder.exists() && !is_log_folder(folder) {
+        let empty = std::fs::read_dir(folder).is_ok_and(|mut entries| entries.next().is_none());
+        if !empty {
+            return fail(
+                USAGE,
+                format!(
+                    "{} exists and is not a syncfold log; name an empty or new folder with --log",
+                    folder.display()
+                ),
+            );
+        }
+    }
+    let log = match open_log(folder) {
+        Ok(log) => log,
+        Err(code) => return code,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(1, format!("cannot start the engine's runtime: {error}")),
+    };
+    let engine = Engine::new(log, EngineOptions::default());
+    let played = runtime.block_on(scripted::play(&engine, &scenario.script, |report| {
+        use std::io::Write;
+        let line = if json {
+            syncfold::views::finished_run_json(&report.record).to_string()
+        } else {
+            let run = &report.record;
+            format!(
+                "run {} {} {}: {} (committed watermark {})",
+                run.id,
+                run.partition,
+                run.kind.as_str(),
+                run.status.map_or("open", RunStatus::as_str),
+                watermark(run.committed_watermark.as_ref())
+            )
+        };
+        // The run is durable (the report carries the log's token): print it and push it out now.
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }));
+    let shutdown = engine.shutdown();
+    if let Err(error) = played {
+        return fail(
+            1,
+            format!(
+                "simulating {} into {} failed: {error}",
+                path.display(),
+                folder.display()
+            ),
+        );
+    }
+    match shutdown {
+        Ok(log) => {
+            if !json {
+                println!(
+                    "\n{} runs played from {} into {} ({} events).",
+                    scenario
+                        .script
+                        .steps
+                        .iter()
+                        .filter(|s| !matches!(s, syncfold::script::Step::Admin { .. }))
+                        .count(),
+                    path.display(),
+                    folder.display(),
+                    log.last_seq()
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => fail(1, error),
+    }
+}
+
+fn state(folder: &Path, json: bool) -> ExitCode {
+    let log = match open_existing(folder) {
+        Ok(log) => log,
+        Err(code) => return code,
+    };
+    if json {
+        println!("{}", syncfold::views::state_json(log.state()));
+    } else {
+        print_runs(log.state());
+        println!();
+        print_partitions(log.state());
+    }
+    ExitCode::SUCCESS
 }
 
 fn demo(folder: PathBuf) -> ExitCode {

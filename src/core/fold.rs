@@ -304,6 +304,7 @@ impl State {
             first_error_page: None,
             clean_proposal: None,
             stop: None,
+            fault: None,
             counts: RunCounts::default(),
             page_error_anchors: BTreeSet::new(),
             seen: BTreeSet::new(),
@@ -330,6 +331,7 @@ impl State {
             started: here.clone(),
             ended: None,
             refusal: None,
+            fault: None,
         });
         Ok(())
     }
@@ -397,6 +399,7 @@ impl State {
             started: here.clone(),
             ended: Some(here.clone()),
             refusal: Some(cause.clone()),
+            fault: None,
         });
         Ok(())
     }
@@ -571,6 +574,7 @@ impl State {
             open.first_error_page.get_or_insert(stop_page);
         }
         open.set_stop(StopCause::Fault(fault.kind), stop_page);
+        open.fault = Some(fault.clone());
         Ok(())
     }
 
@@ -1058,6 +1062,7 @@ impl State {
         record.obsoletion = open.obsoletion.unwrap_or(Obsoletion::NotApplicable);
         record.skip_reason = open.skip_reason;
         record.counts = open.counts;
+        record.fault = open.fault;
         record.ended = Some(here.clone());
         Ok(())
     }

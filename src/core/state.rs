@@ -363,6 +363,8 @@ pub struct RunRecord {
     pub ended: Option<Occurrence>,
     /// Why it did not start.
     pub refusal: Option<RefusalCause>,
+    /// The fault that stopped it, with the connector's own message (R8).
+    pub fault: Option<Fault>,
 }
 
 /// Why a run stopped before its end.
@@ -437,6 +439,7 @@ pub struct OpenRun {
     pub(crate) first_error_page: Option<u64>,
     pub(crate) clean_proposal: Option<Watermark>,
     pub(crate) stop: Option<(StopCause, u64)>,
+    pub(crate) fault: Option<Fault>,
     pub(crate) counts: RunCounts,
     pub(crate) page_error_anchors: BTreeSet<Anchor>,
     pub(crate) seen: BTreeSet<Anchor>,

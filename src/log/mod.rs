@@ -497,7 +497,8 @@ impl<S: RecordStore> Log<S> {
 
     /// Decides `command` and appends the resulting events, stamped `at` by `actor`.
     ///
-    /// When the events commit a watermark or end a run (refused runs included), the log is flushed
+    /// When the events commit a watermark, end a run (refused runs included) or record an
+    /// administrator's action, the log is flushed
     /// before this returns (R13); other events (pages) are group-committed by the next flush.
     /// [`Log::durable`] then holds the proof.
     pub fn execute(
@@ -516,6 +517,7 @@ impl<S: RecordStore> Log<S> {
                 Event::WatermarkCommitted { .. }
                     | Event::RunEnded { .. }
                     | Event::RunRefused { .. }
+                    | Event::AdminActionRecorded { .. }
             )
         });
         if commit_point {

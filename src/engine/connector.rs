@@ -1,0 +1,75 @@
+//! The connector contract: what an engine embedder implements to plug a system into syncfold.
+//!
+//! A connector is driven run by run. For every run the engine calls [`Connector::open_run`], then
+//! either [`Connector::import_page`] page after page (imports) or [`Connector::export`] batch after
+//! batch (exports), then [`Connector::close_run`]. The connector reports what happened as values:
+//!
+//! - object-level problems travel *inside* the page or the export results (a [`DiscoveryError`]
+//!   on a page; [`ExportOutcome::CustomContinueRun`] and friends per exported object; a
+//!   [`FatalImportError`] when the delta change log is broken): only that record is affected;
+//! - a [`Fault`] (`Err`) means the whole run cannot go on: server down, bad credentials, an expired
+//!   watermark, or anything else (`connector-exception` with the connector's own message).
+//!
+//! A connector that panics, hangs past the engine's call timeout or answers an export batch with
+//! the wrong objects is recorded as `connector-exception` with what happened; the engine itself
+//! never goes down because a connector did (R8).
+//!
+//! Methods take `&mut self`: a run owns its connector. To run several partitions of one system
+//! at once, give each concurrent run its own connector value. See `examples/jsonl_connector.rs`
+//! for a complete connector.
+
+use crate::core::*;
+use std::future::Future;
+
+/// The run a connector call belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunContext {
+    /// The run's id in the log.
+    pub run: RunId,
+    /// The connector's configured name.
+    pub connector: ConnectorName,
+    /// The partition.
+    pub partition: PartitionName,
+    /// Full import, delta import or export.
+    pub kind: RunKind,
+    /// For a delta import, the committed watermark it starts from.
+    pub start_watermark: Option<Watermark>,
+}
+
+/// A request for the next page of an import.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportRequest {
+    /// The run.
+    pub context: RunContext,
+    /// The page number asked for, from 1.
+    pub page: u64,
+    /// Where to continue from: the start watermark for page 1, then the watermark the previous
+    /// page proposed (`None` for a full import's first page).
+    pub watermark: Option<Watermark>,
+}
+
+/// A system syncfold synchronizes with.
+pub trait Connector: Send {
+    /// Connects for a run. An `Err` stops the run with that fault before any page or batch.
+    fn open_run(&mut self, context: &RunContext) -> impl Future<Output = Result<(), Fault>> + Send;
+
+    /// Reads the next page of an import, or `Ok(None)` when there are no more.
+    fn import_page(
+        &mut self,
+        request: &ImportRequest,
+    ) -> impl Future<Output = Result<Option<Page>, Fault>> + Send;
+
+    /// Writes a batch of changes; returns one result per object of the batch. After a
+    /// `custom-stop-run` a connector exports nothing more and omits the rest of the batch.
+    fn export(
+        &mut self,
+        context: &RunContext,
+        batch: &[ExportChange],
+    ) -> impl Future<Output = Result<Vec<(Anchor, ExportOutcome)>, Fault>> + Send;
+
+    /// Disconnects after a run, whatever its outcome.
+    fn close_run(&mut self, context: &RunContext) -> impl Future<Output = ()> + Send {
+        let _ = context;
+        async {}
+    }
+}

@@ -1,0 +1,16 @@
+//! The engine: the tokio shell that drives connectors through the core into the log.
+//!
+//! - [`connector`]: the contract an embedder implements.
+//! - [`driver`]: [`Engine`], which runs steps, one at a time per partition, many at once across
+//!   partitions and connectors, into one log with one total order.
+//! - [`scripted`]: the scenario connector, and [`scripted::play`] to play a scripted history.
+//! - [`scenario`]: scenario files (SPEC §7) parsed into scripts, with errors naming file, line
+//!   and key.
+
+pub mod connector;
+pub mod driver;
+pub mod scenario;
+pub mod scripted;
+
+pub use connector::{Connector, ImportRequest, RunContext};
+pub use driver::{system_clock, Engine, EngineError, EngineOptions, RunReport};
