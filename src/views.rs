@@ -4,6 +4,21 @@
 use crate::core::*;
 use serde_json::{json, Value};
 
+fn attributes_json(attributes: &Attributes) -> Value {
+    let map: serde_json::Map<String, Value> = attributes
+        .0
+        .iter()
+        .map(|(name, value)| {
+            let value = match value {
+                AttributeValue::Single(text) => Value::String(text.clone()),
+                AttributeValue::Multi(texts) => texts.iter().cloned().map(Value::String).collect(),
+            };
+            (name.clone(), value)
+        })
+        .collect();
+    Value::Object(map)
+}
+
 fn watermark(watermark: Option<&Watermark>) -> Value {
     watermark.map_or(Value::Null, |w| Value::String(w.display_text()))
 }
@@ -19,7 +34,10 @@ pub fn run_json(run: &RunRecord) -> Value {
         "status": run.status.map(RunStatus::as_str),
         "committed_watermark": watermark(run.committed_watermark.as_ref()),
         "obsoletion": run.obsoletion.as_str(),
-        "obsoletion_skip_reason": run.skip_reason.map(SkipReason::as_str),
+        "skip_reason": run.skip_reason.map(SkipReason::as_str),
+        "refused_by_run": run.refusal.as_ref().map(|cause| match cause {
+            RefusalCause::FullImportRequired { set_by } => set_by.0,
+        }),
         "obsoleted": run.counts.obsoleted,
         "errors": run.counts.errors,
         "warnings": run.counts.warnings,
@@ -27,6 +45,12 @@ pub fn run_json(run: &RunRecord) -> Value {
         "staged": run.counts.staged,
         "exported": run.counts.exported,
         "fault": run.fault.as_ref().map(|fault| json!({ "kind": fault.kind.as_str(), "message": fault.message })),
+        "limit": run.limit.as_ref().map(|limit| json!({
+            "code": limit.kind.code(),
+            "count": limit.count,
+            "maximum": limit.maximum,
+            "message": limit.message(),
+        })),
         "started_seq": run.started.seq,
         "ended_seq": run.ended.as_ref().map(|end| end.seq),
     })
@@ -56,6 +80,8 @@ fn partition_json(connector: &ConnectorName, name: &PartitionName, part: &Partit
             json!({
                 "anchor": entry.change.anchor.as_str(),
                 "change": entry.change.kind.as_str(),
+                "attrs": attributes_json(&entry.change.attributes),
+                "refs": attributes_json(&entry.change.references),
                 "waits_for": entry.waits_for.as_ref().map(Anchor::as_str),
             })
         })

@@ -305,6 +305,7 @@ impl State {
             clean_proposal: None,
             stop: None,
             fault: None,
+            limit: None,
             counts: RunCounts::default(),
             page_error_anchors: BTreeSet::new(),
             seen: BTreeSet::new(),
@@ -332,6 +333,7 @@ impl State {
             ended: None,
             refusal: None,
             fault: None,
+            limit: None,
         });
         Ok(())
     }
@@ -400,6 +402,7 @@ impl State {
             ended: Some(here.clone()),
             refusal: Some(cause.clone()),
             fault: None,
+            limit: None,
         });
         Ok(())
     }
@@ -641,6 +644,11 @@ impl State {
             open.first_error_page.get_or_insert(page);
         }
         open.set_stop(cause, page);
+        open.limit = Some(LimitRecord {
+            kind: limit,
+            count,
+            maximum,
+        });
         Ok(())
     }
 
@@ -1063,6 +1071,7 @@ impl State {
         record.skip_reason = open.skip_reason;
         record.counts = open.counts;
         record.fault = open.fault;
+        record.limit = open.limit;
         record.ended = Some(here.clone());
         Ok(())
     }

@@ -365,6 +365,39 @@ pub struct RunRecord {
     pub refusal: Option<RefusalCause>,
     /// The fault that stopped it, with the connector's own message (R8).
     pub fault: Option<Fault>,
+    /// The run limit that stopped it (R11).
+    pub limit: Option<LimitRecord>,
+}
+
+/// A run limit that was reached (R11): which, the count and the limit in force.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitRecord {
+    /// Which limit.
+    pub kind: LimitKind,
+    /// The count that exceeded it.
+    pub count: u64,
+    /// The limit in force.
+    pub maximum: u64,
+}
+
+impl LimitRecord {
+    /// The operator's message: what was exceeded, by how much, and what to do.
+    pub fn message(&self) -> String {
+        match self.kind {
+            LimitKind::Snapshot => format!(
+                "a limit on the number of snapshot records is exceeded ({}/{}): the partition would hold {} objects; adjust the synchronization filters to reduce the number of synchronized records",
+                self.maximum, self.count, self.count
+            ),
+            LimitKind::Errors => format!(
+                "the run had {} errors, more than max_errors = {}: fix the failing objects, or raise the limit",
+                self.count, self.maximum
+            ),
+            LimitKind::Warnings => format!(
+                "the run had {} warnings, more than max_warnings = {}: look at the export actions repeating, or raise the limit",
+                self.count, self.maximum
+            ),
+        }
+    }
 }
 
 /// Why a run stopped before its end.
@@ -440,6 +473,7 @@ pub struct OpenRun {
     pub(crate) clean_proposal: Option<Watermark>,
     pub(crate) stop: Option<(StopCause, u64)>,
     pub(crate) fault: Option<Fault>,
+    pub(crate) limit: Option<LimitRecord>,
     pub(crate) counts: RunCounts,
     pub(crate) page_error_anchors: BTreeSet<Anchor>,
     pub(crate) seen: BTreeSet<Anchor>,

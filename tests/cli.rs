@@ -1,0 +1,442 @@
+//! The command line as a user drives it: `syncfold simulate` and `syncfold state --json` on every
+//! example scenario, checked against the `#>` expectation lines written in each example (the same
+//! lines the library test checks against the core, here read back from the binary's JSON);
+//! malformed scenarios, missing logs and logs in use get errors that say where and what to do;
+//! and `simulate` killed with SIGKILL mid-run keeps every run it printed.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn syncfold() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_syncfold"))
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("syncfold-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn examples() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("examples/")
+        .map(|entry| entry.expect("entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
+        .collect();
+    found.sort();
+    found
+}
+
+fn state_json(log: &Path) -> Value {
+    let output = syncfold()
+        .args(["state", "--log"])
+        .arg(log)
+        .arg("--json")
+        .output()
+        .expect("state runs");
+    assert!(
+        output.status.success(),
+        "state failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("state --json prints one JSON document")
+}
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::Null => "null".to_owned(),
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn names(value: &Value) -> String {
+    let names: Vec<&String> = value
+        .as_object()
+        .map(|map| map.keys().collect())
+        .unwrap_or_default();
+    if names.is_empty() {
+        "(none)".to_owned()
+    } else {
+        names
+            .iter()
+            .map(|name| name.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+fn pairs(body: &str) -> Vec<(&str, &str)> {
+    body.split_whitespace()
+        .filter_map(|pair| pair.split_once('='))
+        .collect()
+}
+
+/// Checks one `#>` line against `state --json`; returns what differs.
+fn check(line: &str, state: &Value) -> Option<String> {
+    let (head, body) = line.split_once(':')?;
+    let head = head.trim();
+    let body = body.trim();
+    let runs = state["runs"].as_array().expect("runs[]");
+    let partition = |name: &str| {
+        state["partitions"]
+            .as_array()
+            .expect("partitions[]")
+            .iter()
+            .find(|p| p["name"] == name)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let people = partition("people");
+    if let Some(rest) = head.strip_prefix("run ") {
+        let mut words = rest.split_whitespace();
+        let id: usize = words.next()?.parse().ok()?;
+        let run = &runs[id - 1];
+        let kind = words.next()?;
+        if run["kind"] != kind {
+            return Some(format!("run {id} is a {}, not a {kind}", run["kind"]));
+        }
+        for (key, want) in pairs(body) {
+            let got = text(&run[key]);
+            if got != want {
+                return Some(format!(
+                    "run {id} {key}: JSON says {got}, the example says {want}"
+                ));
+            }
+        }
+        return None;
+    }
+    if let Some(rest) = head.strip_prefix("limit run ") {
+        let id: usize = rest.trim().parse().ok()?;
+        let limit = &runs[id - 1]["limit"];
+        let mut words = body.split_whitespace();
+        let code = words.next()?;
+        if limit["code"] != code {
+            return Some(format!("run {id} limit code {}", limit["code"]));
+        }
+        for (key, want) in pairs(body) {
+            if text(&limit[key]) != want {
+                return Some(format!("run {id} limit {key}: {}", limit[key]));
+            }
+        }
+        if !text(&limit["message"]).contains(&format!(
+            "{}/{}",
+            text(&limit["maximum"]),
+            text(&limit["count"])
+        )) {
+            return Some(format!(
+                "run {id} limit message lacks limit/count: {}",
+                limit["message"]
+            ));
+        }
+        return None;
+    }
+    if let Some(name) = head.strip_prefix("partition ") {
+        let part = partition(name.trim());
+        for (key, want) in pairs(body) {
+            if text(&part[key]) != want {
+                return Some(format!("partition {name} {key}: {}", part[key]));
+            }
+        }
+        return None;
+    }
+    let objects = people["objects"].as_array().cloned().unwrap_or_default();
+    let listed = |obsolete: bool| {
+        let anchors: Vec<String> = objects
+            .iter()
+            .filter(|o| o["obsolete"] == obsolete)
+            .map(|o| text(&o["anchor"]))
+            .collect();
+        if anchors.is_empty() {
+            "(none)".to_owned()
+        } else {
+            anchors.join(" ")
+        }
+    };
+    let pending = people["pending_exports"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    match head {
+        "objects live" => {
+            (listed(false) != body).then(|| format!("live objects: {}", listed(false)))
+        }
+        "objects obsolete" => {
+            (listed(true) != body).then(|| format!("obsolete objects: {}", listed(true)))
+        }
+        "pending_exports" => {
+            let got: Vec<String> = pending
+                .iter()
+                .map(|p| format!("{}={}", text(&p["anchor"]), text(&p["change"])))
+                .collect();
+            let got = if got.is_empty() {
+                "(none)".to_owned()
+            } else {
+                got.join(" ")
+            };
+            (got != body).then(|| format!("pending exports: {got}"))
+        }
+        _ => {
+            let anchor = head.strip_prefix("pending_export ")?;
+            let entry = pending.iter().find(|p| p["anchor"] == anchor.trim());
+            let Some(entry) = entry else {
+                return Some(format!("{anchor} is not pending"));
+            };
+            for (key, want) in pairs(body) {
+                let got = match key {
+                    "attrs" | "refs" => names(&entry[key]),
+                    _ => text(&entry[key]),
+                };
+                if got != want {
+                    return Some(format!("pending export {anchor} {key}: {got}"));
+                }
+            }
+            None
+        }
+    }
+}
+
+#[test]
+fn every_example_reproduces_its_expected_outcome_through_the_binary() {
+    let examples = examples();
+    assert!(examples.len() >= 6, "the seed cases are all there");
+    for example in examples {
+        let log = scratch(
+            example
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("example"),
+        );
+        let output = syncfold()
+            .arg("simulate")
+            .arg(&example)
+            .arg("--log")
+            .arg(&log)
+            .arg("--json")
+            .output()
+            .expect("runs");
+        assert!(
+            output.status.success(),
+            "{}: {}",
+            example.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let stdout = String::from_utf8(output.stdout).expect("utf-8");
+        let printed: Vec<Value> = stdout
+            .lines()
+            .map(|line| {
+                serde_json::from_str(line)
+                    .unwrap_or_else(|_| panic!("{}: a non-JSON line: {line}", example.display()))
+            })
+            .collect();
+        for (index, run) in printed.iter().enumerate() {
+            assert_eq!(run["id"], index as u64 + 1);
+            for key in ["partition", "kind", "status", "committed_watermark"] {
+                assert!(run.get(key).is_some(), "simulate --json lacks {key}");
+            }
+        }
+        let state = state_json(&log);
+        assert_eq!(state["runs"].as_array().map(Vec::len), Some(printed.len()));
+        for (line, run) in printed.iter().zip(state["runs"].as_array().expect("runs")) {
+            assert_eq!(line["status"], run["status"]);
+            assert_eq!(line["committed_watermark"], run["committed_watermark"]);
+        }
+        assert!(state["alerts"].is_array());
+        let source = std::fs::read_to_string(&example).expect("example");
+        // Run lines hold for good once the run ended; other lines describe the state right after
+        // the run line before them, so through the final state only the last group is checked.
+        let expectations: Vec<&str> = source
+            .lines()
+            .filter_map(|line| line.strip_prefix("#>"))
+            .map(str::trim)
+            .collect();
+        let last_run_line = expectations
+            .iter()
+            .rposition(|line| line.starts_with("run "))
+            .unwrap_or(0);
+        let mut checked = 0;
+        for (index, line) in expectations.iter().enumerate() {
+            let run_level = line.starts_with("run ") || line.starts_with("limit run ");
+            if !run_level && index < last_run_line {
+                continue;
+            }
+            if let Some(difference) = check(line, &state) {
+                panic!("{}: `#>{line}`: {difference}", example.display());
+            }
+            checked += 1;
+        }
+        assert!(checked > 3, "{}: few expectations", example.display());
+        let _ = std::fs::remove_dir_all(&log);
+    }
+}
+
+#[test]
+fn a_malformed_scenario_names_file_line_and_key_and_writes_nothing() {
+    let dir = scratch("malformed");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let scenario = dir.join("bad.toml");
+    std::fs::write(
+        &scenario,
+        "[connector]\nname = \"hr\"\n\n[[step]]\nkind = \"delta-import\"\n  [[step.page]]\n  watermark = \"A\"\n  errors = [ { anchor = \"u2\", error = \"custom-stop\" } ]\n",
+    )
+    .expect("write");
+    let log = dir.join("log");
+    let output = syncfold()
+        .arg("simulate")
+        .arg(&scenario)
+        .arg("--log")
+        .arg(&log)
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("bad.toml:8:"), "{stderr}");
+    assert!(
+        stderr.contains("step[0].page[0].errors[0].error"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("custom-stop-run"),
+        "the expected values are listed: {stderr}"
+    );
+    assert!(output.stdout.is_empty());
+    assert!(!log.exists(), "nothing is written for a malformed scenario");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn reading_a_missing_log_or_one_in_use_says_what_to_do() {
+    let missing = scratch("missing");
+    let output = syncfold()
+        .args(["state", "--log"])
+        .arg(&missing)
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no syncfold log at") && stderr.contains("syncfold simulate"),
+        "{stderr}"
+    );
+    assert!(!missing.exists(), "a reading command creates nothing");
+
+    let log = scratch("in-use");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/watermark-abc.toml");
+    let status = syncfold()
+        .arg("simulate")
+        .arg(&example)
+        .arg("--log")
+        .arg(&log)
+        .output()
+        .expect("runs")
+        .status;
+    assert!(status.success());
+    let holder = syncfold::log::SledStore::open(&log).expect("this test holds the log");
+    let output = syncfold()
+        .args(["state", "--log"])
+        .arg(&log)
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("in use by another process"), "{stderr}");
+    drop(holder);
+    let _ = std::fs::remove_dir_all(&log);
+
+    let output = syncfold()
+        .args(["state", "--logg", "x"])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "a wrong flag is a usage error"
+    );
+}
+
+/// A long scenario: `runs` delta imports of `pages` pages on three partitions.
+fn long_scenario(path: &Path, runs: usize, pages: usize) {
+    let mut file = std::fs::File::create(path).expect("create");
+    writeln!(
+        file,
+        "[connector]\nname = \"long\"\nsnapshot_limit = 1000000\n"
+    )
+    .expect("write");
+    for run in 0..runs {
+        writeln!(
+            file,
+            "[[step]]\nkind = \"delta-import\"\npartition = \"p{}\"",
+            run % 3
+        )
+        .expect("write");
+        for page in 0..pages {
+            writeln!(file, "  [[step.page]]\n  watermark = \"r{run}p{page}\"").expect("write");
+            write!(file, "  objects = [").expect("write");
+            for object in 0..20 {
+                write!(file, "{{ anchor = \"u{}\", change = \"update\", attrs = {{ mail = \"x{run}\" }} }}, ", (page * 20 + object) % 400).expect("write");
+            }
+            writeln!(file, "]").expect("write");
+            if (run + page) % 13 == 0 {
+                writeln!(file, "  errors = [ {{ anchor = \"bad{run}\", error = \"custom-continue-run\", name = \"e\" }} ]").expect("write");
+            }
+        }
+    }
+}
+
+#[test]
+fn simulate_killed_mid_run_keeps_every_run_it_printed() {
+    let dir = scratch("kill");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let scenario = dir.join("long.toml");
+    long_scenario(&scenario, 400, 12);
+    for (round, after) in [1usize, 7, 25, 60, 3].into_iter().enumerate() {
+        let log = dir.join(format!("log{round}"));
+        let mut child = syncfold()
+            .arg("simulate")
+            .arg(&scenario)
+            .arg("--log")
+            .arg(&log)
+            .arg("--json")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let mut printed = Vec::new();
+        while printed.len() < after {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    printed.push(serde_json::from_str::<Value>(&line).expect("JSON line"))
+                }
+                _ => break,
+            }
+        }
+        child.kill().expect("SIGKILL");
+        let _ = child.wait();
+        assert_eq!(
+            printed.len(),
+            after,
+            "round {round}: simulate printed runs before the kill"
+        );
+        let state = state_json(&log);
+        let runs = state["runs"].as_array().expect("runs");
+        assert!(
+            runs.len() >= printed.len(),
+            "round {round}: printed runs are missing"
+        );
+        for line in &printed {
+            let id = line["id"].as_u64().expect("id") as usize;
+            let run = &runs[id - 1];
+            assert_eq!(run["status"], line["status"], "round {round}: run {id}");
+            assert_eq!(
+                run["committed_watermark"], line["committed_watermark"],
+                "round {round}: run {id}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&log);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
