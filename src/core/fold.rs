@@ -416,8 +416,7 @@ impl State {
     ) -> Check {
         let open = self.working(run, Some(true))?;
         Self::check_page_in_progress(open, run, page)?;
-        let (connector, partition, kind) =
-            (open.connector.clone(), open.partition.clone(), open.kind);
+        let (connector, partition) = (open.connector.clone(), open.partition.clone());
         record_object_error(
             self.partition_mut(&connector, &partition),
             &error.anchor,
@@ -427,7 +426,7 @@ impl State {
             here,
         );
         let open = self.open_run_mut(run);
-        open.note_page_error(page, &error.anchor, kind);
+        open.note_page_error(page, &error.anchor);
         if error.kind == ObjectErrorKind::CustomStopRun {
             open.set_stop(StopCause::ObjectStop, page);
         }
@@ -468,7 +467,7 @@ impl State {
         let cause = StopCause::FatalImport { delta };
         let open = self.open_run_mut(run);
         match &error.anchor {
-            Some(anchor) => open.note_page_error(page, anchor, kind),
+            Some(anchor) => open.note_page_error(page, anchor),
             None => {
                 open.counts.errors += 1;
                 open.page_errors += 1;
@@ -1114,14 +1113,12 @@ impl State {
 }
 
 impl OpenRun {
-    fn note_page_error(&mut self, page: u64, anchor: &Anchor, kind: RunKind) {
+    // An errored object is not added to `seen`: a full import with an error never obsoletes.
+    fn note_page_error(&mut self, page: u64, anchor: &Anchor) {
         self.counts.errors += 1;
         self.page_errors += 1;
         self.first_error_page.get_or_insert(page);
         self.page_error_anchors.insert(anchor.clone());
-        if kind == RunKind::FullImport {
-            self.seen.insert(anchor.clone());
-        }
     }
 
     fn set_stop(&mut self, cause: StopCause, page: u64) {
