@@ -327,7 +327,11 @@ async fn main() {
     let log = engine.shutdown().expect("shutdown");
     println!(
         "{}",
-        serde_json::to_string_pretty(&syncfold::views::state_json(log.state())).expect("json")
+        serde_json::to_string_pretty(&syncfold::views::state_json(
+            log.state(),
+            &syncfold::remedy::RemedyCatalog::builtin()
+        ))
+        .expect("json")
     );
     let _ = std::fs::remove_dir_all(&folder);
 }

@@ -24,6 +24,7 @@ pub mod core;
 pub mod demo;
 pub mod engine;
 pub mod log;
+pub mod remedy;
 pub mod script;
 pub mod views;
 

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use syncfold::core::*;
 use syncfold::engine::{scenario, scripted, system_clock, Engine, EngineOptions};
 use syncfold::log::{verify, Log, LogError, LogOptions, SledStore, StoreError};
+use syncfold::remedy::RemedyCatalog;
 use syncfold::script::Player;
 
 #[derive(Parser)]
@@ -48,7 +49,7 @@ enum Commands {
     },
     /// Print the state folded from a log: runs, partitions, alerts.
     #[command(
-        after_help = "Examples:\n  syncfold state --log ./abc-log\n  syncfold state --log ./abc-log --json"
+        after_help = "Examples:\n  syncfold state --log ./abc-log\n  syncfold state --log ./abc-log --json\n  syncfold state --log ./abc-log --remedies ./our-remedies.toml"
     )]
     State {
         /// The log folder.
@@ -57,6 +58,9 @@ enum Commands {
         /// Print JSON (SPEC §7) instead of tables.
         #[arg(long)]
         json: bool,
+        /// A remedy catalog file extending the built-in one (same format as src/remedies.toml).
+        #[arg(long, value_name = "FILE")]
+        remedies: Option<PathBuf>,
     },
 }
 
@@ -71,7 +75,11 @@ fn main() -> ExitCode {
             log,
             json,
         } => simulate(&scenario, &log, json),
-        Commands::State { log, json } => state(&log, json),
+        Commands::State {
+            log,
+            json,
+            remedies,
+        } => state(&log, json, remedies.as_deref()),
     }
 }
 
@@ -206,19 +214,90 @@ fn simulate(path: &Path, folder: &Path, json: bool) -> ExitCode {
     }
 }
 
-fn state(folder: &Path, json: bool) -> ExitCode {
+fn catalog(extra: Option<&Path>) -> Result<RemedyCatalog, ExitCode> {
+    let builtin = RemedyCatalog::builtin();
+    match extra {
+        None => Ok(builtin),
+        Some(path) => builtin.with_file(path).map_err(|error| fail(USAGE, error)),
+    }
+}
+
+fn state(folder: &Path, json: bool, remedies: Option<&Path>) -> ExitCode {
+    let catalog = match catalog(remedies) {
+        Ok(catalog) => catalog,
+        Err(code) => return code,
+    };
     let log = match open_existing(folder) {
         Ok(log) => log,
         Err(code) => return code,
     };
     if json {
-        println!("{}", syncfold::views::state_json(log.state()));
+        println!("{}", syncfold::views::state_json(log.state(), &catalog));
     } else {
         print_runs(log.state());
         println!();
         print_partitions(log.state());
+        println!();
+        print_alerts(log.state(), &catalog);
     }
     ExitCode::SUCCESS
+}
+
+/// The alert wall: sync errors (the sync stopped) first, then sync issues (single records).
+fn print_alerts(state: &State, catalog: &RemedyCatalog) {
+    let alerts: Vec<Alert> = state
+        .alerts()
+        .into_iter()
+        .filter(|alert| alert.severity != Severity::Info)
+        .collect();
+    if alerts.is_empty() {
+        println!("No open alerts.");
+        return;
+    }
+    let sections = [
+        ("sync-error", "Sync errors (the sync stopped):"),
+        ("sync-issue", "Sync issues (single records):"),
+    ];
+    for (class, title) in sections {
+        let rows: Vec<Vec<String>> = alerts
+            .iter()
+            .filter(|alert| alert.scope.class() == class)
+            .map(|alert| {
+                vec![
+                    alert.severity.as_str().to_owned(),
+                    alert.code.clone(),
+                    alert
+                        .partition
+                        .as_ref()
+                        .map_or("-".to_owned(), |p| p.to_string()),
+                    alert
+                        .anchor
+                        .as_ref()
+                        .map_or("-".to_owned(), |a| a.to_string()),
+                    alert.recipient.as_str().to_owned(),
+                    catalog
+                        .lookup(alert)
+                        .map_or("(no remedy)".to_owned(), |r| r.title.clone()),
+                ]
+            })
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        println!("{title}");
+        print_table(
+            &[
+                "SEVERITY",
+                "CODE",
+                "PARTITION",
+                "OBJECT",
+                "RECIPIENT",
+                "REMEDY",
+            ],
+            &rows,
+        );
+        println!();
+    }
 }
 
 fn demo(folder: PathBuf) -> ExitCode {

@@ -2,6 +2,7 @@
 //! contract (acceptance tests rely on them): add fields, never rename these.
 
 use crate::core::*;
+use crate::remedy::RemedyCatalog;
 use serde_json::{json, Value};
 
 fn attributes_json(attributes: &Attributes) -> Value {
@@ -36,7 +37,14 @@ pub fn run_json(run: &RunRecord) -> Value {
         "obsoletion": run.obsoletion.as_str(),
         "skip_reason": run.skip_reason.map(SkipReason::as_str),
         "refused_by_run": run.refusal.as_ref().map(|cause| match cause {
-            RefusalCause::FullImportRequired { set_by } => set_by.0,
+            RefusalCause::FullImportRequired { set_by }
+            | RefusalCause::Disabled { set_by, .. }
+            | RefusalCause::Suspended { set_by, .. } => set_by.0,
+        }),
+        "refusal": run.refusal.as_ref().map(|cause| match cause {
+            RefusalCause::FullImportRequired { .. } => json!({ "cause": "full-import-required" }),
+            RefusalCause::Disabled { code, .. } => json!({ "cause": "disabled", "code": code.as_str() }),
+            RefusalCause::Suspended { code, .. } => json!({ "cause": "suspended", "code": code }),
         }),
         "obsoleted": run.counts.obsoleted,
         "errors": run.counts.errors,
@@ -67,7 +75,12 @@ pub fn finished_run_json(run: &RunRecord) -> Value {
     })
 }
 
-fn partition_json(connector: &ConnectorName, name: &PartitionName, part: &PartitionState) -> Value {
+fn partition_json(
+    connector: &ConnectorName,
+    name: &PartitionName,
+    part: &PartitionState,
+    health: Health,
+) -> Value {
     let objects: Vec<Value> = part
         .objects()
         .iter()
@@ -107,7 +120,7 @@ fn partition_json(connector: &ConnectorName, name: &PartitionName, part: &Partit
         "committed_by_run": part.committed_by().and_then(|o| o.run).map(|run| run.0),
         "full_import_required": part.full_import_required().is_some(),
         "full_import_required_by_run": part.full_import_required().and_then(|o| o.run).map(|run| run.0),
-        "health": "enabled",
+        "health": health.as_str(),
         "live_objects": part.live_objects(),
         "objects": objects,
         "pending_exports": pending,
@@ -115,20 +128,55 @@ fn partition_json(connector: &ConnectorName, name: &PartitionName, part: &Partit
     })
 }
 
+fn occurrence_json(occurrence: &Occurrence) -> Value {
+    json!({ "seq": occurrence.seq, "at_ms": occurrence.at.0, "run": occurrence.run.map(|run| run.0) })
+}
+
+/// One open alert, with its remedy from the catalog (SPEC §7 `alerts[]`).
+pub fn alert_json(alert: &Alert, catalog: &RemedyCatalog) -> Value {
+    let remedy = catalog.lookup(alert);
+    json!({
+        "severity": alert.severity.as_str(),
+        "scope": alert.scope.as_str(),
+        "class": alert.scope.class(),
+        "code": alert.code,
+        "recipient": alert.recipient.as_str(),
+        "connector": alert.connector.as_str(),
+        "partition": alert.partition.as_ref().map(PartitionName::as_str),
+        "anchor": alert.anchor.as_ref().map(Anchor::as_str),
+        "message": alert.message,
+        "objects": alert.objects.iter().map(Anchor::as_str).collect::<Vec<_>>(),
+        "first": occurrence_json(&alert.first),
+        "last": occurrence_json(&alert.last),
+        "remedy": remedy.map(|r| r.remedy.as_str()),
+        "remedy_title": remedy.map(|r| r.title.as_str()),
+        "remedy_source": remedy.map(|r| r.source.as_str()),
+    })
+}
+
 /// The whole state as `state --json` prints it: `runs[]`, `partitions[]`, `alerts[]`.
-pub fn state_json(state: &State) -> Value {
+pub fn state_json(state: &State, catalog: &RemedyCatalog) -> Value {
     let runs: Vec<Value> = state.runs().iter().map(run_json).collect();
     let mut partitions = Vec::new();
     for (connector, connector_state) in state.connectors() {
         for (name, part) in connector_state.partitions() {
-            partitions.push(partition_json(connector, name, part));
+            partitions.push(partition_json(
+                connector,
+                name,
+                part,
+                state.health(connector, name),
+            ));
         }
     }
+    let alerts: Vec<Value> = state
+        .alerts()
+        .iter()
+        .map(|alert| alert_json(alert, catalog))
+        .collect();
     json!({
         "last_seq": state.last_seq(),
         "runs": runs,
         "partitions": partitions,
-        // Health and alert walls (R4, R6, R8–R10) arrive with their issue; the list is the contract.
-        "alerts": [],
+        "alerts": alerts,
     })
 }

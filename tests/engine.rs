@@ -254,6 +254,23 @@ fn misbehaving_connectors_are_connector_exceptions_and_the_engine_goes_on() {
             .await
             .expect("inspect");
         assert_eq!(pending, 1, "nothing is lost: u1 is still pending");
+        // Three runs in a row ended with connector-exception: R9 makes it permanent and
+        // suspends the connector until an administrator resumes it.
+        let report = engine
+            .run(
+                &mut ScriptedConnector::new(),
+                &name,
+                &people,
+                RunKind::FullImport,
+                &settings,
+            )
+            .await
+            .expect("refused run");
+        assert_eq!(report.record.status, Some(RunStatus::NoStartSuspended));
+        engine
+            .admin(&name, None, AdminAction::Resume)
+            .await
+            .expect("resume");
         // The engine still works after all that.
         let report = engine
             .run(

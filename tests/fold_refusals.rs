@@ -648,7 +648,7 @@ fn refusals_that_do_not_match_the_flag() {
             settings: Settings::default(),
         },
         Rule::R5,
-        "started while a full import is required",
+        "started while it must end no-start-full-import-required (a full import required by run 1)",
     );
     // On a partition without the flag, a refusal names no run.
     let q = player();

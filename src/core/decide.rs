@@ -164,19 +164,15 @@ fn start_run(
             format!("run {open} is still open on {connector}/{partition}: one run at a time"),
         ));
     }
-    if kind == RunKind::DeltaImport {
-        if let Some(flag) = existing.and_then(PartitionState::full_import_required) {
-            if let Some(set_by) = flag.run {
-                return Ok(vec![Event::RunRefused {
-                    run,
-                    connector: connector.clone(),
-                    partition: partition.clone(),
-                    kind,
-                    status: RunStatus::NoStartFullImportRequired,
-                    cause: RefusalCause::FullImportRequired { set_by },
-                }]);
-            }
-        }
+    if let Some((status, cause)) = state.refusal_for(connector, partition, kind) {
+        return Ok(vec![Event::RunRefused {
+            run,
+            connector: connector.clone(),
+            partition: partition.clone(),
+            kind,
+            status,
+            cause,
+        }]);
     }
     let start_watermark = match kind {
         RunKind::DeltaImport => existing.and_then(|p| p.committed_watermark().cloned()),

@@ -47,6 +47,20 @@ pub enum RefusalCause {
         /// The run whose fatal import error or `watermark-expired` fault set the flag.
         set_by: RunId,
     },
+    /// The connector is disabled after a credentials fault (R8).
+    Disabled {
+        /// The run whose fault disabled it.
+        set_by: RunId,
+        /// `bad-credentials` or `oauth-token-expired`.
+        code: FaultKind,
+    },
+    /// The connector or the partition is suspended after a permanent error (R9).
+    Suspended {
+        /// The run whose failure made the error permanent.
+        set_by: RunId,
+        /// The error's code.
+        code: String,
+    },
 }
 
 /// Counts a run ends with; repeated on `RunEnded` so a reader of the log sees them without folding.

@@ -260,17 +260,24 @@ impl State {
             );
         }
         let committed = existing.and_then(|p| p.committed_watermark.as_ref());
+        if let Some((status, cause)) = self.refusal_for(connector, partition, kind) {
+            let rule = match cause {
+                RefusalCause::FullImportRequired { .. } => Rule::R5,
+                RefusalCause::Disabled { .. } => Rule::R8,
+                RefusalCause::Suspended { .. } => Rule::R9,
+            };
+            return refuse(
+                rule,
+                format!(
+                    "{} {run} started while it must end {} ({})",
+                    kind.as_str(),
+                    status.as_str(),
+                    describe_refusal(&cause)
+                ),
+            );
+        }
         match kind {
             RunKind::DeltaImport => {
-                if let Some(flag) = existing.and_then(|p| p.full_import_required.as_ref()) {
-                    return refuse(
-                        Rule::R5,
-                        format!(
-                            "delta import {run} started while a full import is required (since event {})",
-                            flag.seq
-                        ),
-                    );
-                }
                 if start_watermark.as_ref() != committed {
                     return refuse(
                         Rule::R1,
@@ -313,6 +320,7 @@ impl State {
             obsoletion: None,
             skip_reason: None,
             live_at_start: part.live_objects,
+            committed_at_start: part.committed_watermark.clone(),
             export_cutoff: part.exports.next_ticket,
             sent: BTreeSet::new(),
             awaiting: BTreeSet::new(),
@@ -362,25 +370,29 @@ impl State {
     ) -> Check {
         self.check_next_run(run)?;
         let existing = self.partition(connector, partition);
-        match cause {
-            RefusalCause::FullImportRequired { set_by } => {
-                let flag_run = existing
-                    .and_then(|p| p.full_import_required.as_ref())
-                    .and_then(|flag| flag.run);
-                if kind != RunKind::DeltaImport
-                    || status != RunStatus::NoStartFullImportRequired
-                    || flag_run != Some(*set_by)
-                {
-                    return refuse(
-                        Rule::R5,
-                        format!(
-                            "run {run} refused as {} for a full import required by run {set_by}, but the flag on {connector}/{partition} was set by {}",
-                            status.as_str(),
-                            flag_run.map_or("no run".to_owned(), |r| format!("run {r}"))
-                        ),
-                    );
-                }
-            }
+        let demanded = self.refusal_for(connector, partition, kind);
+        if demanded.as_ref() != Some(&(status, cause.clone())) {
+            let rule = match cause {
+                RefusalCause::FullImportRequired { .. } => Rule::R5,
+                RefusalCause::Disabled { .. } => Rule::R8,
+                RefusalCause::Suspended { .. } => Rule::R9,
+            };
+            let flag_run = existing
+                .and_then(|p| p.full_import_required.as_ref())
+                .and_then(|flag| flag.run);
+            return refuse(
+                rule,
+                format!(
+                    "run {run} of {connector}/{partition} refused as {} ({}), but the state demands {}; the full-import flag on {connector}/{partition} was set by {}",
+                    status.as_str(),
+                    describe_refusal(cause),
+                    demanded.as_ref().map_or_else(
+                        || "that it starts".to_owned(),
+                        |(status, cause)| format!("{} ({})", status.as_str(), describe_refusal(cause))
+                    ),
+                    flag_run.map_or("no run".to_owned(), |r| format!("run {r}"))
+                ),
+            );
         }
         let committed = existing.and_then(|p| p.committed_watermark.clone());
         self.runs.push(RunRecord {
@@ -417,6 +429,7 @@ impl State {
         let open = self.working(run, Some(true))?;
         Self::check_page_in_progress(open, run, page)?;
         let (connector, partition) = (open.connector.clone(), open.partition.clone());
+        let retry_count = open.settings.retry_count;
         record_object_error(
             self.partition_mut(&connector, &partition),
             &error.anchor,
@@ -424,6 +437,7 @@ impl State {
             &error.description,
             ErrorDirection::Import,
             here,
+            retry_count,
         );
         let open = self.open_run_mut(run);
         open.note_page_error(page, &error.anchor);
@@ -444,12 +458,14 @@ impl State {
         Self::check_page_in_progress(open, run, page)?;
         let (connector, partition, kind) =
             (open.connector.clone(), open.partition.clone(), open.kind);
+        let retry_count = open.settings.retry_count;
         let part = self.partition_mut(&connector, &partition);
         let delta = kind == RunKind::DeltaImport;
         if delta {
             // R5: the change log is broken; only a full import gives a new watermark.
             if part.full_import_required.is_none() {
                 part.full_import_required = Some(here.clone());
+                part.full_import_cause = Some(error.kind.as_str().to_owned());
             }
         } else {
             // R2: in a full import it acts as custom-stop-run on the object.
@@ -461,6 +477,7 @@ impl State {
                     &error.description,
                     ErrorDirection::Import,
                     here,
+                    retry_count,
                 );
             }
         }
@@ -569,6 +586,29 @@ impl State {
             let part = self.partition_mut(&connector, &partition);
             if part.full_import_required.is_none() {
                 part.full_import_required = Some(here.clone());
+                part.full_import_cause = Some(fault.kind.as_str().to_owned());
+            }
+        }
+        if matches!(
+            fault.kind,
+            FaultKind::BadCredentials | FaultKind::OauthTokenExpired
+        ) {
+            // R8: permanent at once: the connector is disabled until credentials-updated, enable.
+            let state = self.connectors.entry(connector.clone()).or_default();
+            match &mut state.disabled {
+                Some(disabled) => {
+                    disabled.last = here.clone();
+                    disabled.message.clone_from(&fault.message);
+                }
+                None => {
+                    state.disabled = Some(Disablement {
+                        code: fault.kind,
+                        message: fault.message.clone(),
+                        since: here.clone(),
+                        last: here.clone(),
+                        credentials_updated: false,
+                    });
+                }
             }
         }
         let open = self.open_run_mut(run);
@@ -910,6 +950,7 @@ impl State {
             }
         }
         let (connector, partition) = (open.connector.clone(), open.partition.clone());
+        let retry_count = open.settings.retry_count;
         let part = self.partition_mut(&connector, &partition);
         let mut error = false;
         let mut warning = false;
@@ -928,6 +969,7 @@ impl State {
                     description,
                     ErrorDirection::Export,
                     here,
+                    retry_count,
                 );
                 error = true;
                 stop = matches!(outcome, ExportOutcome::CustomStopRun { .. });
@@ -1056,11 +1098,17 @@ impl State {
         if clean_full_import {
             // R2: a clean full import, even one whose obsoletion is held, clears the flag.
             part.full_import_required = None;
+            part.full_import_cause = None;
         }
         let committed = part.committed_watermark.clone();
         let Some(open) = self.open_runs.remove(&run) else {
             return refuse(Rule::R15, format!("run {run} is not open"));
         };
+        if status != RunStatus::Interrupted {
+            // A run cut by a crash did not end: it neither counts nor resets (R6, R9).
+            let moved = committed != open.committed_at_start;
+            self.account_run_end(here, &open, status, moved);
+        }
         let Some(record) = self.run_record_mut(run) else {
             return refuse(Rule::R15, format!("run {run} has no history record"));
         };
@@ -1075,12 +1123,123 @@ impl State {
         Ok(())
     }
 
+    /// What a run's end does to health, escalation, limits and the stuck count (R6, R9, R11).
+    fn account_run_end(
+        &mut self,
+        here: &Occurrence,
+        open: &OpenRun,
+        status: RunStatus,
+        moved: bool,
+    ) {
+        let settings = &open.settings;
+        let transient = open.fault.as_ref().filter(|fault| {
+            matches!(
+                fault.kind,
+                FaultKind::ServerDown
+                    | FaultKind::FailedConnection
+                    | FaultKind::DroppedConnection
+                    | FaultKind::ConnectorException
+            )
+        });
+        let connector_state = self.connectors.entry(open.connector.clone()).or_default();
+        // R9: a run that ends without a code resets that code's count.
+        let code = transient.map(|fault| fault.kind.as_str().to_owned());
+        connector_state
+            .transient
+            .retain(|counted, _| Some(counted) == code.as_ref());
+        if let (Some(code), Some(fault)) = (code, transient) {
+            let failures = connector_state
+                .transient
+                .entry(code.clone())
+                .or_insert_with(|| TransientFailures {
+                    count: 0,
+                    first: here.clone(),
+                    last: here.clone(),
+                    message: String::new(),
+                });
+            failures.count += 1;
+            failures.last = here.clone();
+            failures.message.clone_from(&fault.message);
+            if failures.count >= settings.retry_count.max(1) && connector_state.suspended.is_none()
+            {
+                // Logged as permanent with the same code: the connector is suspended.
+                connector_state.suspended = Some(Suspension {
+                    code,
+                    message: fault.message.clone(),
+                    first: failures.first.clone(),
+                    since: here.clone(),
+                });
+            }
+        }
+        let part = self.partition_mut(&open.connector, &open.partition);
+        // R11: a limit alert stays open until a later run on the partition runs to its end.
+        if status.ran_to_end() {
+            part.limit_alert = None;
+        }
+        if let Some(limit) = open.limit {
+            part.limit_alert = Some(LimitAlert {
+                limit,
+                since: here.clone(),
+            });
+        }
+        // R6: delta imports held back by object errors count; a moved watermark resets.
+        if moved {
+            part.stuck = StuckWatermark::default();
+        } else if open.kind == RunKind::DeltaImport
+            && matches!(
+                status,
+                RunStatus::CompletedDiscoveryErrors | RunStatus::StoppedObjectError
+            )
+        {
+            let stuck = &mut part.stuck;
+            stuck.count += 1;
+            stuck.first.get_or_insert_with(|| here.clone());
+            stuck.last = Some(here.clone());
+            stuck.warning = stuck.count >= settings.stuck_after.max(1);
+        }
+    }
+
     fn on_admin_action(
         &mut self,
         connector: &ConnectorName,
         partition: Option<&PartitionName>,
         action: AdminAction,
     ) -> Check {
+        if let Some(state) = self.connectors.get_mut(connector) {
+            match action {
+                // R8: credentials are the connector's, whatever partition the action names.
+                AdminAction::CredentialsUpdated => {
+                    if let Some(disabled) = &mut state.disabled {
+                        disabled.credentials_updated = true;
+                    }
+                }
+                AdminAction::Enable => {
+                    if state
+                        .disabled
+                        .as_ref()
+                        .is_some_and(|d| d.credentials_updated)
+                    {
+                        state.disabled = None;
+                    }
+                }
+                // R9: without a partition, the connector and every partition of it.
+                AdminAction::Resume => match partition {
+                    None => {
+                        state.suspended = None;
+                        state.transient.clear();
+                        for part in state.partitions.values_mut() {
+                            part.suspended = None;
+                        }
+                    }
+                    Some(name) => {
+                        if let Some(part) = state.partitions.get_mut(name) {
+                            part.suspended = None;
+                        }
+                    }
+                },
+                AdminAction::ApproveObsoletion => {}
+            }
+        }
         if action == AdminAction::ApproveObsoletion {
             // Approving with nothing held changes nothing; the action is still a recorded fact.
             let Some(state) = self.connectors.get_mut(connector) else {
@@ -1146,29 +1305,50 @@ fn record_object_error(
     description: &str,
     direction: ErrorDirection,
     here: &Occurrence,
+    retry_count: u32,
 ) {
-    match part.object_errors.get_mut(anchor) {
-        Some(record) => {
-            if record.last.run != here.run {
-                record.failing_runs += 1;
-            }
-            record.name = name.to_owned();
-            record.description = description.to_owned();
-            record.direction = direction;
-            record.last = here.clone();
+    let record = part
+        .object_errors
+        .entry(anchor.clone())
+        .or_insert_with(|| ObjectErrorRecord {
+            name: name.to_owned(),
+            description: description.to_owned(),
+            direction,
+            first: here.clone(),
+            last: here.clone(),
+            failing_runs: 0,
+            same_name_runs: 0,
+            permanent: false,
+        });
+    let new_run = record.failing_runs == 0 || record.last.run != here.run;
+    if new_run {
+        record.failing_runs += 1;
+        // R9 counts consecutive failures of the same code: another name starts over.
+        record.same_name_runs = if record.name == name && record.failing_runs > 1 {
+            record.same_name_runs + 1
+        } else {
+            1
+        };
+    } else if record.name != name {
+        record.same_name_runs = 1;
+    }
+    record.permanent = record.same_name_runs >= u64::from(retry_count.max(1));
+    record.name = name.to_owned();
+    record.description = description.to_owned();
+    record.direction = direction;
+    record.last = here.clone();
+}
+
+fn describe_refusal(cause: &RefusalCause) -> String {
+    match cause {
+        RefusalCause::FullImportRequired { set_by } => {
+            format!("a full import required by run {set_by}")
         }
-        None => {
-            part.object_errors.insert(
-                anchor.clone(),
-                ObjectErrorRecord {
-                    name: name.to_owned(),
-                    description: description.to_owned(),
-                    direction,
-                    first: here.clone(),
-                    last: here.clone(),
-                    failing_runs: 1,
-                },
-            );
+        RefusalCause::Disabled { set_by, code } => {
+            format!("disabled by {} in run {set_by}", code.as_str())
+        }
+        RefusalCause::Suspended { set_by, code } => {
+            format!("suspended by {code} in run {set_by}")
         }
     }
 }

@@ -55,6 +55,7 @@
 //! assert_eq!(state.run(run).unwrap().status, Some(RunStatus::CompletedDiscoveryErrors));
 //! ```
 
+mod alerts;
 mod decide;
 mod event;
 mod fold;
@@ -62,6 +63,7 @@ mod model;
 mod rule;
 mod state;
 
+pub use alerts::{Alert, AlertScope, Recipient, Severity};
 pub use decide::{decide, Command};
 pub use event::*;
 pub use fold::exceeds_threshold;

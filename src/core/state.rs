@@ -33,6 +33,95 @@ pub struct State {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectorState {
     pub(crate) partitions: BTreeMap<PartitionName, PartitionState>,
+    pub(crate) disabled: Option<Disablement>,
+    pub(crate) suspended: Option<Suspension>,
+    pub(crate) transient: BTreeMap<String, TransientFailures>,
+}
+
+/// Whether runs may start on a connector or partition (SPEC §7 `health`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Health {
+    /// Runs start.
+    Enabled,
+    /// A credentials fault disabled the connector (R8).
+    Disabled,
+    /// A permanent error suspended the scope (R9).
+    Suspended,
+}
+
+impl Health {
+    /// The SPEC §7 name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Enabled => "enabled",
+            Health::Disabled => "disabled",
+            Health::Suspended => "suspended",
+        }
+    }
+}
+
+/// A connector disabled by a credentials fault, until `credentials-updated` then `enable` (R8).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Disablement {
+    /// `bad-credentials` or `oauth-token-expired`.
+    pub code: FaultKind,
+    /// The connector's message.
+    pub message: String,
+    /// The fault that disabled it.
+    pub since: Occurrence,
+    /// The latest such fault (a disabled connector may fail again before it is re-enabled).
+    pub last: Occurrence,
+    /// Whether `credentials-updated` was recorded since.
+    pub credentials_updated: bool,
+}
+
+/// A scope suspended by a permanent error, until `resume` (R9).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suspension {
+    /// The error's code.
+    pub code: String,
+    /// The connector's last message for it.
+    pub message: String,
+    /// The first of the consecutive failures.
+    pub first: Occurrence,
+    /// The failure that made it permanent.
+    pub since: Occurrence,
+}
+
+/// Consecutive runs of a connector that ended with one transient code (R9).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransientFailures {
+    /// How many in a row.
+    pub count: u32,
+    /// The first of them.
+    pub first: Occurrence,
+    /// The latest.
+    pub last: Occurrence,
+    /// The connector's latest message.
+    pub message: String,
+}
+
+/// The stuck-watermark count of a partition (R6).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StuckWatermark {
+    /// Consecutive delta imports held back by object errors.
+    pub count: u32,
+    /// The first of them.
+    pub first: Option<Occurrence>,
+    /// The latest of them.
+    pub last: Option<Occurrence>,
+    /// Whether the warning is open (`count` reached `stuck_after`).
+    pub warning: bool,
+}
+
+/// A run limit that stopped the last run of a partition to reach one (R11), open until a later
+/// run on the partition runs to its end.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitAlert {
+    /// The limit, count and maximum.
+    pub limit: LimitRecord,
+    /// The run's end.
+    pub since: Occurrence,
 }
 
 /// One partition: watermark, connector space, pending exports and open object errors.
@@ -47,6 +136,10 @@ pub struct PartitionState {
     pub(crate) object_errors: BTreeMap<Anchor, ObjectErrorRecord>,
     pub(crate) held_obsoletion: Option<HeldObsoletion>,
     pub(crate) open_run: Option<RunId>,
+    pub(crate) full_import_cause: Option<String>,
+    pub(crate) suspended: Option<Suspension>,
+    pub(crate) stuck: StuckWatermark,
+    pub(crate) limit_alert: Option<LimitAlert>,
 }
 
 /// An obsoletion the deletion guard held (R4), waiting for `approve-obsoletion`.
@@ -91,6 +184,10 @@ pub struct ObjectErrorRecord {
     pub last: Occurrence,
     /// How many distinct runs it has failed in.
     pub failing_runs: u64,
+    /// How many consecutive failing runs had the latest error name (R9 counts by name).
+    pub same_name_runs: u64,
+    /// Whether it became permanent (`same_name_runs` reached `retry_count`, R9).
+    pub permanent: bool,
 }
 
 /// The position of a pending export: ordered by `major` (the order first queued), then `minor`
@@ -481,6 +578,7 @@ pub struct OpenRun {
     pub(crate) obsoletion: Option<Obsoletion>,
     pub(crate) skip_reason: Option<SkipReason>,
     pub(crate) live_at_start: u64,
+    pub(crate) committed_at_start: Option<Watermark>,
     pub(crate) export_cutoff: u64,
     pub(crate) sent: BTreeSet<Anchor>,
     pub(crate) awaiting: BTreeSet<Anchor>,
@@ -626,6 +724,63 @@ impl State {
         partition: &PartitionName,
     ) -> Option<&PartitionState> {
         self.connectors.get(connector)?.partitions.get(partition)
+    }
+
+    /// Why a run of `kind` may not start on this partition now, if it may not: the connector is
+    /// disabled (R8), the connector or partition is suspended (R9), or a delta import while a
+    /// full import is required (R5), in that order.
+    pub fn refusal_for(
+        &self,
+        connector: &ConnectorName,
+        partition: &PartitionName,
+        kind: RunKind,
+    ) -> Option<(RunStatus, RefusalCause)> {
+        let connector_state = self.connectors.get(connector);
+        let part = connector_state.and_then(|c| c.partitions.get(partition));
+        let run_of = |occurrence: &Occurrence| occurrence.run.unwrap_or(RunId(0));
+        if let Some(disabled) = connector_state.and_then(|c| c.disabled.as_ref()) {
+            let cause = RefusalCause::Disabled {
+                set_by: run_of(&disabled.since),
+                code: disabled.code,
+            };
+            return Some((RunStatus::NoStartDisabled, cause));
+        }
+        let suspended = connector_state
+            .and_then(|c| c.suspended.as_ref())
+            .or_else(|| part.and_then(|p| p.suspended.as_ref()));
+        if let Some(suspension) = suspended {
+            let cause = RefusalCause::Suspended {
+                set_by: run_of(&suspension.since),
+                code: suspension.code.clone(),
+            };
+            return Some((RunStatus::NoStartSuspended, cause));
+        }
+        if kind == RunKind::DeltaImport {
+            if let Some(flag) = part.and_then(|p| p.full_import_required.as_ref()) {
+                let cause = RefusalCause::FullImportRequired {
+                    set_by: run_of(flag),
+                };
+                return Some((RunStatus::NoStartFullImportRequired, cause));
+            }
+        }
+        None
+    }
+
+    /// The health of a connector's partition as SPEC §7 reports it: the connector's when it is
+    /// disabled or suspended, else the partition's own.
+    pub fn health(&self, connector: &ConnectorName, partition: &PartitionName) -> Health {
+        let connector_state = self.connectors.get(connector);
+        if connector_state.is_some_and(|c| c.disabled.is_some()) {
+            Health::Disabled
+        } else if connector_state.is_some_and(|c| c.suspended.is_some())
+            || self
+                .partition(connector, partition)
+                .is_some_and(|p| p.suspended.is_some())
+        {
+            Health::Suspended
+        } else {
+            Health::Enabled
+        }
     }
 
     pub(crate) fn partition_mut(

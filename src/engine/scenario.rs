@@ -2226,7 +2226,11 @@ partition = "people"
                         "exported" => counts.exported.to_string(),
                         "pages" => counts.pages.to_string(),
                         "refused_by_run" => match &record.refusal {
-                            Some(RefusalCause::FullImportRequired { set_by }) => set_by.to_string(),
+                            Some(
+                                RefusalCause::FullImportRequired { set_by }
+                                | RefusalCause::Disabled { set_by, .. }
+                                | RefusalCause::Suspended { set_by, .. },
+                            ) => set_by.to_string(),
                             None => "null".to_owned(),
                         },
                         other => panic!("unknown run key {other:?} in `#> {check}`"),

@@ -6,8 +6,10 @@
 //! talk about: committed watermarks, `full-import-required`, the connector space, held obsoletions,
 //! the export queue and one record per run. It is pure: no IO, no clock, no randomness, no hash maps.
 //!
-//! Out of scope on purpose: health (R8 disabling, R9 suspension), alerts (R6, R10) and object
-//! error records (R7 bookkeeping). Runs are refused only for `full-import-required` (R5).
+//! Health is modelled (R8 disabling after a credentials fault, R9 suspension after `retry_count`
+//! consecutive runs ending with the same transient connector-scope fault); runs are refused for
+//! `disabled`, then `suspended`, then (delta imports) `full-import-required` (R5).
+//! Out of scope on purpose: alerts (R6, R10) and object error records (R7 bookkeeping).
 
 use crate::core::{
     AdminAction, Anchor, Attributes, ChangeKind, ConnectorName, DeletionThreshold, ExportChange,
@@ -68,6 +70,8 @@ struct Partition {
     queue: Vec<Pending>,
     /// provisioning-parent: child anchor -> the parent it waits for.
     waiting_for: BTreeMap<Anchor, Anchor>,
+    /// R9: the partition's own suspension (no current code causes one; lifted by `resume`).
+    suspended: bool,
 }
 
 impl Partition {
@@ -254,6 +258,38 @@ fn merged_kind(old: ExportChangeKind, new: ExportChangeKind) -> ExportChangeKind
     }
 }
 
+/// R9: the transient connector-scope codes.
+fn is_transient_connector_code(fault: FaultKind) -> bool {
+    matches!(
+        fault,
+        FaultKind::ServerDown
+            | FaultKind::FailedConnection
+            | FaultKind::DroppedConnection
+            | FaultKind::ConnectorException
+    )
+}
+
+/// R8, R9: the connector's health.
+#[derive(Clone, Debug, Default)]
+struct Health {
+    /// R8: disabled by a credentials fault.
+    disabled: bool,
+    /// R8: `credentials-updated` recorded since the connector was disabled.
+    credentials_updated: bool,
+    /// R9: suspended after a transient code reached `retry_count`.
+    suspended: bool,
+    /// R9: consecutive runs of the connector that ended with each transient code.
+    counts: BTreeMap<FaultKind, u32>,
+}
+
+/// How a run's step ended, for the health bookkeeping.
+enum Ending {
+    /// The run did not start: no counter counts or resets.
+    Refused,
+    /// The run started and ended, stopped by this fault or by none.
+    Ended(Option<FaultKind>),
+}
+
 /// The rules, played step by step over one connector.
 #[derive(Clone, Debug)]
 pub struct ReferenceModel {
@@ -261,6 +297,7 @@ pub struct ReferenceModel {
     settings: Settings,
     export_batch_size: usize,
     partitions: BTreeMap<PartitionName, Partition>,
+    health: Health,
     runs: Vec<ModelRun>,
 }
 
@@ -273,6 +310,7 @@ impl ReferenceModel {
             settings,
             export_batch_size: export_batch_size.max(1),
             partitions: BTreeMap::new(),
+            health: Health::default(),
             runs: Vec::new(),
         }
     }
@@ -284,7 +322,7 @@ impl ReferenceModel {
 
     /// Plays one step; returns the run record if the step was a run (started or refused).
     pub fn apply(&mut self, step: &Step) -> Option<ModelRun> {
-        let run = match step {
+        let (run, ending) = match step {
             Step::Import {
                 partition,
                 kind,
@@ -301,6 +339,9 @@ impl ReferenceModel {
                 return None;
             }
         };
+        if let Ending::Ended(fault) = ending {
+            self.run_ended(fault);
+        }
         self.runs.push(run.clone());
         Some(run)
     }
@@ -350,6 +391,19 @@ impl ReferenceModel {
             .unwrap_or_default()
     }
 
+    /// The partition's health as SPEC §7 names it: the connector's disabling wins, then the
+    /// connector's or the partition's suspension.
+    pub fn health(&self, partition: &PartitionName) -> &'static str {
+        let partition_suspended = self.partitions.get(partition).is_some_and(|p| p.suspended);
+        if self.health.disabled {
+            "disabled"
+        } else if self.health.suspended || partition_suspended {
+            "suspended"
+        } else {
+            "enabled"
+        }
+    }
+
     /// The partitions used so far by a run or a queued export (admin steps create none), sorted.
     pub fn partitions(&self) -> Vec<PartitionName> {
         self.partitions.keys().cloned().collect()
@@ -359,9 +413,53 @@ impl ReferenceModel {
         self.runs.len() as u64 + 1
     }
 
+    /// SEMANTICS "Transient to permanent": why a run of `kind` on `name` does not start, in the
+    /// order disabled, suspended (connector or partition), full-import-required (delta only).
+    fn refusal(&self, name: &PartitionName, kind: RunKind) -> Option<RunStatus> {
+        let partition = self.partitions.get(name);
+        if self.health.disabled {
+            Some(RunStatus::NoStartDisabled)
+        } else if self.health.suspended || partition.is_some_and(|p| p.suspended) {
+            Some(RunStatus::NoStartSuspended)
+        } else if kind == RunKind::DeltaImport && partition.is_some_and(|p| p.full_import_required)
+        {
+            Some(RunStatus::NoStartFullImportRequired)
+        } else {
+            None
+        }
+    }
+
+    /// R8, R9: a started run ended, stopped by `fault` or by none.
+    fn run_ended(&mut self, fault: Option<FaultKind>) {
+        let health = &mut self.health;
+        // A run that ends without a code resets that code's count.
+        health.counts.retain(|code, _| Some(*code) == fault);
+        match fault {
+            Some(FaultKind::BadCredentials | FaultKind::OauthTokenExpired) => {
+                // R8: permanent at once; the connector is disabled for all its partitions.
+                health.disabled = true;
+                health.credentials_updated = false;
+            }
+            Some(code) if is_transient_connector_code(code) => {
+                let count = health.counts.entry(code).or_insert(0);
+                *count += 1;
+                if *count >= self.settings.retry_count {
+                    health.suspended = true;
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// SPEC §2 and SEMANTICS "Imports".
-    fn import(&mut self, name: &PartitionName, kind: RunKind, pages: &[ImportPage]) -> ModelRun {
+    fn import(
+        &mut self,
+        name: &PartitionName,
+        kind: RunKind,
+        pages: &[ImportPage],
+    ) -> (ModelRun, Ending) {
         let id = self.next_id();
+        let refusal = self.refusal(name, kind);
         let settings = self.settings.clone();
         let partition = self.partitions.entry(name.clone()).or_default();
         let mut run = ModelRun {
@@ -376,12 +474,13 @@ impl ReferenceModel {
             warnings: 0,
         };
 
-        // R5: a delta import while the flag is set does not start.
-        if kind == RunKind::DeltaImport && partition.full_import_required {
-            run.status = RunStatus::NoStartFullImportRequired;
+        // R8, R9, R5: a run that does not start changes nothing else.
+        if let Some(status) = refusal {
+            run.status = status;
             run.committed_watermark = partition.committed.clone();
-            return run;
+            return (run, Ending::Refused);
         }
+        let mut ending_fault: Option<FaultKind> = None;
 
         let live_at_start = partition.live_anchors();
         let mut seen: BTreeSet<Anchor> = BTreeSet::new();
@@ -400,6 +499,7 @@ impl ReferenceModel {
                     // A fault replaces the page: nothing of it is read.
                     error_page_met = true;
                     stop = Some(fault.kind.run_status());
+                    ending_fault = Some(fault.kind);
                     if fault.kind == FaultKind::WatermarkExpired {
                         partition.full_import_required = true; // R5
                     }
@@ -526,7 +626,7 @@ impl ReferenceModel {
         }
 
         run.committed_watermark = partition.committed.clone();
-        run
+        (run, Ending::Ended(ending_fault))
     }
 
     /// SPEC §4 and SEMANTICS "Exports".
@@ -536,14 +636,17 @@ impl ReferenceModel {
         enqueue: &[ExportChange],
         results: &BTreeMap<Anchor, ExportOutcome>,
         fault: Option<FaultKind>,
-    ) -> ModelRun {
+    ) -> (ModelRun, Ending) {
         let id = self.next_id();
         let settings = self.settings.clone();
         let batch_size = self.export_batch_size;
+        // Changes are queued before the run starts, so a refused run queues them too.
         let partition = self.partitions.entry(name.clone()).or_default();
         for change in enqueue {
             partition.queue_export(change);
         }
+        let refusal = self.refusal(name, RunKind::Export);
+        let partition = self.partitions.entry(name.clone()).or_default();
 
         let mut run = ModelRun {
             id,
@@ -556,6 +659,11 @@ impl ReferenceModel {
             errors: 0,
             warnings: 0,
         };
+        if let Some(status) = refusal {
+            run.status = status;
+            run.committed_watermark = partition.committed.clone();
+            return (run, Ending::Refused);
+        }
         // A fault on the export: nothing is sent.
         let mut stop: Option<RunStatus> = fault.map(FaultKind::run_status);
 
@@ -632,26 +740,56 @@ impl ReferenceModel {
             None => RunStatus::Success,
         };
         run.committed_watermark = partition.committed.clone();
-        run
+        (run, Ending::Ended(fault))
     }
 
-    /// Administrator actions; only `approve-obsoletion` changes what the model keeps (R4).
+    /// Administrator actions: recorded facts, never refused, even when they change nothing.
     fn admin(&mut self, partition: Option<&PartitionName>, action: AdminAction) {
-        if action != AdminAction::ApproveObsoletion {
-            return;
-        }
-        match partition {
-            Some(name) => {
-                if let Some(partition) = self.partitions.get_mut(name) {
-                    partition.approve_obsoletion();
+        match action {
+            AdminAction::ApproveObsoletion => match partition {
+                Some(name) => {
+                    if let Some(partition) = self.partitions.get_mut(name) {
+                        partition.approve_obsoletion();
+                    }
+                }
+                // R9: an action without a partition applies to every partition of the connector.
+                None => {
+                    for partition in self.partitions.values_mut() {
+                        partition.approve_obsoletion();
+                    }
+                }
+            },
+            // R8: credentials are the connector's, whatever partition the action names; they
+            // count only while the connector is disabled.
+            AdminAction::CredentialsUpdated => {
+                if self.health.disabled {
+                    self.health.credentials_updated = true;
                 }
             }
-            // R9: an action without a partition applies to every partition of the connector.
-            None => {
-                for partition in self.partitions.values_mut() {
-                    partition.approve_obsoletion();
+            // R8: `enable` after `credentials-updated` since the disabling; otherwise nothing.
+            AdminAction::Enable => {
+                if self.health.disabled && self.health.credentials_updated {
+                    self.health.disabled = false;
+                    self.health.credentials_updated = false;
                 }
             }
+            AdminAction::Resume => match partition {
+                // A partition's resume lifts only the partition's own suspension.
+                Some(name) => {
+                    if let Some(partition) = self.partitions.get_mut(name) {
+                        partition.suspended = false;
+                    }
+                }
+                // On the connector: lifts its suspension, resets the counts, and (R9: an action
+                // without a partition applies to every partition) lifts the partitions' too.
+                None => {
+                    self.health.suspended = false;
+                    self.health.counts.clear();
+                    for partition in self.partitions.values_mut() {
+                        partition.suspended = false;
+                    }
+                }
+            },
         }
     }
 }
