@@ -26,6 +26,8 @@ pub struct HistoryShape {
     pub pages_max: usize,
     /// Most changes in one page.
     pub changes_max: usize,
+    /// One page in this many is a fault instead (health histories want many).
+    pub fault_one_in: u32,
 }
 
 impl Default for HistoryShape {
@@ -36,6 +38,22 @@ impl Default for HistoryShape {
             steps_max: 24,
             pages_max: 5,
             changes_max: 5,
+            fault_one_in: 13,
+        }
+    }
+}
+
+impl HistoryShape {
+    /// Histories for the health rules (R6, R8, R9): few partitions and anchors, many faults and
+    /// errors, so escalation, disabling and stuck watermarks happen often.
+    pub fn health() -> Self {
+        HistoryShape {
+            partitions: 2,
+            anchors: 4,
+            steps_max: 30,
+            pages_max: 3,
+            changes_max: 3,
+            fault_one_in: 3,
         }
     }
 }
@@ -65,6 +83,8 @@ fn attributes() -> impl Strategy<Value = Attributes> {
 /// Settings whose limits are small enough to be reached by generated histories.
 pub fn settings() -> impl Strategy<Value = Settings> {
     (
+        prop_oneof![2 => 1u32..4, 1 => Just(3u32)],
+        prop_oneof![2 => 1u32..4, 1 => Just(3u32)],
         prop_oneof![3 => 0u64..6, 1 => Just(5000u64)],
         prop_oneof![3 => 0u64..4, 1 => Just(100_000u64)],
         prop_oneof![3 => 2u64..12, 1 => Just(10_000u64)],
@@ -75,7 +95,16 @@ pub fn settings() -> impl Strategy<Value = Settings> {
         ],
     )
         .prop_map(
-            |(max_errors, max_warnings, snapshot_limit, deletion_threshold)| Settings {
+            |(
+                retry_count,
+                stuck_after,
+                max_errors,
+                max_warnings,
+                snapshot_limit,
+                deletion_threshold,
+            )| Settings {
+                retry_count,
+                stuck_after,
                 max_errors,
                 max_warnings,
                 snapshot_limit,
@@ -165,7 +194,8 @@ fn page(shape: &HistoryShape) -> impl Strategy<Value = ImportPage> {
                 watermark: has_watermark.then(|| Watermark::from_text("?")),
             })
         });
-    prop_oneof![12 => page, 1 => fault().prop_map(ImportPage::Fault)]
+    let faults = shape.fault_one_in.max(2) - 1;
+    prop_oneof![faults => page, 1 => fault().prop_map(ImportPage::Fault)]
 }
 
 fn export_change(shape: &HistoryShape) -> impl Strategy<Value = ExportChange> {

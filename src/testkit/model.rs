@@ -1016,4 +1016,151 @@ mod tests {
             assert!(model.pending_exports(&part()).is_empty());
         }
     }
+    fn fault_run(kind: RunKind, fault: FaultKind) -> Step {
+        import(
+            kind,
+            vec![ImportPage::Fault(crate::core::Fault {
+                kind: fault,
+                message: "generated".into(),
+            })],
+        )
+    }
+
+    fn admin(action: AdminAction, partition: Option<PartitionName>) -> Step {
+        Step::Admin { partition, action }
+    }
+
+    fn status(model: &mut ReferenceModel, step: &Step) -> RunStatus {
+        model.apply(step).expect("a run").status
+    }
+
+    #[test]
+    fn credentials_fault_disables_until_updated_then_enabled() {
+        let mut model = model(100);
+        model.apply(&import(
+            RunKind::FullImport,
+            vec![page("F1", vec![add("u1")], vec![])],
+        ));
+        let run = model
+            .apply(&fault_run(RunKind::DeltaImport, FaultKind::BadCredentials))
+            .expect("a run");
+        assert_eq!(run.status, RunStatus::StoppedBadServerCredentials);
+        assert_eq!(model.health(&part()), "disabled");
+        // Every partition, every kind; a refused export still queues its changes.
+        assert_eq!(
+            status(&mut model, &import(RunKind::FullImport, vec![])),
+            RunStatus::NoStartDisabled
+        );
+        let other = PartitionName::from("other");
+        let refused = model
+            .apply(&Step::Export {
+                partition: other.clone(),
+                enqueue: vec![ExportChange {
+                    anchor: anchor("u9"),
+                    kind: ExportChangeKind::Add,
+                    attributes: Attributes::new(),
+                    references: Attributes::new(),
+                }],
+                results: BTreeMap::new(),
+                fault: None,
+            })
+            .expect("a run");
+        assert_eq!(refused.status, RunStatus::NoStartDisabled);
+        assert_eq!(refused.id, 4);
+        assert_eq!(
+            model.pending_exports(&other),
+            vec![(anchor("u9"), ExportChangeKind::Add)]
+        );
+        assert_eq!(model.health(&other), "disabled");
+
+        // enable alone does nothing; resume does nothing either.
+        model.apply(&admin(AdminAction::Enable, None));
+        model.apply(&admin(AdminAction::Resume, None));
+        assert_eq!(model.health(&part()), "disabled");
+        // credentials-updated (any partition argument) then enable.
+        model.apply(&admin(AdminAction::CredentialsUpdated, Some(other.clone())));
+        assert_eq!(
+            status(&mut model, &import(RunKind::DeltaImport, vec![])),
+            RunStatus::NoStartDisabled
+        );
+        model.apply(&admin(AdminAction::Enable, Some(part())));
+        assert_eq!(model.health(&part()), "enabled");
+        assert_eq!(
+            status(&mut model, &import(RunKind::DeltaImport, vec![])),
+            RunStatus::Success
+        );
+        assert_eq!(model.committed_watermark(&part()), Some(wm("F1")));
+
+        // credentials-updated while enabled does not pre-authorise the next enable.
+        model.apply(&admin(AdminAction::CredentialsUpdated, None));
+        model.apply(&fault_run(
+            RunKind::FullImport,
+            FaultKind::OauthTokenExpired,
+        ));
+        model.apply(&admin(AdminAction::Enable, None));
+        assert_eq!(model.health(&part()), "disabled");
+    }
+
+    #[test]
+    fn three_consecutive_server_down_runs_suspend_until_resume() {
+        let mut model = model(100);
+        let other = PartitionName::from("other");
+        let server_down_export = |partition: &PartitionName| Step::Export {
+            partition: partition.clone(),
+            enqueue: vec![],
+            results: BTreeMap::new(),
+            fault: Some(crate::core::Fault {
+                kind: FaultKind::ServerDown,
+                message: "down".into(),
+            }),
+        };
+        // Two server-down runs, then one that ends without it: the count starts again.
+        model.apply(&fault_run(RunKind::DeltaImport, FaultKind::ServerDown));
+        model.apply(&server_down_export(&other));
+        assert_eq!(model.health(&part()), "enabled");
+        model.apply(&fault_run(RunKind::FullImport, FaultKind::FailedConnection));
+        model.apply(&fault_run(RunKind::DeltaImport, FaultKind::ServerDown));
+        model.apply(&fault_run(RunKind::DeltaImport, FaultKind::ServerDown));
+        assert_eq!(model.health(&part()), "enabled");
+        // A non-transient fault resets the count too.
+        model.apply(&fault_run(
+            RunKind::DeltaImport,
+            FaultKind::WatermarkExpired,
+        ));
+        assert_eq!(model.health(&part()), "enabled");
+        // Two server-down runs, with a refused run between them that neither counts nor resets.
+        model.apply(&fault_run(RunKind::FullImport, FaultKind::ServerDown));
+        assert_eq!(
+            status(&mut model, &import(RunKind::DeltaImport, vec![])),
+            RunStatus::NoStartFullImportRequired
+        );
+        model.apply(&server_down_export(&other));
+        assert_eq!(model.health(&part()), "enabled");
+        let third = model
+            .apply(&fault_run(RunKind::FullImport, FaultKind::ServerDown))
+            .expect("a run");
+        assert_eq!(third.status, RunStatus::StoppedServerDown);
+        assert_eq!(model.health(&part()), "suspended");
+        assert_eq!(model.health(&other), "suspended");
+        // Suspended comes before full-import-required.
+        assert_eq!(
+            status(&mut model, &import(RunKind::DeltaImport, vec![])),
+            RunStatus::NoStartSuspended
+        );
+        assert_eq!(
+            status(&mut model, &server_down_export(&other)),
+            RunStatus::NoStartSuspended
+        );
+        // A partition's resume does not lift the connector's suspension.
+        model.apply(&admin(AdminAction::Resume, Some(part())));
+        assert_eq!(model.health(&part()), "suspended");
+        model.apply(&admin(AdminAction::Resume, None));
+        assert_eq!(model.health(&part()), "enabled");
+        // The counts were reset: two more server-down runs do not suspend.
+        model.apply(&fault_run(RunKind::FullImport, FaultKind::ServerDown));
+        model.apply(&fault_run(RunKind::FullImport, FaultKind::ServerDown));
+        assert_eq!(model.health(&part()), "enabled");
+        model.apply(&fault_run(RunKind::FullImport, FaultKind::ServerDown));
+        assert_eq!(model.health(&part()), "suspended");
+    }
 }
