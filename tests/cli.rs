@@ -161,6 +161,38 @@ fn check(line: &str, state: &Value) -> Option<String> {
         .cloned()
         .unwrap_or_default();
     match head {
+        "alerts" => {
+            let mut got: Vec<String> = state["alerts"]
+                .as_array()
+                .expect("alerts[]")
+                .iter()
+                .filter(|alert| alert["severity"] != "info")
+                .map(|alert| {
+                    let mut label = format!(
+                        "{}:{}:{}",
+                        text(&alert["code"]),
+                        text(&alert["severity"]),
+                        text(&alert["scope"])
+                    );
+                    if !alert["anchor"].is_null() {
+                        label.push_str(&format!("@{}", text(&alert["anchor"])));
+                    }
+                    assert!(
+                        alert["remedy"].is_string(),
+                        "alert without a remedy: {alert}"
+                    );
+                    label
+                })
+                .collect();
+            got.sort();
+            let mut want: Vec<&str> = if body == "(none)" {
+                Vec::new()
+            } else {
+                body.split_whitespace().collect()
+            };
+            want.sort();
+            (got.join(" ") != want.join(" ")).then(|| format!("alerts: {}", got.join(" ")))
+        }
         "objects live" => {
             (listed(false) != body).then(|| format!("live objects: {}", listed(false)))
         }

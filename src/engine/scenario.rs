@@ -2126,7 +2126,8 @@ partition = "people"
         "custom-stop-run.toml",
     ];
 
-    /// The `#>` lines after `#> run N` (checked once run N has ended), or the final ones.
+    /// The `#>` lines after `#> run N` (checked once run N has ended), or the final ones (those
+    /// before any run line).
     struct Group {
         run: Option<u64>,
         partition: Option<String>,
@@ -2147,11 +2148,18 @@ partition = "people"
                     partition: None,
                     lines: Vec::new(),
                 }),
-                ["partition", name, ..] => groups.push(Group {
-                    run: None,
-                    partition: Some(name.trim_end_matches(':').to_owned()),
-                    lines: Vec::new(),
-                }),
+                // A partition line after a run line belongs to that run's checkpoint; before any
+                // run line it opens the final one.
+                ["partition", name, ..] => match groups.last_mut() {
+                    Some(group) if group.run.is_some() && group.partition.is_none() => {
+                        group.partition = Some(name.trim_end_matches(':').to_owned());
+                    }
+                    _ => groups.push(Group {
+                        run: None,
+                        partition: Some(name.trim_end_matches(':').to_owned()),
+                        lines: Vec::new(),
+                    }),
+                },
                 _ => {}
             }
             groups
@@ -2267,6 +2275,7 @@ partition = "people"
                     let actual = match key {
                         "committed_watermark" => text_of(part.committed_watermark()),
                         "full_import_required" => part.full_import_required().is_some().to_string(),
+                        "health" => state.health(connector, partition).as_str().to_owned(),
                         other => panic!("unknown partition key {other:?} in `#> {check}`"),
                     };
                     differ(key, expected, actual);
@@ -2318,6 +2327,31 @@ partition = "people"
                     },
                 );
                 differ(&format!("pending_export {anchor}"), &body.join(" "), actual);
+            }
+            ["alerts"] => {
+                // The open alerts that need someone to act (info copies left out), each as
+                // code:severity:scope, with @anchor for objects, sorted.
+                let mut actual: Vec<String> = state
+                    .alerts()
+                    .iter()
+                    .filter(|alert| alert.severity != crate::core::Severity::Info)
+                    .map(|alert| {
+                        let mut text = format!(
+                            "{}:{}:{}",
+                            alert.code,
+                            alert.severity.as_str(),
+                            alert.scope.as_str()
+                        );
+                        if let Some(anchor) = &alert.anchor {
+                            text.push_str(&format!("@{anchor}"));
+                        }
+                        text
+                    })
+                    .collect();
+                actual.sort();
+                let mut expected = list(&body);
+                expected.sort();
+                differ("alerts", &expected.join(" "), actual.join(" "));
             }
             _ => panic!("unknown `#>` line: {check}"),
         }
