@@ -109,7 +109,6 @@ pub fn settings() -> impl Strategy<Value = Settings> {
                 max_warnings,
                 snapshot_limit,
                 deletion_threshold,
-                ..Settings::default()
             },
         )
 }
