@@ -133,10 +133,8 @@ fn check_history(script: &syncfold::script::Script) -> Result<(), TestCaseError>
                         *updated = true;
                     }
                 }
-                AdminAction::Enable => {
-                    if account.disabled.get(connector) == Some(&true) {
-                        account.disabled.remove(connector);
-                    }
+                AdminAction::Enable if account.disabled.get(connector) == Some(&true) => {
+                    account.disabled.remove(connector);
                 }
                 AdminAction::Resume if partition.is_none() => {
                     account.suspended.remove(connector);
