@@ -255,7 +255,10 @@ fn print_alerts(state: &State, catalog: &RemedyCatalog) {
         return;
     }
     let sections = [
-        ("sync-error", "Sync errors (connector and partition: the sync as a whole):"),
+        (
+            "sync-error",
+            "Sync errors (connector and partition: the sync as a whole):",
+        ),
         ("sync-issue", "Sync issues (single records):"),
     ];
     for (class, title) in sections {

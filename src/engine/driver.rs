@@ -353,8 +353,7 @@ impl<S: RecordStore + Send + 'static> Engine<S> {
                     }
                 }
                 Err(fault) => {
-                    warn!(fault = fault.kind.as_str(), message = %fault.message, "run could not start work");
-                    self.execute(Command::RecordFault { run, fault }).await?;
+                    self.record_fault(run, fault).await?;
                 }
             }
             let close = async {
@@ -380,6 +379,13 @@ impl<S: RecordStore + Send + 'static> Engine<S> {
         }
         .instrument(span)
         .await
+    }
+
+    /// Records a fault that stops the run, and says so in the trace.
+    async fn record_fault(&self, run: RunId, fault: Fault) -> Result<(), EngineError> {
+        warn!(fault = fault.kind.as_str(), message = %fault.message, "connector fault");
+        self.execute(Command::RecordFault { run, fault }).await?;
+        Ok(())
     }
 
     fn report(executed: Executed) -> Result<RunReport, EngineError> {
@@ -440,13 +446,7 @@ impl<S: RecordStore + Send + 'static> Engine<S> {
                 }
                 Ok(None) => return Ok(()),
                 Err(fault) => {
-                    warn!(fault = fault.kind.as_str(), message = %fault.message, "connector fault");
-                    self.execute(Command::RecordFault {
-                        run: context.run,
-                        fault,
-                    })
-                    .await?;
-                    return Ok(());
+                    return self.record_fault(context.run, fault).await;
                 }
             }
         }
@@ -457,12 +457,7 @@ impl<S: RecordStore + Send + 'static> Engine<S> {
                 self.options.pages_per_run_max
             ),
         };
-        self.execute(Command::RecordFault {
-            run: context.run,
-            fault,
-        })
-        .await?;
-        Ok(())
+        self.record_fault(context.run, fault).await
     }
 
     async fn export<C: Connector>(
@@ -509,13 +504,7 @@ impl<S: RecordStore + Send + 'static> Engine<S> {
                 }
                 Err(fault) => fault,
             };
-            warn!(fault = fault.kind.as_str(), message = %fault.message, "connector fault");
-            self.execute(Command::RecordFault {
-                run: context.run,
-                fault,
-            })
-            .await?;
-            return Ok(());
+            return self.record_fault(context.run, fault).await;
         }
     }
 

@@ -298,6 +298,21 @@ fn walk<S: RecordStore + ?Sized>(
     Ok(walk)
 }
 
+/// The head note, the last stored record and the acknowledged one; a store holding fewer records
+/// than it acknowledged lost them (sled can, silently).
+fn extent<S: RecordStore + ?Sized>(store: &S) -> Result<(Option<Head>, Seq, Seq), LogError> {
+    let head = store.read_head()?;
+    let last = store.last_seq()?;
+    let acknowledged = head.map_or(0, |head| head.seq);
+    if acknowledged > last {
+        return Err(LogError::MissingAcknowledged {
+            from: last + 1,
+            to: acknowledged,
+        });
+    }
+    Ok((head, last, acknowledged))
+}
+
 /// Checks the head note against the store: nothing acknowledged may be missing or different.
 fn check_head<S: RecordStore + ?Sized>(
     store: &S,
@@ -395,15 +410,7 @@ impl<S: RecordStore> Log<S> {
         options: LogOptions,
         now: Timestamp,
     ) -> Result<(Self, OpenReport), LogError> {
-        let head = store.read_head()?;
-        let last = store.last_seq()?;
-        let acknowledged = head.map_or(0, |head| head.seq);
-        if acknowledged > last {
-            return Err(LogError::MissingAcknowledged {
-                from: last + 1,
-                to: acknowledged,
-            });
-        }
+        let (head, last, acknowledged) = extent(&store)?;
         let (start, snapshots_skipped) = trusted_start(&store, last)?;
         for (seq, reason) in &snapshots_skipped {
             tracing::warn!(snapshot = seq, reason = reason.as_str(), "snapshot skipped");
@@ -582,15 +589,7 @@ impl<S: RecordStore> Log<S> {
 /// Reads every record of `store` without changing anything, checking checksums, formats, the
 /// chain, decoding, the rules (by folding) and the head note, and every snapshot against the fold.
 pub fn verify<S: RecordStore + ?Sized>(store: &S) -> Result<VerifyReport, LogError> {
-    let head = store.read_head()?;
-    let last = store.last_seq()?;
-    let acknowledged = head.map_or(0, |head| head.seq);
-    if acknowledged > last {
-        return Err(LogError::MissingAcknowledged {
-            from: last + 1,
-            to: acknowledged,
-        });
-    }
+    let (head, last, acknowledged) = extent(store)?;
     let snapshot_seqs = store.snapshot_seqs()?;
     let mut snapshot_hashes = std::collections::BTreeMap::new();
     let start = Start {
