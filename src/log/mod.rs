@@ -117,6 +117,14 @@ pub enum LogError {
     /// An event could not be encoded.
     #[error("an event could not be encoded: {0}")]
     Encode(String),
+    /// A sequence number past the end of the log was asked for.
+    #[error("the log ends at event {last}; there is no event {seq} (see `syncfold events` for the events there are)")]
+    Beyond {
+        /// The number asked for.
+        seq: Seq,
+        /// The last event of the log.
+        last: Seq,
+    },
 }
 
 /// Proof that every record up to [`Durable::seq`] is on stable storage. Only [`Log::flush`] makes
@@ -217,13 +225,14 @@ struct Walk {
     acknowledged_hash: Option<Hash>,
 }
 
-/// Verifies and folds the records after `start`. `on_state` sees the state after each record.
+/// Verifies and folds the records after `start`. `on_event` sees each event with the state after
+/// it, and may stop the walk there.
 fn walk<S: RecordStore + ?Sized>(
     store: &S,
     start: Start,
     acknowledged: Seq,
     last: Seq,
-    on_state: &mut dyn FnMut(Seq, &State),
+    on_event: &mut dyn FnMut(Seq, &Envelope, &State) -> ControlFlow<()>,
 ) -> Result<Walk, LogError> {
     let mut walk = Walk {
         state: start.state,
@@ -289,8 +298,7 @@ fn walk<S: RecordStore + ?Sized>(
         }
         walk.records += 1;
         expected += 1;
-        on_state(seq, &walk.state);
-        ControlFlow::Continue(())
+        on_event(seq, &envelope, &walk.state)
     })?;
     if let Some(failure) = failure {
         return Err(failure);
@@ -416,7 +424,9 @@ impl<S: RecordStore> Log<S> {
             tracing::warn!(snapshot = seq, reason = reason.as_str(), "snapshot skipped");
         }
         let snapshot = (start.seq > 0).then_some(start.seq);
-        let walk = walk(&store, start, acknowledged, last, &mut |_, _| {})?;
+        let walk = walk(&store, start, acknowledged, last, &mut |_, _, _| {
+            ControlFlow::Continue(())
+        })?;
         check_head(&store, head, last, walk.acknowledged_hash)?;
         let mut log = Log {
             store,
@@ -597,10 +607,11 @@ pub fn verify<S: RecordStore + ?Sized>(store: &S) -> Result<VerifyReport, LogErr
         seq: 0,
         hash: GENESIS,
     };
-    let walk = walk(store, start, acknowledged, last, &mut |seq, state| {
+    let walk = walk(store, start, acknowledged, last, &mut |seq, _, state| {
         if snapshot_seqs.contains(&seq) {
             snapshot_hashes.insert(seq, codec::state_hash(state).ok());
         }
+        ControlFlow::Continue(())
     })?;
     check_head(store, head, last, walk.acknowledged_hash)?;
     let mut snapshots_valid = Vec::new();
@@ -630,5 +641,55 @@ pub fn verify<S: RecordStore + ?Sized>(store: &S) -> Result<VerifyReport, LogErr
         snapshots_invalid,
         state_hash: codec::state_hash(&walk.state)
             .map_err(|error| LogError::Encode(error.to_string()))?,
+    })
+}
+
+/// Replays a log read-only, verifying every record it reads: `visit` sees each event from `from`
+/// to `until` (inclusive; `None`: to the end) with the state just after it, and may stop early.
+/// The fold starts from the newest trusted snapshot before `from`, so a late window is cheap.
+/// Returns the state after the last event folded.
+pub fn replay<S: RecordStore + ?Sized>(
+    store: &S,
+    from: Seq,
+    until: Option<Seq>,
+    visit: &mut dyn FnMut(Seq, &Envelope, &State) -> ControlFlow<()>,
+) -> Result<State, LogError> {
+    let (_, last, acknowledged) = extent(store)?;
+    let bound = until.map_or(from.saturating_sub(1), |until| {
+        until.min(from.saturating_sub(1))
+    });
+    let (start, _) = trusted_start(store, last.min(bound))?;
+    let walk = walk(
+        store,
+        start,
+        acknowledged,
+        last,
+        &mut |seq, envelope, state| {
+            if until.is_some_and(|until| seq > until) {
+                return ControlFlow::Break(());
+            }
+            let flow = if seq >= from {
+                visit(seq, envelope, state)
+            } else {
+                ControlFlow::Continue(())
+            };
+            if until == Some(seq) {
+                ControlFlow::Break(())
+            } else {
+                flow
+            }
+        },
+    )?;
+    Ok(walk.state)
+}
+
+/// The state just after event `seq` (R14: the same at any time, from any process).
+pub fn state_at<S: RecordStore + ?Sized>(store: &S, seq: Seq) -> Result<State, LogError> {
+    let last = store.last_seq()?;
+    if seq > last {
+        return Err(LogError::Beyond { seq, last });
+    }
+    replay(store, seq.max(1), Some(seq), &mut |_, _, _| {
+        ControlFlow::Continue(())
     })
 }

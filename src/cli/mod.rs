@@ -1,0 +1,468 @@
+//! The command line: a thin shell over the library that parses arguments, calls the library and
+//! renders for people (tables, colour on a terminal, progress on long work) or programs (`--json`).
+
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use syncfold::core::*;
+use syncfold::engine::{scenario, scripted, system_clock, Engine, EngineOptions};
+use syncfold::log::{verify, Log, LogError, LogOptions, SledStore, StoreError};
+use syncfold::remedy::RemedyCatalog;
+use syncfold::script::Player;
+
+#[derive(Parser)]
+#[command(
+    name = "syncfold",
+    version,
+    about = "Event-sourced bookkeeping for synchronization engines",
+    long_about = "syncfold folds the event log of a synchronization engine (pages read, object \
+                  errors, watermark commits, exports, faults, administrator actions) into the \
+                  committed state, and explains it."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Subcommand)]
+enum Commands {
+    /// Play the built-in week of a directory sync into a sled log and show what happened.
+    #[command(after_help = "Examples:\n  syncfold demo\n  syncfold demo --log ./demo-log")]
+    Demo {
+        /// The log folder to write (replaced if it holds an earlier demo log).
+        #[arg(long, value_name = "DIR")]
+        log: Option<PathBuf>,
+    },
+    /// Play a scenario file through the engine into a log (SPEC §7).
+    #[command(
+        after_help = "Examples:\n  syncfold simulate examples/watermark-abc.toml --log ./abc-log\n  syncfold simulate examples/export-actions.toml --log ./exports --json"
+    )]
+    Simulate {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+        /// The log folder (created if missing; appended to if it holds a log).
+        #[arg(long, value_name = "DIR")]
+        log: PathBuf,
+        /// Print one JSON object per line for each run, once it is durable, and nothing else.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the state folded from a log: runs, partitions, alerts.
+    #[command(
+        after_help = "Examples:\n  syncfold state --log ./abc-log\n  syncfold state --log ./abc-log --json\n  syncfold state --log ./abc-log --remedies ./our-remedies.toml"
+    )]
+    State {
+        /// The log folder.
+        #[arg(long, value_name = "DIR")]
+        log: PathBuf,
+        /// Print JSON (SPEC §7) instead of tables.
+        #[arg(long)]
+        json: bool,
+        /// A remedy catalog file extending the built-in one (same format as src/remedies.toml).
+        #[arg(long, value_name = "FILE")]
+        remedies: Option<PathBuf>,
+    },
+}
+
+/// Parses the arguments and runs the command.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Commands::Demo { log } => {
+            demo(log.unwrap_or_else(|| std::env::temp_dir().join("syncfold-demo")))
+        }
+        Commands::Simulate {
+            scenario,
+            log,
+            json,
+        } => simulate(&scenario, &log, json),
+        Commands::State {
+            log,
+            json,
+            remedies,
+        } => state(&log, json, remedies.as_deref()),
+    }
+}
+
+fn is_log_folder(folder: &Path) -> bool {
+    folder.join("HEAD").is_file() && folder.join("sled").is_dir()
+}
+
+/// Exit status for bad input (a malformed scenario, a missing log, a wrong flag).
+const USAGE: u8 = 2;
+
+fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(code)
+}
+
+/// Opens an existing log folder for reading, closing runs left in flight (R13).
+fn open_existing(folder: &Path) -> Result<Log<SledStore>, ExitCode> {
+    if !is_log_folder(folder) {
+        return Err(fail(
+            USAGE,
+            format!(
+                "no syncfold log at {}: write one with `syncfold simulate SCENARIO --log {}` or `syncfold demo --log {}`",
+                folder.display(),
+                folder.display(),
+                folder.display()
+            ),
+        ));
+    }
+    open_log(folder)
+}
+
+fn open_log(folder: &Path) -> Result<Log<SledStore>, ExitCode> {
+    let opened = SledStore::open(folder)
+        .map_err(LogError::from)
+        .and_then(|store| Log::open(store, LogOptions::default(), system_clock()));
+    match opened {
+        Ok((log, report)) => {
+            for run in &report.interrupted {
+                eprintln!("note: run {run} was in flight when the log was last closed; it is recorded as interrupted");
+            }
+            for (seq, reason) in &report.snapshots_skipped {
+                eprintln!("warning: snapshot after record {seq} skipped: {reason}");
+            }
+            Ok(log)
+        }
+        Err(LogError::Store(error @ StoreError::InUse { .. })) => Err(fail(USAGE, error)),
+        Err(error) => Err(fail(1, error)),
+    }
+}
+
+fn simulate(path: &Path, folder: &Path, json: bool) -> ExitCode {
+    // The whole scenario is checked before anything is written.
+    let scenario = match scenario::load_scenario(path) {
+        Ok(scenario) => scenario,
+        Err(error) => return fail(USAGE, error),
+    };
+    if folder.exists() && !is_log_folder(folder) {
+        let empty = std::fs::read_dir(folder).is_ok_and(|mut entries| entries.next().is_none());
+        if !empty {
+            return fail(
+                USAGE,
+                format!(
+                    "{} exists and is not a syncfold log; name an empty or new folder with --log",
+                    folder.display()
+                ),
+            );
+        }
+    }
+    let log = match open_log(folder) {
+        Ok(log) => log,
+        Err(code) => return code,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(1, format!("cannot start the engine's runtime: {error}")),
+    };
+    let engine = Engine::new(log, EngineOptions::default());
+    let played = runtime.block_on(scripted::play(&engine, &scenario.script, |report| {
+        use std::io::Write;
+        let line = if json {
+            syncfold::views::finished_run_json(&report.record).to_string()
+        } else {
+            let run = &report.record;
+            format!(
+                "run {} {} {}: {} (committed watermark {})",
+                run.id,
+                run.partition,
+                run.kind.as_str(),
+                run.status.map_or("open", RunStatus::as_str),
+                watermark(run.committed_watermark.as_ref())
+            )
+        };
+        // The run is durable (the report carries the log's token): print it and push it out now.
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }));
+    let shutdown = engine.shutdown();
+    if let Err(error) = played {
+        return fail(
+            1,
+            format!(
+                "simulating {} into {} failed: {error}",
+                path.display(),
+                folder.display()
+            ),
+        );
+    }
+    match shutdown {
+        Ok(log) => {
+            if !json {
+                println!(
+                    "\n{} runs played from {} into {} ({} events).",
+                    scenario
+                        .script
+                        .steps
+                        .iter()
+                        .filter(|s| !matches!(s, syncfold::script::Step::Admin { .. }))
+                        .count(),
+                    path.display(),
+                    folder.display(),
+                    log.last_seq()
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => fail(1, error),
+    }
+}
+
+fn catalog(extra: Option<&Path>) -> Result<RemedyCatalog, ExitCode> {
+    let builtin = RemedyCatalog::builtin();
+    match extra {
+        None => Ok(builtin),
+        Some(path) => builtin.with_file(path).map_err(|error| fail(USAGE, error)),
+    }
+}
+
+fn state(folder: &Path, json: bool, remedies: Option<&Path>) -> ExitCode {
+    let catalog = match catalog(remedies) {
+        Ok(catalog) => catalog,
+        Err(code) => return code,
+    };
+    let log = match open_existing(folder) {
+        Ok(log) => log,
+        Err(code) => return code,
+    };
+    if json {
+        println!("{}", syncfold::views::state_json(log.state(), &catalog));
+    } else {
+        print_runs(log.state());
+        println!();
+        print_partitions(log.state());
+        println!();
+        print_alerts(log.state(), &catalog);
+    }
+    ExitCode::SUCCESS
+}
+
+/// The alert wall: sync errors (the sync stopped) first, then sync issues (single records).
+fn print_alerts(state: &State, catalog: &RemedyCatalog) {
+    let alerts: Vec<Alert> = state
+        .alerts()
+        .into_iter()
+        .filter(|alert| alert.severity != Severity::Info)
+        .collect();
+    if alerts.is_empty() {
+        println!("No open alerts.");
+        return;
+    }
+    let sections = [
+        (
+            "sync-error",
+            "Sync errors (connector and partition: the sync as a whole):",
+        ),
+        ("sync-issue", "Sync issues (single records):"),
+    ];
+    for (class, title) in sections {
+        let rows: Vec<Vec<String>> = alerts
+            .iter()
+            .filter(|alert| alert.scope.class() == class)
+            .map(|alert| {
+                vec![
+                    alert.severity.as_str().to_owned(),
+                    alert.code.clone(),
+                    alert
+                        .partition
+                        .as_ref()
+                        .map_or("-".to_owned(), |p| p.to_string()),
+                    alert
+                        .anchor
+                        .as_ref()
+                        .map_or("-".to_owned(), |a| a.to_string()),
+                    alert.recipient.as_str().to_owned(),
+                    catalog
+                        .lookup(alert)
+                        .map_or("(no remedy)".to_owned(), |r| r.title.clone()),
+                ]
+            })
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        println!("{title}");
+        print_table(
+            &[
+                "SEVERITY",
+                "CODE",
+                "PARTITION",
+                "OBJECT",
+                "RECIPIENT",
+                "REMEDY",
+            ],
+            &rows,
+        );
+        println!();
+    }
+}
+
+fn demo(folder: PathBuf) -> ExitCode {
+    if folder.exists() {
+        let empty = std::fs::read_dir(&folder).is_ok_and(|mut entries| entries.next().is_none());
+        if !empty && !is_log_folder(&folder) {
+            eprintln!(
+                "error: {} exists and is not a syncfold log; name another folder with --log DIR",
+                folder.display()
+            );
+            return ExitCode::from(2);
+        }
+        if let Err(error) = std::fs::remove_dir_all(&folder) {
+            eprintln!(
+                "error: cannot replace the earlier demo log at {}: {error}",
+                folder.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    }
+    let script = syncfold::demo::week();
+    let mut player = Player::new(
+        Actor::from_name("syncfold-demo"),
+        Timestamp(1_767_225_600_000),
+        250,
+    );
+    for step in &script.steps {
+        // A night between runs, so first and last occurrences read like a real week.
+        player.advance_clock(86_400_000);
+        if let Err(error) = player.play(&script.connector, &script.settings, step) {
+            eprintln!("error: the demo history was refused by the core: {error}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let written = SledStore::open(&folder)
+        .map_err(syncfold::log::LogError::from)
+        .and_then(|store| Log::open(store, LogOptions::default(), Timestamp(0)))
+        .and_then(|(mut log, _)| {
+            for envelope in player.log() {
+                log.append(envelope)?;
+                if matches!(
+                    envelope.event,
+                    Event::RunEnded { .. } | Event::RunRefused { .. }
+                ) {
+                    log.flush()?;
+                }
+            }
+            log.flush()?;
+            Ok(log.last_seq())
+        })
+        .and_then(|_| verify(&SledStore::open(&folder)?));
+    let report = match written {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!(
+                "error: writing the demo log to {} failed: {error}",
+                folder.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let state = player.state();
+    println!(
+        "Played a week of `{}` into the sled log at {}: {} events, {} runs; verified {} records (checksums, hash chain, rules).\n",
+        script.connector,
+        folder.display(),
+        report.records,
+        state.runs().len(),
+        report.records,
+    );
+    print_runs(state);
+    println!();
+    print_partitions(state);
+    ExitCode::SUCCESS
+}
+
+fn watermark(watermark: Option<&Watermark>) -> String {
+    watermark.map_or_else(|| "-".to_owned(), Watermark::display_text)
+}
+
+fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(header.iter().map(|h| h.to_string()).collect());
+    for row in rows {
+        line(row.clone());
+    }
+}
+
+fn print_runs(state: &State) {
+    let rows: Vec<Vec<String>> = state
+        .runs()
+        .iter()
+        .map(|run| {
+            vec![
+                run.id.to_string(),
+                run.partition.to_string(),
+                run.kind.as_str().to_owned(),
+                watermark(run.start_watermark.as_ref()),
+                run.status.map_or("open", RunStatus::as_str).to_owned(),
+                watermark(run.committed_watermark.as_ref()),
+                run.obsoletion.as_str().to_owned(),
+                run.counts.obsoleted.to_string(),
+                run.counts.errors.to_string(),
+                run.counts.warnings.to_string(),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "RUN",
+            "PARTITION",
+            "KIND",
+            "START",
+            "STATUS",
+            "COMMITTED",
+            "OBSOLETION",
+            "OBSOLETED",
+            "ERRORS",
+            "WARNINGS",
+        ],
+        &rows,
+    );
+}
+
+fn print_partitions(state: &State) {
+    for (connector, connector_state) in state.connectors() {
+        for (name, part) in connector_state.partitions() {
+            println!(
+                "{connector}/{name}: watermark {}, {} live objects of {}, {} pending exports, full import required: {}",
+                watermark(part.committed_watermark()),
+                part.live_objects(),
+                part.objects().len(),
+                part.exports().len(),
+                if part.full_import_required().is_some() { "yes" } else { "no" }
+            );
+            for entry in part.exports().in_order() {
+                println!(
+                    "  pending export: {} {}",
+                    entry.change.kind.as_str(),
+                    entry.change.anchor
+                );
+            }
+            for (anchor, error) in part.object_errors() {
+                println!(
+                    "  open error on {anchor}: {} ({}), failing in {} runs since event {}",
+                    error.name, error.description, error.failing_runs, error.first.seq
+                );
+            }
+        }
+    }
+}
