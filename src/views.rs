@@ -180,3 +180,127 @@ pub fn state_json(state: &State, catalog: &RemedyCatalog) -> Value {
         "alerts": alerts,
     })
 }
+
+/// One sentence about an event, for people.
+pub fn event_summary(event: &Event) -> String {
+    let mark = |w: &Option<Watermark>| {
+        w.as_ref()
+            .map_or_else(|| "no watermark".to_owned(), |w| format!("watermark {w}"))
+    };
+    match event {
+        Event::RunStarted {
+            connector,
+            partition,
+            kind,
+            start_watermark,
+            ..
+        } => format!(
+            "{} of {connector}/{partition} started from {}",
+            kind.as_str(),
+            mark(start_watermark)
+        ),
+        Event::RunRefused { kind, status, .. } => {
+            format!("{} did not start: {}", kind.as_str(), status.as_str())
+        }
+        Event::DiscoveryErrorRecorded { page, error, .. } => format!(
+            "page {page}: {} failed ({}, {}): {}",
+            error.anchor,
+            error.name,
+            error.kind.as_str(),
+            error.description
+        ),
+        Event::FatalImportErrorRecorded { page, error, .. } => format!(
+            "page {page}: {}{}: {}",
+            error.kind.as_str(),
+            error
+                .anchor
+                .as_ref()
+                .map_or_else(String::new, |a| format!(" on {a}")),
+            error.description
+        ),
+        Event::PageRead {
+            page,
+            changes,
+            proposed_watermark,
+            ..
+        } => format!(
+            "page {page}: {} change{} staged, proposes {}",
+            changes.len(),
+            if changes.len() == 1 { "" } else { "s" },
+            mark(proposed_watermark)
+        ),
+        Event::FaultRecorded { page, fault, .. } => format!(
+            "{}{}: {}",
+            fault.kind.as_str(),
+            page.map_or_else(String::new, |p| format!(" instead of page {p}")),
+            fault.message
+        ),
+        Event::LimitReached {
+            limit,
+            count,
+            maximum,
+            ..
+        } => format!("{}: {count} over {maximum}", limit.code()),
+        Event::WatermarkCommitted { watermark, .. } => format!("committed watermark {watermark}"),
+        Event::ObsoletionApplied { anchors, .. } => {
+            format!("obsoletion applied: {} object(s) obsolete", anchors.len())
+        }
+        Event::ObsoletionSkipped { reason, .. } => {
+            format!("obsoletion skipped ({})", reason.as_str())
+        }
+        Event::ObsoletionHeld { anchors, .. } => format!(
+            "obsoletion of {} object(s) held by the deletion guard",
+            anchors.len()
+        ),
+        Event::ExportQueued {
+            partition, change, ..
+        } => format!(
+            "{} of {} queued on {partition}",
+            change.kind.as_str(),
+            change.anchor
+        ),
+        Event::ExportBatchSent { anchors, .. } => format!("{} change(s) sent", anchors.len()),
+        Event::ExportResultRecorded {
+            anchor, outcome, ..
+        } => format!("{anchor}: {}", outcome.as_str()),
+        Event::RunInterrupted { .. } => "found in flight when the log was reopened".to_owned(),
+        Event::RunEnded {
+            status,
+            committed_watermark,
+            counts,
+            ..
+        } => format!(
+            "ended {} ({} errors, {} warnings), committed {}",
+            status.as_str(),
+            counts.errors,
+            counts.warnings,
+            committed_watermark
+                .as_ref()
+                .map_or_else(|| "nothing".to_owned(), Watermark::display_text)
+        ),
+        Event::AdminActionRecorded {
+            connector,
+            partition,
+            action,
+        } => format!(
+            "administrator: {} on {connector}{}",
+            action.as_str(),
+            partition
+                .as_ref()
+                .map_or_else(String::new, |p| format!("/{p}"))
+        ),
+    }
+}
+
+/// One event as `events --json` prints it: at least `seq`, `type` and `run` (SPEC §7).
+pub fn event_json(seq: Seq, envelope: &Envelope) -> Value {
+    json!({
+        "seq": seq,
+        "type": envelope.event.type_name(),
+        "run": envelope.event.run().map(|run| run.0),
+        "at_ms": envelope.at.0,
+        "actor": envelope.actor.0,
+        "summary": event_summary(&envelope.event),
+        "event": serde_json::to_value(&envelope.event).unwrap_or(Value::Null),
+    })
+}

@@ -1,7 +1,9 @@
 //! The command line: a thin shell over the library that parses arguments, calls the library and
 //! renders for people (tables, colour on a terminal, progress on long work) or programs (`--json`).
 
-use clap::{Parser, Subcommand};
+mod postmortem;
+
+use clap::{Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use syncfold::core::*;
@@ -55,6 +57,9 @@ enum Commands {
         /// The log folder.
         #[arg(long, value_name = "DIR")]
         log: PathBuf,
+        /// The state just after this event (see `syncfold events`), instead of now.
+        #[arg(long, value_name = "SEQ")]
+        at: Option<u64>,
         /// Print JSON (SPEC §7) instead of tables.
         #[arg(long)]
         json: bool,
@@ -62,6 +67,153 @@ enum Commands {
         #[arg(long, value_name = "FILE")]
         remedies: Option<PathBuf>,
     },
+    /// List the runs of a log: status, watermarks, obsoletion, counts.
+    #[command(
+        after_help = "Examples:\n  syncfold runs --log ./abc-log\n  syncfold runs --log ./abc-log --json"
+    )]
+    Runs {
+        /// The log folder.
+        #[arg(long, value_name = "DIR")]
+        log: PathBuf,
+        /// One JSON object per line per run.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the events of a log, verified as they are read.
+    #[command(
+        after_help = "Examples:\n  syncfold events --log ./abc-log\n  syncfold events --log ./abc-log --run 2\n  syncfold events --log ./abc-log --from 10 --to 20 --json"
+    )]
+    Events {
+        /// The log folder.
+        #[arg(long, value_name = "DIR")]
+        log: PathBuf,
+        /// Only the events of this run.
+        #[arg(long, value_name = "N")]
+        run: Option<u64>,
+        /// From this event on.
+        #[arg(long, value_name = "SEQ")]
+        from: Option<u64>,
+        /// Up to this event.
+        #[arg(long, value_name = "SEQ")]
+        to: Option<u64>,
+        /// One JSON object per line per event (`seq`, `type`, `run`, …).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what changed between two events: watermarks, objects, exports, health, alerts.
+    #[command(after_help = "Example:\n  syncfold diff --log ./abc-log --from 10 --to 40")]
+    Diff {
+        /// The log folder.
+        #[arg(long, value_name = "DIR")]
+        log: PathBuf,
+        /// The earlier event.
+        #[arg(long, value_name = "SEQ")]
+        from: u64,
+        /// The later event.
+        #[arg(long, value_name = "SEQ")]
+        to: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the alert wall: open alerts with their remedies.
+    #[command(
+        after_help = "Examples:\n  syncfold alerts --log ./abc-log\n  syncfold alerts --log ./abc-log --recipient connector-owner --json"
+    )]
+    Alerts {
+        /// The log folder.
+        #[arg(long, value_name = "DIR")]
+        log: PathBuf,
+        /// Only the alerts for this recipient.
+        #[arg(long, value_enum)]
+        recipient: Option<RecipientArg>,
+        /// One JSON object per line per alert.
+        #[arg(long)]
+        json: bool,
+        /// A remedy catalog file extending the built-in one.
+        #[arg(long, value_name = "FILE")]
+        remedies: Option<PathBuf>,
+    },
+    /// Explain where a watermark stands, why obsoletion was skipped or held, or why a scope is
+    /// disabled or suspended: the causal chain with sequence numbers, and the remedy.
+    #[command(
+        after_help = "Examples:\n  syncfold explain watermark --log ./abc-log --partition people\n  syncfold explain obsoletion --log ./abc-log --partition people\n  syncfold explain health --log ./abc-log --partition people --at 40"
+    )]
+    Explain {
+        /// What to explain.
+        #[arg(value_enum)]
+        what: ExplainWhat,
+        /// The log folder.
+        #[arg(long, value_name = "DIR")]
+        log: PathBuf,
+        /// The partition.
+        #[arg(long)]
+        partition: String,
+        /// The connector (needed only when the log has several).
+        #[arg(long)]
+        connector: Option<String>,
+        /// As it was just after this event.
+        #[arg(long, value_name = "SEQ")]
+        at: Option<u64>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a whole log: checksums, formats, hash chain, rules, acknowledged length, snapshots.
+    /// Exits non-zero naming the first bad event and the remedy.
+    #[command(
+        after_help = "Examples:\n  syncfold verify --log ./abc-log\n  syncfold verify --log ./abc-log --json"
+    )]
+    Verify {
+        /// The log folder.
+        #[arg(long, value_name = "DIR")]
+        log: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Whose alert wall.
+#[derive(Clone, Copy, ValueEnum)]
+enum RecipientArg {
+    /// The connector's owner.
+    ConnectorOwner,
+    /// The partitions' owners.
+    PartitionOwner,
+}
+
+/// What `explain` explains.
+#[derive(Clone, Copy, ValueEnum)]
+enum ExplainWhat {
+    /// Where the committed watermark stands and what holds it back.
+    Watermark,
+    /// Why the last full import applied, skipped or held obsoletion.
+    Obsoletion,
+    /// Why a scope is enabled, disabled or suspended.
+    Health,
+}
+
+/// A one-line progress note on standard error, only on a terminal.
+struct Progress {
+    shown: bool,
+}
+
+impl Progress {
+    fn start(what: &str, total: u64) -> Self {
+        use std::io::IsTerminal;
+        let shown = std::io::stderr().is_terminal() && total > 10_000;
+        if shown {
+            eprint!("{what} {total} records…");
+        }
+        Progress { shown }
+    }
+
+    fn finish(self) {
+        if self.shown {
+            eprint!("\r\x1b[2K");
+        }
+    }
 }
 
 /// Parses the arguments and runs the command.
@@ -78,9 +230,58 @@ pub fn run() -> ExitCode {
         } => simulate(&scenario, &log, json),
         Commands::State {
             log,
+            at,
             json,
             remedies,
-        } => state(&log, json, remedies.as_deref()),
+        } => state(&log, at, json, remedies.as_deref()),
+        Commands::Runs { log, json } => postmortem::runs(&log, json),
+        Commands::Events {
+            log,
+            run,
+            from,
+            to,
+            json,
+        } => postmortem::events(&log, run, from, to, json),
+        Commands::Diff {
+            log,
+            from,
+            to,
+            json,
+        } => postmortem::diff(&log, from, to, json),
+        Commands::Alerts {
+            log,
+            recipient,
+            json,
+            remedies,
+        } => postmortem::alerts(
+            &log,
+            recipient.map(|r| match r {
+                RecipientArg::ConnectorOwner => "connector-owner",
+                RecipientArg::PartitionOwner => "partition-owner",
+            }),
+            json,
+            remedies.as_deref(),
+        ),
+        Commands::Explain {
+            what,
+            log,
+            partition,
+            connector,
+            at,
+            json,
+        } => postmortem::explain(
+            &log,
+            match what {
+                ExplainWhat::Watermark => "watermark",
+                ExplainWhat::Obsoletion => "obsoletion",
+                ExplainWhat::Health => "health",
+            },
+            &partition,
+            connector.as_deref(),
+            at,
+            json,
+        ),
+        Commands::Verify { log, json } => postmortem::verify_log(&log, json),
     }
 }
 
@@ -223,23 +424,26 @@ fn catalog(extra: Option<&Path>) -> Result<RemedyCatalog, ExitCode> {
     }
 }
 
-fn state(folder: &Path, json: bool, remedies: Option<&Path>) -> ExitCode {
+fn state(folder: &Path, at: Option<Seq>, json: bool, remedies: Option<&Path>) -> ExitCode {
     let catalog = match catalog(remedies) {
         Ok(catalog) => catalog,
         Err(code) => return code,
     };
-    let log = match open_existing(folder) {
-        Ok(log) => log,
+    let state = match postmortem::state_of(folder, at) {
+        Ok(state) => state,
         Err(code) => return code,
     };
     if json {
-        println!("{}", syncfold::views::state_json(log.state(), &catalog));
+        println!("{}", syncfold::views::state_json(&state, &catalog));
     } else {
-        print_runs(log.state());
+        if let Some(seq) = at {
+            println!("As it was just after event {seq}:\n");
+        }
+        print_runs(&state);
         println!();
-        print_partitions(log.state());
+        print_partitions(&state);
         println!();
-        print_alerts(log.state(), &catalog);
+        print_alerts(&state, &catalog);
     }
     ExitCode::SUCCESS
 }

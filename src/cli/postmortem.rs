@@ -1,0 +1,553 @@
+//! The reading commands a postmortem needs: `runs`, `events`, `diff`, `alerts`, `explain`,
+//! `verify`. Each opens an existing log, reads it through the verified replay, and prints a table
+//! for people or JSON for programs.
+
+use super::{catalog, fail, open_existing, print_runs, print_table, USAGE};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::process::ExitCode;
+use syncfold::core::*;
+use syncfold::log::{replay, state_at, verify, LogError, RecordStore, SledStore};
+use syncfold::remedy::RemedyCatalog;
+use syncfold::views;
+
+/// `state --at SEQ`, or the current state.
+pub(super) fn state_of(folder: &Path, at: Option<Seq>) -> Result<State, ExitCode> {
+    let log = open_existing(folder)?;
+    match at {
+        None => Ok(log.state().clone()),
+        Some(seq) => state_at(log.store(), seq).map_err(|error| fail(USAGE, error)),
+    }
+}
+
+pub(super) fn runs(folder: &Path, json: bool) -> ExitCode {
+    let state = match state_of(folder, None) {
+        Ok(state) => state,
+        Err(code) => return code,
+    };
+    if json {
+        for run in state.runs() {
+            println!("{}", views::run_json(run));
+        }
+    } else if state.runs().is_empty() {
+        println!("No runs in {}.", folder.display());
+    } else {
+        print_runs(&state);
+    }
+    ExitCode::SUCCESS
+}
+
+pub(super) fn events(
+    folder: &Path,
+    run: Option<u64>,
+    from: Option<Seq>,
+    to: Option<Seq>,
+    json: bool,
+) -> ExitCode {
+    let log = match open_existing(folder) {
+        Ok(log) => log,
+        Err(code) => return code,
+    };
+    let mut rows = Vec::new();
+    let mut out = std::io::stdout().lock();
+    let result = replay(
+        log.store(),
+        from.unwrap_or(1).max(1),
+        to,
+        &mut |seq, envelope, _| {
+            if run.is_some_and(|run| envelope.event.run() != Some(RunId(run))) {
+                return ControlFlow::Continue(());
+            }
+            if json {
+                use std::io::Write;
+                if writeln!(out, "{}", views::event_json(seq, envelope)).is_err() {
+                    return ControlFlow::Break(());
+                }
+            } else {
+                rows.push(vec![
+                    seq.to_string(),
+                    envelope
+                        .event
+                        .run()
+                        .map_or("-".to_owned(), |run| run.to_string()),
+                    envelope.event.type_name().to_owned(),
+                    views::event_summary(&envelope.event),
+                ]);
+            }
+            ControlFlow::Continue(())
+        },
+    );
+    if let Err(error) = result {
+        return fail(1, error);
+    }
+    if !json {
+        print_table(&["SEQ", "RUN", "TYPE", "WHAT"], &rows);
+    }
+    ExitCode::SUCCESS
+}
+
+pub(super) fn alerts(
+    folder: &Path,
+    recipient: Option<&str>,
+    json: bool,
+    remedies: Option<&Path>,
+) -> ExitCode {
+    let catalog = match catalog(remedies) {
+        Ok(catalog) => catalog,
+        Err(code) => return code,
+    };
+    let state = match state_of(folder, None) {
+        Ok(state) => state,
+        Err(code) => return code,
+    };
+    let alerts: Vec<Alert> = state
+        .alerts()
+        .into_iter()
+        .filter(|alert| recipient.is_none_or(|wanted| alert.recipient.as_str() == wanted))
+        .collect();
+    if json {
+        for alert in &alerts {
+            println!("{}", views::alert_json(alert, &catalog));
+        }
+        return ExitCode::SUCCESS;
+    }
+    if alerts.is_empty() {
+        println!(
+            "No open alerts{}.",
+            recipient.map_or(String::new(), |r| format!(" for {r}"))
+        );
+        return ExitCode::SUCCESS;
+    }
+    let rows: Vec<Vec<String>> = alerts
+        .iter()
+        .map(|alert| {
+            vec![
+                alert.severity.as_str().to_owned(),
+                alert.scope.class().to_owned(),
+                alert.code.clone(),
+                alert.recipient.as_str().to_owned(),
+                alert
+                    .partition
+                    .as_ref()
+                    .map_or("-".to_owned(), |p| p.to_string()),
+                alert
+                    .anchor
+                    .as_ref()
+                    .map_or("-".to_owned(), |a| a.to_string()),
+                format!("{}–{}", alert.first.seq, alert.last.seq),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "SEVERITY",
+            "CLASS",
+            "CODE",
+            "RECIPIENT",
+            "PARTITION",
+            "OBJECT",
+            "EVENTS",
+        ],
+        &rows,
+    );
+    for alert in alerts.iter().filter(|a| a.severity != Severity::Info) {
+        let remedy = catalog
+            .lookup(alert)
+            .map_or("(no remedy in the catalog)", |r| r.remedy.as_str());
+        println!(
+            "\n{} {}: {}\n  remedy: {remedy}",
+            alert.severity.as_str(),
+            alert.code,
+            alert.message
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+/// What changed between two points of a log.
+fn diff_json(before: &State, after: &State, from: Seq, to: Seq, catalog: &RemedyCatalog) -> Value {
+    let mut partitions = Vec::new();
+    let mut names: BTreeSet<(ConnectorName, PartitionName)> = BTreeSet::new();
+    for state in [before, after] {
+        for (connector, connector_state) in state.connectors() {
+            for (name, _) in connector_state.partitions() {
+                names.insert((connector.clone(), name.clone()));
+            }
+        }
+    }
+    let empty = PartitionState::default();
+    for (connector, name) in &names {
+        let old = before.partition(connector, name).unwrap_or(&empty);
+        let new = after.partition(connector, name).unwrap_or(&empty);
+        let mut added = Vec::new();
+        let mut obsoleted = Vec::new();
+        let mut revived = Vec::new();
+        let mut changed = Vec::new();
+        for (anchor, object) in new.objects() {
+            match old.objects().get(anchor) {
+                None => added.push(anchor.as_str()),
+                Some(previous) if !previous.obsolete && object.obsolete => {
+                    obsoleted.push(anchor.as_str())
+                }
+                Some(previous) if previous.obsolete && !object.obsolete => {
+                    revived.push(anchor.as_str())
+                }
+                Some(previous) if previous.attributes != object.attributes => {
+                    changed.push(anchor.as_str())
+                }
+                Some(_) => {}
+            }
+        }
+        let pending = |part: &PartitionState| -> BTreeMap<String, String> {
+            part.exports()
+                .in_order()
+                .map(|e| (e.change.anchor.0.clone(), e.change.kind.as_str().to_owned()))
+                .collect()
+        };
+        let (old_pending, new_pending) = (pending(old), pending(new));
+        let queued: Vec<String> = new_pending
+            .iter()
+            .filter(|(anchor, kind)| old_pending.get(*anchor) != Some(kind))
+            .map(|(anchor, kind)| format!("{anchor}={kind}"))
+            .collect();
+        let done: Vec<&String> = old_pending
+            .keys()
+            .filter(|anchor| !new_pending.contains_key(*anchor))
+            .collect();
+        let health = (
+            before.health(connector, name),
+            after.health(connector, name),
+        );
+        let entry = json!({
+            "connector": connector.as_str(),
+            "partition": name.as_str(),
+            "committed_watermark": {
+                "before": old.committed_watermark().map(Watermark::display_text),
+                "after": new.committed_watermark().map(Watermark::display_text),
+            },
+            "full_import_required": { "before": old.full_import_required().is_some(), "after": new.full_import_required().is_some() },
+            "health": { "before": health.0.as_str(), "after": health.1.as_str() },
+            "objects": { "added": added, "obsoleted": obsoleted, "revived": revived, "changed": changed },
+            "pending_exports": { "queued_or_changed": queued, "done": done },
+        });
+        partitions.push(entry);
+    }
+    let key = |alert: &Alert| {
+        (
+            alert.connector.clone(),
+            alert.scope,
+            alert.code.clone(),
+            alert.partition.clone(),
+            alert.anchor.clone(),
+            alert.recipient,
+            alert.severity,
+        )
+    };
+    let old_alerts: BTreeMap<_, Alert> =
+        before.alerts().into_iter().map(|a| (key(&a), a)).collect();
+    let new_alerts: BTreeMap<_, Alert> = after.alerts().into_iter().map(|a| (key(&a), a)).collect();
+    let opened: Vec<Value> = new_alerts
+        .iter()
+        .filter(|(k, a)| !old_alerts.contains_key(*k) && a.severity != Severity::Info)
+        .map(|(_, a)| views::alert_json(a, catalog))
+        .collect();
+    let closed: Vec<Value> = old_alerts
+        .iter()
+        .filter(|(k, a)| !new_alerts.contains_key(*k) && a.severity != Severity::Info)
+        .map(|(_, a)| views::alert_json(a, catalog))
+        .collect();
+    let runs: Vec<Value> = after
+        .runs()
+        .iter()
+        .filter(|run| {
+            run.ended
+                .as_ref()
+                .is_some_and(|end| end.seq > from && end.seq <= to)
+        })
+        .map(views::run_json)
+        .collect();
+    json!({ "from": from, "to": to, "runs_ended": runs, "partitions": partitions, "alerts": { "opened": opened, "closed": closed } })
+}
+
+pub(super) fn diff(folder: &Path, from: Seq, to: Seq, json: bool) -> ExitCode {
+    if from > to {
+        return fail(
+            USAGE,
+            format!("--from {from} is after --to {to}: give the earlier event first"),
+        );
+    }
+    let log = match open_existing(folder) {
+        Ok(log) => log,
+        Err(code) => return code,
+    };
+    let (before, after) = match (state_at(log.store(), from), state_at(log.store(), to)) {
+        (Ok(before), Ok(after)) => (before, after),
+        (Err(error), _) | (_, Err(error)) => return fail(USAGE, error),
+    };
+    let catalog = RemedyCatalog::builtin();
+    let diff = diff_json(&before, &after, from, to, &catalog);
+    if json {
+        println!("{diff}");
+        return ExitCode::SUCCESS;
+    }
+    println!("From event {from} to event {to}:");
+    for run in diff["runs_ended"].as_array().into_iter().flatten() {
+        println!(
+            "  run {} {} {} ended {} (committed {})",
+            run["id"],
+            run["partition"].as_str().unwrap_or("-"),
+            run["kind"].as_str().unwrap_or("-"),
+            run["status"].as_str().unwrap_or("-"),
+            run["committed_watermark"].as_str().unwrap_or("none")
+        );
+    }
+    for part in diff["partitions"].as_array().into_iter().flatten() {
+        let name = format!(
+            "{}/{}",
+            part["connector"].as_str().unwrap_or("-"),
+            part["partition"].as_str().unwrap_or("-")
+        );
+        let mut said = false;
+        let mut say = |line: String| {
+            println!("  {name}: {line}");
+            said = true;
+        };
+        let w = &part["committed_watermark"];
+        if w["before"] != w["after"] {
+            say(format!(
+                "watermark {} -> {}",
+                w["before"].as_str().unwrap_or("none"),
+                w["after"].as_str().unwrap_or("none")
+            ));
+        }
+        for (what, field) in [
+            ("health", "health"),
+            ("full import required", "full_import_required"),
+        ] {
+            if part[field]["before"] != part[field]["after"] {
+                say(format!(
+                    "{what} {} -> {}",
+                    part[field]["before"], part[field]["after"]
+                ));
+            }
+        }
+        for kind in ["added", "obsoleted", "revived", "changed"] {
+            let list: Vec<&str> = part["objects"][kind]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            if !list.is_empty() {
+                say(format!(
+                    "{} object(s) {kind}: {}",
+                    list.len(),
+                    abbreviate(&list)
+                ));
+            }
+        }
+        for (kind, label) in [
+            ("queued_or_changed", "exports queued or changed"),
+            ("done", "exports done"),
+        ] {
+            let list: Vec<&str> = part["pending_exports"][kind]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            if !list.is_empty() {
+                say(format!("{label}: {}", abbreviate(&list)));
+            }
+        }
+        if !said {
+            println!("  {name}: no change");
+        }
+    }
+    for (label, key) in [("opened", "opened"), ("closed", "closed")] {
+        for alert in diff["alerts"][key].as_array().into_iter().flatten() {
+            println!(
+                "  alert {label}: {} {} {}{}",
+                alert["severity"].as_str().unwrap_or("-"),
+                alert["code"].as_str().unwrap_or("-"),
+                alert["partition"].as_str().unwrap_or(""),
+                alert["anchor"]
+                    .as_str()
+                    .map_or(String::new(), |a| format!(" {a}"))
+            );
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn abbreviate(list: &[&str]) -> String {
+    if list.len() <= 8 {
+        list.join(", ")
+    } else {
+        format!("{}, and {} more", list[..8].join(", "), list.len() - 8)
+    }
+}
+
+/// Which partition to explain: `--connector` when the log has several.
+fn choose_connector(state: &State, wanted: Option<&str>) -> Result<ConnectorName, ExitCode> {
+    if let Some(wanted) = wanted {
+        return Ok(ConnectorName::from(wanted));
+    }
+    let names: Vec<&ConnectorName> = state.connectors().map(|(name, _)| name).collect();
+    match names.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(fail(
+            USAGE,
+            "the log has no connector yet: nothing to explain",
+        )),
+        many => Err(fail(
+            USAGE,
+            format!(
+                "the log has several connectors ({}): name one with --connector",
+                many.iter()
+                    .map(|n| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
+}
+
+pub(super) fn explain(
+    folder: &Path,
+    what: &str,
+    partition: &str,
+    connector: Option<&str>,
+    at: Option<Seq>,
+    json: bool,
+) -> ExitCode {
+    let log = match open_existing(folder) {
+        Ok(log) => log,
+        Err(code) => return code,
+    };
+    let state = match at {
+        None => log.state().clone(),
+        Some(seq) => match state_at(log.store(), seq) {
+            Ok(state) => state,
+            Err(error) => return fail(USAGE, error),
+        },
+    };
+    let connector = match choose_connector(&state, connector) {
+        Ok(connector) => connector,
+        Err(code) => return code,
+    };
+    let partition = PartitionName::from(partition);
+    let catalog = RemedyCatalog::builtin();
+    let explanation = match what {
+        "watermark" => syncfold::explain::watermark(&state, &connector, &partition, &catalog),
+        "health" => syncfold::explain::health(&state, &connector, &partition, &catalog),
+        _ => {
+            let last = state.runs().iter().rev().find(|run| {
+                run.partition == partition
+                    && run.connector == connector
+                    && run.kind == RunKind::FullImport
+            });
+            let mut events = Vec::new();
+            if let Some(run) = last {
+                let id = run.id;
+                let until = run.ended.as_ref().map(|end| end.seq);
+                let read = replay(
+                    log.store(),
+                    run.started.seq,
+                    until,
+                    &mut |seq, envelope, _| {
+                        if envelope.event.run() == Some(id) {
+                            events.push((seq, envelope.clone()));
+                        }
+                        ControlFlow::Continue(())
+                    },
+                );
+                if let Err(error) = read {
+                    return fail(1, error);
+                }
+            }
+            syncfold::explain::obsoletion(&state, &connector, &partition, &events, &catalog)
+        }
+    };
+    let Some(explanation) = explanation else {
+        let known: Vec<String> = state
+            .connectors()
+            .flat_map(|(_, c)| c.partitions().map(|(name, _)| name.to_string()))
+            .collect();
+        return fail(
+            USAGE,
+            format!(
+                "no partition {partition} on {connector}; the log knows: {}",
+                known.join(", ")
+            ),
+        );
+    };
+    if json {
+        println!("{}", explanation.json);
+    } else {
+        for line in &explanation.lines {
+            println!("{line}");
+        }
+        if let Some(remedy) = &explanation.remedy {
+            println!("\nRemedy: {remedy}");
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+pub(super) fn verify_log(folder: &Path, json: bool) -> ExitCode {
+    if !super::is_log_folder(folder) {
+        return fail(
+            USAGE,
+            format!("no syncfold log at {}: nothing to verify", folder.display()),
+        );
+    }
+    let store = match SledStore::open(folder) {
+        Ok(store) => store,
+        Err(error) => return fail(USAGE, LogError::from(error)),
+    };
+    let records = store.last_seq().unwrap_or(0);
+    let progress = super::Progress::start("verifying", records);
+    let result = verify(&store);
+    progress.finish();
+    match result {
+        Ok(report) => {
+            if json {
+                println!(
+                    "{}",
+                    json!({
+                        "ok": true,
+                        "records": report.records,
+                        "acknowledged": report.acknowledged,
+                        "torn_tail": report.torn_tail,
+                        "snapshots_valid": report.snapshots_valid,
+                        "snapshots_invalid": report.snapshots_invalid.iter().map(|(seq, why)| json!({"seq": seq, "reason": why})).collect::<Vec<_>>(),
+                        "state_hash": report.state_hash.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+                    })
+                );
+            } else {
+                println!(
+                    "{}: {} records verified (checksums, format, hash chain, rules); {} acknowledged as durable.",
+                    folder.display(),
+                    report.records,
+                    report.acknowledged
+                );
+                if let Some(torn) = report.torn_tail {
+                    println!("Record {torn} is a write cut short by a crash and was never acknowledged: the log is a valid prefix; opening it removes that record.");
+                }
+                for (seq, why) in &report.snapshots_invalid {
+                    println!("Snapshot after record {seq} is not trusted ({why}); it is skipped when the log is opened.");
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            if json {
+                println!("{}", json!({ "ok": false, "error": error.to_string() }));
+            }
+            fail(1, format!("{}: {error}", folder.display()))
+        }
+    }
+}
