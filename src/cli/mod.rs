@@ -363,7 +363,19 @@ fn simulate(path: &Path, folder: &Path, json: bool) -> ExitCode {
         Err(error) => return fail(1, format!("cannot start the engine's runtime: {error}")),
     };
     let engine = Engine::new(log, EngineOptions::default());
-    let played = runtime.block_on(scripted::play(&engine, &scenario.script, |report| {
+    // On a terminal, with the runs going to a file or a pipe, a progress line on stderr.
+    let progress = {
+        use std::io::IsTerminal;
+        std::io::stderr().is_terminal() && !std::io::stdout().is_terminal()
+    };
+    let total = scenario
+        .script
+        .steps
+        .iter()
+        .filter(|step| !matches!(step, syncfold::script::Step::Admin { .. }))
+        .count();
+    let mut played = 0usize;
+    let result = runtime.block_on(scripted::play(&engine, &scenario.script, |report| {
         use std::io::Write;
         let line = if json {
             syncfold::views::finished_run_json(&report.record).to_string()
@@ -382,9 +394,16 @@ fn simulate(path: &Path, folder: &Path, json: bool) -> ExitCode {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{line}");
         let _ = out.flush();
+        played += 1;
+        if progress {
+            eprint!("\rplayed {played} of {total} runs");
+        }
     }));
+    if progress {
+        eprintln!();
+    }
     let shutdown = engine.shutdown();
-    if let Err(error) = played {
+    if let Err(error) = result {
         return fail(
             1,
             format!(
@@ -577,8 +596,53 @@ fn demo(folder: PathBuf) -> ExitCode {
         report.records,
     );
     print_runs(state);
-    println!();
+    let catalog = RemedyCatalog::builtin();
+    let people = PartitionName::from("people");
+    // Night 4: the bad object has held the watermark back three times; the warning fires.
+    if let Some(night4) = state.run(RunId(4)).and_then(|run| run.ended.as_ref()) {
+        let mut then = State::new();
+        for envelope in player.log().iter().take(night4.seq as usize) {
+            if then.apply(then.last_seq() + 1, envelope).is_err() {
+                break;
+            }
+        }
+        println!(
+            "\n== Night 4, just after event {}: the alert wall ==\n",
+            night4.seq
+        );
+        print_alerts(&then, &catalog);
+        println!("== Night 4: where the watermark stood and why ==\n");
+        if let Some(explanation) =
+            syncfold::explain::watermark(&then, &script.connector, &people, &catalog)
+        {
+            for line in &explanation.lines {
+                println!("{line}");
+            }
+        }
+    }
+    println!("\n== The end of the week ==\n");
     print_partitions(state);
+    println!();
+    print_alerts(state, &catalog);
+    if let Some(explanation) =
+        syncfold::explain::watermark(state, &script.connector, &people, &catalog)
+    {
+        for line in &explanation.lines {
+            println!("{line}");
+        }
+    }
+    let log = folder.display();
+    let end_of = |run: u64| {
+        state
+            .run(RunId(run))
+            .and_then(|run| run.ended.as_ref())
+            .map_or(0, |end| end.seq)
+    };
+    let (night4, night6) = (end_of(4), end_of(8));
+    println!(
+        "\nTry next on this log:\n  syncfold runs --log {log}\n  syncfold events --log {log} --run 4\n  syncfold state --log {log} --at {night4}\n  syncfold explain watermark --log {log} --partition people --at {night4}\n  syncfold explain obsoletion --log {log} --partition people --at {night6}\n  syncfold diff --log {log} --from {night6} --to {}\n  syncfold alerts --log {log}\n  syncfold verify --log {log}",
+        report.records
+    );
     ExitCode::SUCCESS
 }
 
@@ -586,18 +650,59 @@ fn watermark(watermark: Option<&Watermark>) -> String {
     watermark.map_or_else(|| "-".to_owned(), Watermark::display_text)
 }
 
+/// Whether to colour standard output: only on a terminal, and never when `NO_COLOR` is set.
+fn colour() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+/// A run status, coloured on a terminal: green when clean, yellow for warnings and object
+/// errors, red for stops and refusals.
+fn paint_status(status: &str) -> String {
+    if !colour() {
+        return status.to_owned();
+    }
+    let code = match status {
+        "success" => "32",
+        s if s.starts_with("completed") => "33",
+        "open" => "36",
+        _ => "31",
+    };
+    format!("\x1b[{code}m{status}\x1b[0m")
+}
+
+/// Characters a terminal shows, colour codes left out.
+fn visible_len(text: &str) -> usize {
+    let mut count = 0;
+    let mut in_escape = false;
+    for c in text.chars() {
+        match (in_escape, c) {
+            (false, '\x1b') => in_escape = true,
+            (true, 'm') => in_escape = false,
+            (true, _) => {}
+            (false, _) => count += 1,
+        }
+    }
+    count
+}
+
 fn print_table(header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
+            *width = (*width).max(visible_len(cell));
         }
     }
     let line = |cells: Vec<String>| {
         let padded: Vec<String> = cells
             .iter()
             .zip(&widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
+            .map(|(cell, width)| {
+                format!(
+                    "{cell}{}",
+                    " ".repeat(width.saturating_sub(visible_len(cell)))
+                )
+            })
             .collect();
         println!("{}", padded.join("  ").trim_end());
     };
@@ -617,7 +722,7 @@ fn print_runs(state: &State) {
                 run.partition.to_string(),
                 run.kind.as_str().to_owned(),
                 watermark(run.start_watermark.as_ref()),
-                run.status.map_or("open", RunStatus::as_str).to_owned(),
+                paint_status(run.status.map_or("open", RunStatus::as_str)),
                 watermark(run.committed_watermark.as_ref()),
                 run.obsoletion.as_str().to_owned(),
                 run.counts.obsoleted.to_string(),
