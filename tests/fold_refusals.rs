@@ -1016,6 +1016,42 @@ fn spec_names_are_pinned() {
             "interrupted"
         ]
     );
+    // The alert wall's and health's names (SPEC §7 `alerts[]`, `partitions[].health`).
+    let severities: Vec<&str> = [Severity::Info, Severity::Warning, Severity::Error]
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
+    assert_eq!(severities, ["info", "warning", "error"]);
+    let scopes: Vec<(&str, &str)> = [
+        AlertScope::Object,
+        AlertScope::Partition,
+        AlertScope::Connector,
+    ]
+    .iter()
+    .map(|s| (s.as_str(), s.class()))
+    .collect();
+    assert_eq!(
+        scopes,
+        [
+            ("object", "sync-issue"),
+            ("partition", "sync-error"),
+            ("connector", "sync-error")
+        ]
+    );
+    assert_eq!(
+        [
+            Recipient::ConnectorOwner.as_str(),
+            Recipient::PartitionOwner.as_str()
+        ],
+        ["connector-owner", "partition-owner"]
+    );
+    let health: Vec<&str> = [Health::Enabled, Health::Disabled, Health::Suspended]
+        .iter()
+        .map(|h| h.as_str())
+        .collect();
+    assert_eq!(health, ["enabled", "disabled", "suspended"]);
+    assert_eq!(SkipReason::ImportErrors.as_str(), "import-errors");
+    assert_eq!(SkipReason::RunStopped.as_str(), "run-stopped");
     // Event type names (`events --json`): distinct and dash-separated.
     let mut p = player();
     p.play_script(&syncfold::demo::week()).expect("demo");
