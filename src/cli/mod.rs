@@ -194,19 +194,32 @@ enum ExplainWhat {
     Health,
 }
 
-/// A one-line progress note on standard error, only on a terminal.
+/// A progress bar on standard error for long work, only on a terminal.
 struct Progress {
+    what: &'static str,
     shown: bool,
 }
 
 impl Progress {
-    fn start(what: &str, total: u64) -> Self {
+    fn start(what: &'static str, total: u64) -> Self {
         use std::io::IsTerminal;
         let shown = std::io::stderr().is_terminal() && total > 10_000;
-        if shown {
-            eprint!("{what} {total} records…");
+        Progress { what, shown }
+    }
+
+    /// Redraws the bar every 1,000 records.
+    fn tick(&self, done: u64, total: u64) {
+        if !self.shown || done % 1000 != 0 || total == 0 {
+            return;
         }
-        Progress { shown }
+        let width = 30;
+        let filled = (done.min(total) * width / total) as usize;
+        eprint!(
+            "\r{} [{}{}] {done}/{total} records",
+            self.what,
+            "#".repeat(filled),
+            " ".repeat(width as usize - filled)
+        );
     }
 
     fn finish(self) {

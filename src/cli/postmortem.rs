@@ -9,7 +9,7 @@ use std::ops::ControlFlow;
 use std::path::Path;
 use std::process::ExitCode;
 use syncfold::core::*;
-use syncfold::log::{replay, state_at, verify, LogError, RecordStore, SledStore};
+use syncfold::log::{replay, state_at, verify_with_progress, LogError, RecordStore, SledStore};
 use syncfold::remedy::RemedyCatalog;
 use syncfold::views;
 
@@ -510,7 +510,7 @@ pub(super) fn verify_log(folder: &Path, json: bool) -> ExitCode {
     };
     let records = store.last_seq().unwrap_or(0);
     let progress = super::Progress::start("verifying", records);
-    let result = verify(&store);
+    let result = verify_with_progress(&store, &mut |done, total| progress.tick(done, total));
     progress.finish();
     match result {
         Ok(report) => {

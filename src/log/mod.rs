@@ -599,6 +599,14 @@ impl<S: RecordStore> Log<S> {
 /// Reads every record of `store` without changing anything, checking checksums, formats, the
 /// chain, decoding, the rules (by folding) and the head note, and every snapshot against the fold.
 pub fn verify<S: RecordStore + ?Sized>(store: &S) -> Result<VerifyReport, LogError> {
+    verify_with_progress(store, &mut |_, _| {})
+}
+
+/// [`verify`], telling `progress` (record checked, last record) as it goes, for long logs.
+pub fn verify_with_progress<S: RecordStore + ?Sized>(
+    store: &S,
+    progress: &mut dyn FnMut(Seq, Seq),
+) -> Result<VerifyReport, LogError> {
     let (head, last, acknowledged) = extent(store)?;
     let snapshot_seqs = store.snapshot_seqs()?;
     let mut snapshot_hashes = std::collections::BTreeMap::new();
@@ -611,6 +619,7 @@ pub fn verify<S: RecordStore + ?Sized>(store: &S) -> Result<VerifyReport, LogErr
         if snapshot_seqs.contains(&seq) {
             snapshot_hashes.insert(seq, codec::state_hash(state).ok());
         }
+        progress(seq, last);
         ControlFlow::Continue(())
     })?;
     check_head(store, head, last, walk.acknowledged_hash)?;
