@@ -1074,3 +1074,82 @@ fn spec_names_are_pinned() {
         assert!(names.contains(name), "{name} missing from {names:?}");
     }
 }
+
+/// A limit may refine a stop only on the stop's own page and only over custom-stop-run or a
+/// fatal import error: after a fault, even a limit whose counts are right is refused.
+#[test]
+fn a_limit_cannot_follow_a_fault() {
+    let mut p = player();
+    p.execute(&Command::QueueExport {
+        connector: hr(),
+        partition: people(),
+        change: ExportChange {
+            anchor: Anchor::from("u1"),
+            kind: ExportChangeKind::Add,
+            attributes: Attributes::new(),
+            references: Attributes::new(),
+        },
+    })
+    .expect("queued");
+    let run = start(
+        &mut p,
+        RunKind::Export,
+        Settings {
+            max_errors: 0,
+            ..Settings::default()
+        },
+    );
+    p.execute(&Command::SendExportBatch {
+        run,
+        batch_size_max: 10,
+    })
+    .expect("batch");
+    let mut state = p.state().clone();
+    let forged = |event| Envelope::new(Timestamp(0), Actor::from_name("forger"), event);
+    let failed = ExportOutcome::CustomContinueRun {
+        name: "denied".into(),
+        description: String::new(),
+    };
+    state
+        .apply(
+            state.last_seq() + 1,
+            &forged(Event::ExportResultRecorded {
+                run,
+                anchor: Anchor::from("u1"),
+                outcome: failed,
+            }),
+        )
+        .expect("the result folds");
+    let fault = Fault {
+        kind: FaultKind::DroppedConnection,
+        message: "reset".into(),
+    };
+    state
+        .apply(
+            state.last_seq() + 1,
+            &forged(Event::FaultRecorded {
+                run,
+                page: None,
+                fault,
+            }),
+        )
+        .expect("the fault folds");
+    let before = state.clone();
+    let limit = Event::LimitReached {
+        run,
+        page: 0,
+        limit: LimitKind::Errors,
+        count: 1,
+        maximum: 0,
+    };
+    let violation = state
+        .apply(state.last_seq() + 1, &forged(limit))
+        .expect_err("a limit after a fault");
+    assert_eq!(violation.rule, Rule::R15);
+    assert!(
+        violation.detail.contains("already stopped on page 0"),
+        "{}",
+        violation.detail
+    );
+    assert_eq!(state, before);
+}
