@@ -635,3 +635,51 @@ fn bad_commands_and_events_are_typed_errors() {
         "{violation}"
     );
 }
+
+/// R9 for objects: an error becomes permanent after `retry_count` consecutive failing runs with
+/// the *same* name; another name, in a later run or later in the same run, starts the count over.
+#[test]
+fn an_object_error_turns_permanent_by_name() {
+    let mut story = Story::new(Settings::default());
+    let named = |name: &str| DiscoveryError {
+        anchor: a("u1"),
+        kind: ObjectErrorKind::CustomContinueRun,
+        name: name.into(),
+        description: String::new(),
+    };
+    let failing = |errors: Vec<DiscoveryError>| {
+        import(
+            RunKind::DeltaImport,
+            errors
+                .into_iter()
+                .map(|error| {
+                    ImportPage::Page(Page {
+                        errors: vec![error],
+                        ..Page::default()
+                    })
+                })
+                .collect(),
+        )
+    };
+    let permanent = |story: &Story| {
+        let record = &story.partition().object_errors()[&a("u1")];
+        (record.same_name_runs, record.permanent)
+    };
+    story.play(failing(vec![named("missing-attribute")]));
+    story.play(failing(vec![named("missing-attribute")]));
+    assert_eq!(permanent(&story), (2, false));
+    // A third run fails with another name: the count starts over.
+    story.play(failing(vec![named("invalid-characters")]));
+    assert_eq!(permanent(&story), (1, false));
+    story.play(failing(vec![named("invalid-characters")]));
+    story.play(failing(vec![named("invalid-characters")]));
+    assert_eq!(
+        permanent(&story),
+        (3, true),
+        "three consecutive runs with one name"
+    );
+    // Later in one run, another name also starts over.
+    story.play(failing(vec![named("invalid-characters"), named("quota")]));
+    assert_eq!(permanent(&story), (1, false));
+    assert_eq!(story.partition().object_errors()[&a("u1")].failing_runs, 6);
+}

@@ -1324,7 +1324,8 @@ fn record_object_error(
     if new_run {
         record.failing_runs += 1;
         // R9 counts consecutive failures of the same code: another name starts over.
-        record.same_name_runs = if record.name == name && record.failing_runs > 1 {
+        // A new record starts at 0 with this name, so its first failure counts 1.
+        record.same_name_runs = if record.name == name {
             record.same_name_runs + 1
         } else {
             1
