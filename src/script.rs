@@ -202,20 +202,7 @@ impl Player {
                     let Some(Event::ExportBatchSent { anchors, .. }) = sent.first() else {
                         break;
                     };
-                    // A connector that meets custom-stop-run exports nothing after it: the
-                    // rest of the batch gets no result and stays pending.
-                    let mut answers = Vec::with_capacity(anchors.len());
-                    for anchor in anchors {
-                        let outcome = results
-                            .get(anchor)
-                            .cloned()
-                            .unwrap_or(ExportOutcome::Success);
-                        let stop = matches!(outcome, ExportOutcome::CustomStopRun { .. });
-                        answers.push((anchor.clone(), outcome));
-                        if stop {
-                            break;
-                        }
-                    }
+                    let answers = scripted_answers(results, anchors);
                     self.execute(&Command::RecordExportResults {
                         run,
                         results: answers,
@@ -258,6 +245,28 @@ impl Player {
     fn stopped(&self, run: RunId) -> bool {
         self.state.open_run(run).is_none_or(OpenRun::is_stopped)
     }
+}
+
+/// How a scripted connector answers an export batch: each object's scripted result, `success`
+/// for the others, and nothing after a `custom-stop-run` (the rest of the batch gets no result
+/// and stays pending).
+pub fn scripted_answers<'a>(
+    results: &BTreeMap<Anchor, ExportOutcome>,
+    batch: impl IntoIterator<Item = &'a Anchor>,
+) -> Vec<(Anchor, ExportOutcome)> {
+    let mut answers = Vec::new();
+    for anchor in batch {
+        let outcome = results
+            .get(anchor)
+            .cloned()
+            .unwrap_or(ExportOutcome::Success);
+        let stop = matches!(outcome, ExportOutcome::CustomStopRun { .. });
+        answers.push((anchor.clone(), outcome));
+        if stop {
+            break;
+        }
+    }
+    answers
 }
 
 impl RunId {

@@ -5,7 +5,7 @@ use super::connector::{Connector, ImportRequest, RunContext};
 use super::driver::{Engine, EngineError, RunReport};
 use crate::core::*;
 use crate::log::RecordStore;
-use crate::script::{ImportPage, Script, Step};
+use crate::script::{scripted_answers, ImportPage, Script, Step};
 use std::collections::BTreeMap;
 
 /// Answers one scripted step at a time: the pages of an import, or the results of an export.
@@ -58,20 +58,7 @@ impl Connector for ScriptedConnector {
         _context: &RunContext,
         batch: &[ExportChange],
     ) -> Result<Vec<(Anchor, ExportOutcome)>, Fault> {
-        let mut answers = Vec::with_capacity(batch.len());
-        for change in batch {
-            let outcome = self
-                .results
-                .get(&change.anchor)
-                .cloned()
-                .unwrap_or(ExportOutcome::Success);
-            let stop = matches!(outcome, ExportOutcome::CustomStopRun { .. });
-            answers.push((change.anchor.clone(), outcome));
-            if stop {
-                // custom-stop-run: nothing after it is exported.
-                break;
-            }
-        }
+        let answers = scripted_answers(&self.results, batch.iter().map(|change| &change.anchor));
         Ok(answers)
     }
 }
