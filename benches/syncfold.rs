@@ -1,77 +1,204 @@
-//! `cargo bench --bench syncfold -- [--pages N] [--objects-per-page M] [--flush-every K]`
+//! `cargo bench --bench syncfold -- [--objects N] [--page-size P] [--repetitions R] [--json]`
 //!
-//! Measures, in one run and on the same bytes, what the log costs over the storage it writes to:
-//! appending page events through `Log` (fold + encode + chain + sled insert) against inserting the
-//! identical record bytes into a raw sled tree, and a flush of each. Every figure is the median of
-//! three repetitions, each on a fresh folder. Ratios, not absolute times, are the result: absolute
-//! times depend on the machine.
+//! What the log costs over the storage it writes to, measured side by side in one run on the same
+//! bytes. Every figure is the median of R repetitions (default 3), each on fresh folders:
+//!
+//! - **ingest**: one full import of N objects through the [`Engine`], from an in-memory connector
+//!   that builds pages of P objects, until the run is reported durable; against the same record
+//!   bytes put into a raw sled tree, appended to a plain file with `fdatasync`, and inserted into
+//!   SQLite (WAL, `synchronous=FULL`, one row per object change), each flushed at the same commit
+//!   points (one transaction per commit point for SQLite);
+//! - **replay**: a verified fold of the whole log into state, against a raw sled scan that decodes
+//!   the same records;
+//! - **open**: reopening the log from its newest snapshot, against a full fold;
+//! - **memory**: the process's peak resident memory during ingest, and the folded state's heap
+//!   bytes for N objects against their encoded size.
+//!
+//! Absolute times depend on the machine; the ratios are the result. The last line is one JSON
+//! object for scripts.
 
-use std::path::PathBuf;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::io::Write;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 use std::time::Instant;
 use syncfold::core::*;
-use syncfold::log::{Log, LogOptions, SledStore};
+use syncfold::engine::{Connector, Engine, EngineOptions, ImportRequest, RunContext};
+use syncfold::log::record::HEADER_BYTES;
+use syncfold::log::{codec, replay, Log, LogOptions, RecordStore, SledStore};
+
+/// Counts heap bytes while `COUNTING` is set, to weigh the state; otherwise a plain pass-through.
+struct CountingAllocator;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static COUNTED: AtomicIsize = AtomicIsize::new(0);
+
+fn count(delta: isize) {
+    if COUNTING.load(Ordering::Relaxed) {
+        COUNTED.fetch_add(delta, Ordering::Relaxed);
+    }
+}
+
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count(layout.size() as isize);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count(layout.size() as isize);
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
+        count(-(layout.size() as isize));
+        unsafe { System.dealloc(pointer, layout) }
+    }
+    unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count(new_size as isize - layout.size() as isize);
+        unsafe { System.realloc(pointer, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+/// The heap bytes a clone of `state` allocates: the state's own size.
+fn heap_size(state: &State) -> usize {
+    COUNTED.store(0, Ordering::Relaxed);
+    COUNTING.store(true, Ordering::Relaxed);
+    let copy = state.clone();
+    COUNTING.store(false, Ordering::Relaxed);
+    let size = COUNTED.load(Ordering::Relaxed).max(0) as usize;
+    drop(copy);
+    size
+}
+
+/// Resets the process's peak resident size (Linux `clear_refs` 5), so the next reading is the peak
+/// of what follows.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The process's peak resident size in MB, from `/proc/self/status` (0 where there is none).
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("VmHWM:"))
+                .and_then(|line| line.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
 
 struct Args {
-    pages: u64,
-    objects_per_page: u64,
-    flush_every: u64,
+    objects: u64,
+    page_size: u64,
+    repetitions: usize,
+    json_only: bool,
 }
 
 fn args() -> Args {
     let mut parsed = Args {
-        pages: 1000,
-        objects_per_page: 100,
-        flush_every: 10,
+        objects: 1_000_000,
+        page_size: 1000,
+        repetitions: 3,
+        json_only: false,
     };
     let raw: Vec<String> = std::env::args().skip(1).collect();
     let mut index = 0;
     while index < raw.len() {
-        let value = raw.get(index + 1).and_then(|v| v.parse().ok());
+        let value = raw.get(index + 1).and_then(|v| v.parse::<u64>().ok());
         match (raw[index].as_str(), value) {
-            ("--pages", Some(v)) => parsed.pages = v,
-            ("--objects-per-page", Some(v)) => parsed.objects_per_page = v,
-            ("--flush-every", Some(v)) => parsed.flush_every = v.max(1),
-            ("--bench", _) => {
+            ("--bench", _) => {}
+            ("--json", _) => parsed.json_only = true,
+            ("--objects", Some(v)) if v > 0 => {
+                parsed.objects = v;
                 index += 1;
-                continue;
+            }
+            ("--page-size", Some(v)) if v > 0 => {
+                parsed.page_size = v;
+                index += 1;
+            }
+            ("--repetitions", Some(v)) if v > 0 => {
+                parsed.repetitions = v as usize;
+                index += 1;
             }
             (other, _) => {
-                eprintln!("unknown or incomplete argument {other}; use --pages N --objects-per-page M --flush-every K");
+                eprintln!(
+                    "unknown or incomplete argument `{other}`; usage: cargo bench --bench syncfold -- [--objects N] [--page-size P] [--repetitions R] [--json]"
+                );
                 std::process::exit(2);
             }
         }
-        index += 2;
+        index += 1;
     }
     parsed
 }
 
-fn page(number: u64, objects: u64) -> Page {
-    Page {
-        changes: (0..objects)
-            .map(|index| {
-                let id = number * objects + index;
-                ObjectChange {
-                    anchor: Anchor(format!("uid=user{id:07},ou=people")),
-                    kind: ChangeKind::Update,
-                    attributes: Attributes(
-                        [(
-                            "mail".to_owned(),
-                            AttributeValue::Single(format!("user{id}@example.org")),
-                        )]
-                        .into_iter()
-                        .collect(),
-                    ),
-                }
-            })
+/// Object `id` as a directory would return it: a DN-like anchor and a few attributes.
+fn object(id: u64) -> ObjectChange {
+    let attribute = |name: &str, value: String| (name.to_owned(), AttributeValue::Single(value));
+    ObjectChange {
+        anchor: Anchor(format!("uid=u{id:08},ou=people,dc=example,dc=org")),
+        kind: ChangeKind::Add,
+        attributes: Attributes(
+            [
+                attribute("cn", format!("User {id}")),
+                attribute("mail", format!("u{id}@example.org")),
+                attribute("employeeNumber", id.to_string()),
+            ]
+            .into_iter()
             .collect(),
-        watermark: Some(Watermark::from_text(&format!("usn-{number}"))),
-        ..Page::default()
+        ),
+    }
+}
+
+/// An in-memory directory: serves `total` objects in pages of `page_size`, built as they are read.
+struct Directory {
+    next: u64,
+    total: u64,
+    page_size: u64,
+    pages: u64,
+}
+
+impl Connector for Directory {
+    async fn open_run(&mut self, _context: &RunContext) -> Result<(), Fault> {
+        self.next = 0;
+        self.pages = 0;
+        Ok(())
+    }
+
+    async fn import_page(&mut self, _request: &ImportRequest) -> Result<Option<Page>, Fault> {
+        if self.next >= self.total {
+            return Ok(None);
+        }
+        let end = (self.next + self.page_size).min(self.total);
+        let changes = (self.next..end).map(object).collect();
+        self.next = end;
+        self.pages += 1;
+        Ok(Some(Page {
+            changes,
+            watermark: Some(Watermark::from_text(&format!("usn-{}", self.pages))),
+            ..Page::default()
+        }))
+    }
+
+    async fn export(
+        &mut self,
+        _context: &RunContext,
+        _batch: &[ExportChange],
+    ) -> Result<Vec<(Anchor, ExportOutcome)>, Fault> {
+        Ok(Vec::new())
     }
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("syncfold-bench-{name}-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("syncfold-bench-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create a scratch folder");
     dir
 }
 
@@ -80,168 +207,306 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
-struct Timing {
-    append_s: f64,
-    flush_s: f64,
-    flushes: u64,
+/// What one ingest through syncfold left behind, for the baselines to write the same bytes.
+struct Ingested {
+    seconds: f64,
+    peak_rss_mb: f64,
+    /// Every record's bytes, in order, and whether the log flushed right after it.
+    records: Vec<(Vec<u8>, bool)>,
+    /// The SQLite rows: one per object change (its encoded bytes) or per other event.
+    rows: Vec<(u64, Vec<u8>, bool)>,
+    object_bytes: u64,
 }
 
-/// Appends one delta import of `pages` pages through the log, flushing every `flush_every` pages.
-/// Returns the timings and every record's bytes (for the raw sled baseline).
-fn through_log(args: &Args, pages: &[Page]) -> (Timing, Vec<Vec<u8>>) {
-    let folder = scratch("log");
-    let store = SledStore::open(&folder).expect("open sled");
-    let options = LogOptions {
-        snapshot_every: 0,
-        ..LogOptions::default()
+fn ingest(folder: &Path, args: &Args) -> Ingested {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a tokio runtime");
+    let store = SledStore::open(folder).expect("open the log");
+    let (log, _) = Log::open(store, LogOptions::default(), Timestamp(0)).expect("open the log");
+    let engine = Engine::new(log, EngineOptions::default());
+    let mut directory = Directory {
+        next: 0,
+        total: args.objects,
+        page_size: args.page_size,
+        pages: 0,
     };
-    let (mut log, _) = Log::open(store, options, Timestamp(0)).expect("open log");
-    let actor = Actor::from_name("bench");
-    log.execute(
-        &Command::StartRun {
-            connector: ConnectorName::from("bench"),
-            partition: PartitionName::from("people"),
-            kind: RunKind::DeltaImport,
-            settings: Settings {
-                snapshot_limit: u64::MAX,
-                ..Settings::default()
-            },
-        },
-        Timestamp(0),
-        &actor,
-    )
-    .expect("start");
-    let (mut append_s, mut flush_s, mut flushes) = (0.0, 0.0, 0);
-    for (index, page) in pages.iter().enumerate() {
-        let started = Instant::now();
-        log.execute(
-            &Command::RecordPage {
-                run: RunId(1),
-                page: page.clone(),
-            },
-            Timestamp(1),
-            &actor,
-        )
-        .expect("page");
-        append_s += started.elapsed().as_secs_f64();
-        if (index as u64 + 1) % args.flush_every == 0 {
-            let started = Instant::now();
-            log.flush().expect("flush");
-            flush_s += started.elapsed().as_secs_f64();
-            flushes += 1;
-        }
-    }
+    let settings = Settings {
+        snapshot_limit: u64::MAX,
+        ..Settings::default()
+    };
+    reset_peak_rss();
+    let started = Instant::now();
+    let report = runtime
+        .block_on(engine.run(
+            &mut directory,
+            &ConnectorName::from("directory"),
+            &PartitionName::from("people"),
+            RunKind::FullImport,
+            &settings,
+        ))
+        .expect("the full import");
+    let seconds = started.elapsed().as_secs_f64();
+    let peak_rss_mb = peak_rss_mb();
+    assert_eq!(report.record.status, Some(RunStatus::Success));
+    assert_eq!(report.record.counts.staged, args.objects);
+    let log = engine.shutdown().expect("stop the engine");
+    let store = log.into_store();
     let mut records = Vec::new();
-    for seq in 1..=log.last_seq() {
-        records.push(
-            syncfold::log::RecordStore::get(log.store(), seq)
-                .expect("get")
-                .expect("record"),
-        );
-    }
-    drop(log);
-    let _ = std::fs::remove_dir_all(&folder);
-    (
-        Timing {
-            append_s,
-            flush_s,
-            flushes,
-        },
+    let mut rows = Vec::new();
+    let mut object_bytes = 0;
+    store
+        .scan(1, &mut |seq, bytes| {
+            let envelope = codec::decode_event(&bytes[HEADER_BYTES..]).expect("decode");
+            let commit = envelope.event.is_commit_point();
+            match &envelope.event {
+                Event::PageRead { changes, .. } => {
+                    for change in changes {
+                        let row = codec::encode_change(change).expect("encode");
+                        object_bytes += row.len() as u64;
+                        rows.push((seq, row, false));
+                    }
+                    if let Some(last) = rows.last_mut() {
+                        last.2 = commit;
+                    }
+                }
+                _ => rows.push((seq, bytes[HEADER_BYTES..].to_vec(), commit)),
+            }
+            records.push((bytes.to_vec(), commit));
+            ControlFlow::Continue(())
+        })
+        .expect("scan");
+    Ingested {
+        seconds,
+        peak_rss_mb,
         records,
-    )
+        rows,
+        object_bytes,
+    }
 }
 
-/// Inserts the same record bytes into a raw sled tree with the same flush points.
-fn raw_sled(args: &Args, records: &[Vec<u8>]) -> Timing {
-    let folder = scratch("raw");
+fn raw_sled(folder: &Path, records: &[(Vec<u8>, bool)]) -> (f64, sled::Db) {
     let db = sled::Config::new()
-        .path(&folder)
+        .path(folder.join("sled"))
         .flush_every_ms(None)
         .open()
         .expect("sled");
     let tree = db.open_tree("records").expect("tree");
-    tree.insert(0u64.to_be_bytes(), records[0].as_slice())
-        .expect("insert");
-    let (mut append_s, mut flush_s, mut flushes) = (0.0, 0.0, 0);
-    for (index, record) in records[1..].iter().enumerate() {
-        let started = Instant::now();
+    let started = Instant::now();
+    for (index, (record, commit)) in records.iter().enumerate() {
         tree.insert((index as u64 + 1).to_be_bytes(), record.as_slice())
             .expect("insert");
-        append_s += started.elapsed().as_secs_f64();
-        if (index as u64 + 1) % args.flush_every == 0 {
-            let started = Instant::now();
+        if *commit {
             db.flush().expect("flush");
-            flush_s += started.elapsed().as_secs_f64();
-            flushes += 1;
         }
     }
-    drop(tree);
-    drop(db);
-    let _ = std::fs::remove_dir_all(&folder);
-    Timing {
-        append_s,
-        flush_s,
-        flushes,
+    (started.elapsed().as_secs_f64(), db)
+}
+
+fn plain_file(folder: &Path, records: &[(Vec<u8>, bool)]) -> f64 {
+    let started = Instant::now();
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(folder.join("records"))
+        .expect("file");
+    for (record, commit) in records {
+        file.write_all(record).expect("write");
+        if *commit {
+            file.sync_data().expect("fdatasync");
+        }
     }
+    started.elapsed().as_secs_f64()
+}
+
+fn sqlite(folder: &Path, rows: &[(u64, Vec<u8>, bool)]) -> f64 {
+    let started = Instant::now();
+    let mut db = rusqlite::Connection::open(folder.join("audit.db")).expect("sqlite");
+    db.pragma_update(None, "journal_mode", "WAL").expect("wal");
+    db.pragma_update(None, "synchronous", "FULL").expect("full");
+    db.execute_batch(
+        "CREATE TABLE audit (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL, body BLOB NOT NULL)",
+    )
+    .expect("table");
+    let mut transaction = db.transaction().expect("begin");
+    for (seq, body, commit) in rows {
+        transaction
+            .prepare_cached("INSERT INTO audit (seq, body) VALUES (?1, ?2)")
+            .expect("prepare")
+            .execute(rusqlite::params![*seq as i64, body])
+            .expect("insert");
+        if *commit {
+            transaction.commit().expect("commit");
+            transaction = db.transaction().expect("begin");
+        }
+    }
+    transaction.commit().expect("commit");
+    started.elapsed().as_secs_f64()
+}
+
+/// A raw scan of the baseline tree that decodes every record, as a reader without syncfold would.
+fn raw_scan(db: &sled::Db) -> (f64, u64) {
+    let tree = db.open_tree("records").expect("tree");
+    let started = Instant::now();
+    let mut objects = 0u64;
+    for entry in tree.iter() {
+        let (_, value) = entry.expect("scan");
+        let envelope = codec::decode_event(&value[HEADER_BYTES..]).expect("decode");
+        if let Event::PageRead { changes, .. } = &envelope.event {
+            objects += changes.len() as u64;
+        }
+    }
+    (started.elapsed().as_secs_f64(), objects)
+}
+
+/// A verified fold of the whole log from its first record (no snapshot).
+fn full_fold(folder: &Path) -> (f64, State) {
+    let store = SledStore::open(folder).expect("open the log");
+    let started = Instant::now();
+    let state = replay(&store, 1, None, &mut |_, _, _| ControlFlow::Continue(())).expect("replay");
+    (started.elapsed().as_secs_f64(), state)
+}
+
+/// Opening the log as an engine does: from its newest trusted snapshot.
+fn open_log(folder: &Path) -> (f64, Option<Seq>) {
+    let store = SledStore::open(folder).expect("open the log");
+    let started = Instant::now();
+    let (log, report) =
+        Log::open(store, LogOptions::default(), Timestamp(0)).expect("open the log");
+    let seconds = started.elapsed().as_secs_f64();
+    drop(log);
+    (seconds, report.snapshot)
+}
+
+#[derive(Default)]
+struct Samples {
+    ingest: Vec<f64>,
+    raw_sled: Vec<f64>,
+    file: Vec<f64>,
+    sqlite: Vec<f64>,
+    replay: Vec<f64>,
+    raw_scan: Vec<f64>,
+    open: Vec<f64>,
+    peak_rss_mb: Vec<f64>,
 }
 
 fn main() {
     let args = args();
-    let pages: Vec<Page> = (0..args.pages)
-        .map(|n| page(n, args.objects_per_page))
-        .collect();
-    let (mut log_append, mut log_flush, mut raw_append, mut raw_flush) =
-        (vec![], vec![], vec![], vec![]);
-    let mut bytes = 0;
-    for _ in 0..3 {
-        let (log, records) = through_log(&args, &pages);
-        bytes = records.iter().map(Vec::len).sum::<usize>();
-        let raw = raw_sled(&args, &records);
-        log_append.push(log.append_s / args.pages as f64);
-        raw_append.push(raw.append_s / args.pages as f64);
-        log_flush.push(log.flush_s / log.flushes.max(1) as f64);
-        raw_flush.push(raw.flush_s / raw.flushes.max(1) as f64);
+    let objects = args.objects as f64;
+    let mut samples = Samples::default();
+    let (mut log_bytes, mut object_bytes, mut state_bytes) = (0u64, 0u64, 0usize);
+    let mut snapshot_used = None;
+    for repetition in 0..args.repetitions {
+        if !args.json_only {
+            eprintln!("repetition {} of {}", repetition + 1, args.repetitions);
+        }
+        let folder = scratch("log");
+        let ingested = ingest(&folder, &args);
+        log_bytes = ingested.records.iter().map(|(r, _)| r.len() as u64).sum();
+        object_bytes = ingested.object_bytes;
+        samples.ingest.push(ingested.seconds);
+        samples.peak_rss_mb.push(ingested.peak_rss_mb);
+
+        let raw_folder = scratch("raw");
+        let (seconds, raw_db) = raw_sled(&raw_folder, &ingested.records);
+        samples.raw_sled.push(seconds);
+        let file_folder = scratch("file");
+        samples
+            .file
+            .push(plain_file(&file_folder, &ingested.records));
+        let sqlite_folder = scratch("sqlite");
+        samples.sqlite.push(sqlite(&sqlite_folder, &ingested.rows));
+        drop(ingested);
+
+        let (seconds, scanned) = raw_scan(&raw_db);
+        assert_eq!(scanned, args.objects);
+        samples.raw_scan.push(seconds);
+        drop(raw_db);
+        let (seconds, state) = full_fold(&folder);
+        samples.replay.push(seconds);
+        state_bytes = heap_size(&state);
+        drop(state);
+        let (seconds, snapshot) = open_log(&folder);
+        samples.open.push(seconds);
+        snapshot_used = snapshot;
+        for dir in [&folder, &raw_folder, &file_folder, &sqlite_folder] {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
-    let (la, ra, lf, rf) = (
-        median(log_append),
-        median(raw_append),
-        median(log_flush),
-        median(raw_flush),
-    );
-    let objects = args.objects_per_page as f64;
+    let ingest = median(samples.ingest);
+    let raw_sled = median(samples.raw_sled);
+    let file = median(samples.file);
+    let sqlite = median(samples.sqlite);
+    let replay = median(samples.replay);
+    let raw_scan = median(samples.raw_scan);
+    let open = median(samples.open);
+    let peak_rss = median(samples.peak_rss_mb);
+    let rate = |seconds: f64| objects / seconds;
+    if !args.json_only {
+        println!(
+            "{} objects in pages of {}, {:.0} bytes per object encoded ({:.1} MB of records), median of {}\n",
+            args.objects,
+            args.page_size,
+            object_bytes as f64 / objects,
+            log_bytes as f64 / 1e6,
+            args.repetitions,
+        );
+        println!(
+            "{:<44} {:>10} {:>14} {:>12}",
+            "", "seconds", "objects/s", "syncfold is"
+        );
+        // The last column: syncfold's speed as a multiple of the baseline's on that line.
+        let row = |name: &str, seconds: f64, syncfold: Option<f64>| {
+            let ratio = syncfold.map_or_else(String::new, |ours| format!("{:.2}x", seconds / ours));
+            println!(
+                "{name:<44} {seconds:>10.3} {:>14.0} {ratio:>12}",
+                rate(seconds)
+            );
+        };
+        row("ingest: syncfold engine, full import", ingest, None);
+        row(
+            "ingest: raw sled, same bytes and flushes",
+            raw_sled,
+            Some(ingest),
+        );
+        row("ingest: plain file + fdatasync", file, Some(ingest));
+        row("ingest: SQLite WAL synchronous=FULL", sqlite, Some(ingest));
+        row("replay: syncfold verified fold", replay, None);
+        row("replay: raw sled scan + decode", raw_scan, Some(replay));
+        println!(
+            "open: {:.1} ms from {}, full fold {:.1} ms ({:.1}%)",
+            open * 1e3,
+            snapshot_used.map_or_else(
+                || "no snapshot".to_owned(),
+                |s| format!("the snapshot at event {s}")
+            ),
+            replay * 1e3,
+            open / replay * 100.0
+        );
+        println!(
+            "memory: peak RSS during ingest {:.0} MB; state {:.1} MB for {} objects = {:.2}x their encoded {:.1} MB\n",
+            peak_rss,
+            state_bytes as f64 / 1e6,
+            args.objects,
+            state_bytes as f64 / object_bytes as f64,
+            object_bytes as f64 / 1e6
+        );
+    }
     println!(
-        "{} pages x {} objects ({:.1} MB of records), flush every {} pages, median of 3\n",
-        args.pages,
-        args.objects_per_page,
-        bytes as f64 / 1e6,
-        args.flush_every
-    );
-    println!(
-        "{:<34} {:>14} {:>14} {:>8}",
-        "", "syncfold log", "raw sled", "ratio"
-    );
-    println!(
-        "{:<34} {:>11.1} us {:>11.1} us {:>7.2}x",
-        "append one page event",
-        la * 1e6,
-        ra * 1e6,
-        la / ra
-    );
-    println!(
-        "{:<34} {:>11.0} /s {:>11.0} /s",
-        "objects appended per second",
-        objects / la,
-        objects / ra
-    );
-    println!(
-        "{:<34} {:>11.2} ms {:>11.2} ms {:>7.2}x",
-        "flush (commit point)",
-        lf * 1e3,
-        rf * 1e3,
-        lf / rf
-    );
-    println!(
-        "{{\"append_page_us\":{:.2},\"raw_sled_append_page_us\":{:.2},\"append_vs_raw_sled\":{:.3},\"flush_ms\":{:.3},\"raw_sled_flush_ms\":{:.3},\"flush_vs_raw_sled\":{:.3}}}",
-        la * 1e6, ra * 1e6, la / ra, lf * 1e3, rf * 1e3, lf / rf
+        "{{\"objects\":{},\"ingest_objects_per_s\":{:.0},\"ingest_vs_raw_sled\":{:.3},\"ingest_vs_sqlite\":{:.3},\"ingest_vs_file\":{:.3},\"replay_objects_per_s\":{:.0},\"replay_vs_raw_scan\":{:.3},\"open_with_snapshot_ms\":{:.1},\"full_fold_ms\":{:.1},\"peak_rss_mb\":{:.0},\"state_bytes\":{},\"encoded_object_bytes\":{},\"state_vs_encoded\":{:.3}}}",
+        args.objects,
+        rate(ingest),
+        raw_sled / ingest,
+        sqlite / ingest,
+        file / ingest,
+        rate(replay),
+        raw_scan / replay,
+        open * 1e3,
+        replay * 1e3,
+        peak_rss,
+        state_bytes,
+        object_bytes,
+        state_bytes as f64 / object_bytes as f64,
     );
 }

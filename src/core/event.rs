@@ -289,4 +289,17 @@ impl Event {
             Event::ExportQueued { .. } | Event::AdminActionRecorded { .. } => None,
         }
     }
+
+    /// Whether the log must be durable right after this event before anyone is told (R13): a
+    /// watermark commit, a run's end or refusal, an administrator's action. Pages and the other
+    /// events are group-committed by the next such point.
+    pub fn is_commit_point(&self) -> bool {
+        matches!(
+            self,
+            Event::WatermarkCommitted { .. }
+                | Event::RunEnded { .. }
+                | Event::RunRefused { .. }
+                | Event::AdminActionRecorded { .. }
+        )
+    }
 }

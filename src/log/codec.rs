@@ -56,6 +56,12 @@ pub fn encode_event_into(envelope: &Envelope, out: &mut Vec<u8>) -> Result<(), C
     Ok(())
 }
 
+/// Encodes one object change exactly as a page event carries it: what an embedder's per-object
+/// audit row would hold, and what the benchmark's SQLite baseline writes.
+pub fn encode_change(change: &crate::core::ObjectChange) -> Result<Vec<u8>, CodecError> {
+    Ok(bincode::serde::encode_to_vec(change, event_config())?)
+}
+
 /// Decodes a record's payload; the payload must hold exactly one event.
 pub fn decode_event(bytes: &[u8]) -> Result<Envelope, CodecError> {
     let (envelope, used) = bincode::serde::decode_from_slice(bytes, event_config())?;

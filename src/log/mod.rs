@@ -528,16 +528,7 @@ impl<S: RecordStore> Log<S> {
         for event in &events {
             self.append(&Envelope::new(at, actor.clone(), event.clone()))?;
         }
-        let commit_point = events.iter().any(|event| {
-            matches!(
-                event,
-                Event::WatermarkCommitted { .. }
-                    | Event::RunEnded { .. }
-                    | Event::RunRefused { .. }
-                    | Event::AdminActionRecorded { .. }
-            )
-        });
-        if commit_point {
+        if events.iter().any(Event::is_commit_point) {
             self.flush()?;
         }
         Ok(events)
