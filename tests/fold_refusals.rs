@@ -843,7 +843,7 @@ fn updates_overlay_attributes_and_adds_replace_them() {
         .expect("partition")
         .objects()[&Anchor::from("u1")];
     assert_eq!(
-        object.attributes,
+        object.attributes.unpack(),
         attrs(&[("mail", "a@x"), ("title", "lead")])
     );
     assert!(!object.attributes.is_empty());

@@ -84,40 +84,47 @@ pub enum Command {
     },
 }
 
-/// Decides the events that carry out `command` on `state`.
-pub fn decide(state: &State, command: &Command) -> Result<Vec<Event>, Rejection> {
-    match command {
+/// Decides the events that carry out `command` on `state`. Given the command by value, a page's
+/// changes move into its event; given a reference, they are copied.
+pub fn decide(state: &State, command: impl Into<Command>) -> Result<Vec<Event>, Rejection> {
+    match command.into() {
         Command::StartRun {
-            connector,
-            partition,
+            ref connector,
+            ref partition,
             kind,
-            settings,
-        } => start_run(state, connector, partition, *kind, settings),
-        Command::RecordPage { run, page } => record_page(state, *run, page),
-        Command::RecordFault { run, fault } => record_fault(state, *run, fault),
+            ref settings,
+        } => start_run(state, connector, partition, kind, settings),
+        Command::RecordPage { run, page } => record_page(state, run, page),
+        Command::RecordFault { run, ref fault } => record_fault(state, run, fault),
         Command::SendExportBatch {
             run,
             batch_size_max,
-        } => send_export_batch(state, *run, *batch_size_max),
-        Command::RecordExportResults { run, results } => {
-            record_export_results(state, *run, results)
+        } => send_export_batch(state, run, batch_size_max),
+        Command::RecordExportResults { run, ref results } => {
+            record_export_results(state, run, results)
         }
-        Command::EndRun { run } => end_run(state, *run, false),
-        Command::InterruptRun { run } => end_run(state, *run, true),
+        Command::EndRun { run } => end_run(state, run, false),
+        Command::InterruptRun { run } => end_run(state, run, true),
         Command::QueueExport {
             connector,
             partition,
             change,
         } => Ok(vec![Event::ExportQueued {
-            connector: connector.clone(),
-            partition: partition.clone(),
-            change: change.clone(),
-        }]),
-        Command::RecordAdminAction {
             connector,
             partition,
+            change,
+        }]),
+        Command::RecordAdminAction {
+            ref connector,
+            ref partition,
             action,
-        } => record_admin_action(connector, partition.as_ref(), *action),
+        } => record_admin_action(connector, partition.as_ref(), action),
+    }
+}
+
+impl From<&Command> for Command {
+    fn from(command: &Command) -> Self {
+        command.clone()
     }
 }
 
@@ -188,29 +195,36 @@ fn start_run(
     }])
 }
 
-fn record_page(state: &State, run: RunId, page: &Page) -> Result<Vec<Event>, Rejection> {
+fn record_page(state: &State, run: RunId, page: Page) -> Result<Vec<Event>, Rejection> {
     let open = working_run(state, run, true)?;
     let number = open.pages_read() + 1;
-    let failed: BTreeSet<&Anchor> = page
-        .errors
-        .iter()
-        .map(|error| &error.anchor)
-        .chain(page.fatal.iter().filter_map(|fatal| fatal.anchor.as_ref()))
-        .collect();
-    let clean: Vec<ObjectChange> = page
-        .changes
-        .iter()
-        .filter(|change| !failed.contains(&change.anchor))
-        .cloned()
-        .collect();
+    let Page {
+        changes,
+        errors,
+        fatal,
+        watermark,
+    } = page;
+    let clean: Vec<ObjectChange> = if errors.is_empty() && fatal.is_none() {
+        changes
+    } else {
+        let failed: BTreeSet<&Anchor> = errors
+            .iter()
+            .map(|error| &error.anchor)
+            .chain(fatal.iter().filter_map(|fatal| fatal.anchor.as_ref()))
+            .collect();
+        changes
+            .into_iter()
+            .filter(|change| !failed.contains(&change.anchor))
+            .collect()
+    };
     let settings = open.settings();
-    let live_after = state
+    let over = state
         .partition(open.connector(), open.partition())
         .map_or_else(
-            || PartitionState::default().live_objects_after(&clean),
-            |part| part.live_objects_after(&clean),
+            || PartitionState::default().live_objects_over(&clean, settings.snapshot_limit),
+            |part| part.live_objects_over(&clean, settings.snapshot_limit),
         );
-    if live_after > settings.snapshot_limit {
+    if let Some(live_after) = over {
         // R11: stop before staging the page that would exceed the limit.
         return Ok(vec![Event::LimitReached {
             run,
@@ -220,36 +234,36 @@ fn record_page(state: &State, run: RunId, page: &Page) -> Result<Vec<Event>, Rej
             maximum: settings.snapshot_limit,
         }]);
     }
-    let mut events = Vec::with_capacity(page.errors.len() + 3);
+    let errors_after = open.counts().errors + errors.len() as u64 + u64::from(fatal.is_some());
+    let mut events = Vec::with_capacity(errors.len() + 3);
     events.extend(
-        page.errors
-            .iter()
+        errors
+            .into_iter()
             .map(|error| Event::DiscoveryErrorRecorded {
                 run,
                 page: number,
-                error: error.clone(),
+                error,
             }),
     );
-    if let Some(fatal) = &page.fatal {
+    if let Some(error) = fatal {
         events.push(Event::FatalImportErrorRecorded {
             run,
             page: number,
-            error: fatal.clone(),
+            error,
         });
     }
     events.push(Event::PageRead {
         run,
         page: number,
         changes: clean,
-        proposed_watermark: page.watermark.clone(),
+        proposed_watermark: watermark,
     });
-    let errors = open.counts().errors + page.errors.len() as u64 + u64::from(page.fatal.is_some());
-    if errors > settings.max_errors {
+    if errors_after > settings.max_errors {
         events.push(Event::LimitReached {
             run,
             page: number,
             limit: LimitKind::Errors,
-            count: errors,
+            count: errors_after,
             maximum: settings.max_errors,
         });
     }
@@ -450,7 +464,7 @@ fn end_run(state: &State, run: RunId, interrupted: bool) -> Result<Vec<Event>, R
         }
         if open.kind() == RunKind::FullImport && open.obsoletion.is_none() {
             if open.is_clean() {
-                let anchors = part.unseen_live_objects(&open.seen);
+                let anchors = part.unseen_live_objects(run);
                 if exceeds_threshold(open.settings(), anchors.len() as u64, open.live_at_start) {
                     events.push(Event::ObsoletionHeld { run, anchors });
                     status = RunStatus::StoppedDeletionThresholdExceeded;

@@ -315,7 +315,6 @@ impl State {
             limit: None,
             counts: RunCounts::default(),
             page_error_anchors: BTreeSet::new(),
-            seen: BTreeSet::new(),
             committed: false,
             obsoletion: None,
             skip_reason: None,
@@ -516,12 +515,10 @@ impl State {
                 ),
             );
         }
-        let (connector, partition, kind) =
-            (open.connector.clone(), open.partition.clone(), open.kind);
+        let (connector, partition) = (open.connector.clone(), open.partition.clone());
         let snapshot_limit = open.settings.snapshot_limit;
         let part = self.partition_mut(&connector, &partition);
-        let live_after = part.live_objects_after(changes);
-        if live_after > snapshot_limit {
+        if let Some(live_after) = part.live_objects_over(changes, snapshot_limit) {
             return refuse(
                 Rule::R11,
                 format!(
@@ -530,7 +527,7 @@ impl State {
             );
         }
         for change in changes {
-            part.stage(change);
+            part.stage(run, change);
         }
         let open = self.open_run_mut(run);
         open.pages_read = page;
@@ -538,10 +535,6 @@ impl State {
         open.page_error_anchors.clear();
         open.counts.pages += 1;
         open.counts.staged += changes.len() as u64;
-        if kind == RunKind::FullImport {
-            open.seen
-                .extend(changes.iter().map(|change| change.anchor.clone()));
-        }
         if open.first_error_page.is_none() {
             if let Some(watermark) = proposed {
                 open.clean_proposal = Some(watermark.clone());
@@ -798,7 +791,7 @@ impl State {
                         ),
                     );
                 }
-                let expected = part.unseen_live_objects(&open.seen);
+                let expected = part.unseen_live_objects(run);
                 if anchors != expected.as_slice() {
                     return refuse(
                         Rule::R3,
@@ -975,7 +968,7 @@ impl State {
                 stop = matches!(outcome, ExportOutcome::CustomStopRun { .. });
             }
             ExportOutcome::ConvertUpdateToAdd => {
-                let staged = part.objects.get(anchor).map(|o| o.attributes.clone());
+                let staged = part.objects.get(anchor).map(|o| o.attributes.unpack());
                 part.exports.convert_to_add(anchor, staged);
                 warning = true;
             }

@@ -60,6 +60,7 @@ mod decide;
 mod event;
 mod fold;
 mod model;
+mod packed;
 mod rule;
 mod state;
 
@@ -68,5 +69,6 @@ pub use decide::{decide, Command};
 pub use event::*;
 pub use fold::exceeds_threshold;
 pub use model::*;
+pub use packed::PackedAttributes;
 pub use rule::{Rejection, Rule, Violation};
 pub use state::*;

@@ -6,6 +6,7 @@
 
 use super::event::{RefusalCause, RunCounts};
 use super::model::*;
+use super::packed::PackedAttributes;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -154,10 +155,13 @@ pub struct HeldObsoletion {
 /// An object of the connector space as last imported.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StagedObject {
-    /// Its attributes as staged.
-    pub attributes: Attributes,
+    /// Its attributes as staged, packed (a million objects must fit in memory; `unpack` to read).
+    pub attributes: PackedAttributes,
     /// Deleted in the source, or not seen by a clean full import.
     pub obsolete: bool,
+    /// The run that staged it last: a full import's obsoletion marks the live objects it did not
+    /// stage.
+    pub staged_by: RunId,
 }
 
 /// Whether an object's error came from reading it or from writing it.
@@ -573,7 +577,6 @@ pub struct OpenRun {
     pub(crate) limit: Option<LimitRecord>,
     pub(crate) counts: RunCounts,
     pub(crate) page_error_anchors: BTreeSet<Anchor>,
-    pub(crate) seen: BTreeSet<Anchor>,
     pub(crate) committed: bool,
     pub(crate) obsoletion: Option<Obsoletion>,
     pub(crate) skip_reason: Option<SkipReason>,
@@ -852,38 +855,42 @@ impl PartitionState {
 
     /// Stages one imported change (see docs/SEMANTICS.md, "Staging"); a clean read closes the
     /// object's open error and takes it out of a held obsoletion.
-    pub(crate) fn stage(&mut self, change: &ObjectChange) {
-        self.object_errors.remove(&change.anchor);
+    pub(crate) fn stage(&mut self, run: RunId, change: &ObjectChange) {
+        if !self.object_errors.is_empty() {
+            self.object_errors.remove(&change.anchor);
+        }
         if let Some(held) = &mut self.held_obsoletion {
             held.anchors.remove(&change.anchor);
         }
-        match change.kind {
-            ChangeKind::Add | ChangeKind::Update => {
-                let object = self
-                    .objects
-                    .entry(change.anchor.clone())
-                    .or_insert_with(|| StagedObject {
-                        attributes: Attributes::new(),
-                        obsolete: true,
-                    });
-                if object.obsolete {
-                    object.obsolete = false;
-                    self.live_objects += 1;
-                }
-                if change.kind == ChangeKind::Add {
-                    object.attributes = change.attributes.clone();
-                } else {
-                    object.attributes.overlay(&change.attributes);
-                }
-            }
-            ChangeKind::Delete => {
-                if let Some(object) = self.objects.get_mut(&change.anchor) {
-                    if !object.obsolete {
-                        object.obsolete = true;
-                        self.live_objects -= 1;
-                    }
-                }
-            }
+        let live = match change.kind {
+            ChangeKind::Add | ChangeKind::Update => true,
+            ChangeKind::Delete => false,
+        };
+        let object = match self.objects.get_mut(&change.anchor) {
+            Some(object) => object,
+            None if !live => return,
+            None => self
+                .objects
+                .entry(change.anchor.clone())
+                .or_insert_with(|| StagedObject {
+                    attributes: PackedAttributes::default(),
+                    obsolete: true,
+                    staged_by: run,
+                }),
+        };
+        object.staged_by = run;
+        match (object.obsolete, live) {
+            (true, true) => self.live_objects += 1,
+            (false, false) => self.live_objects -= 1,
+            _ => {}
+        }
+        object.obsolete = !live;
+        if change.kind == ChangeKind::Add || (live && object.attributes.is_empty()) {
+            object.attributes = PackedAttributes::pack(&change.attributes);
+        } else if live {
+            let mut attributes = object.attributes.unpack();
+            attributes.overlay(&change.attributes);
+            object.attributes = PackedAttributes::pack(&attributes);
         }
     }
 
@@ -900,8 +907,13 @@ impl PartitionState {
         }
     }
 
-    /// How many live objects there would be after staging `changes` (R11's snapshot count).
-    pub fn live_objects_after(&self, changes: &[ObjectChange]) -> u64 {
+    /// How many live objects there would be after staging `changes`, when that is more than
+    /// `limit` (R11's snapshot count); `None` when the limit holds. A page that cannot reach the
+    /// limit even if every change added an object is not counted one by one.
+    pub fn live_objects_over(&self, changes: &[ObjectChange], limit: u64) -> Option<u64> {
+        if self.live_objects.saturating_add(changes.len() as u64) <= limit {
+            return None;
+        }
         let mut live_now: BTreeMap<&Anchor, bool> = BTreeMap::new();
         let mut count = self.live_objects;
         for change in changes {
@@ -923,14 +935,14 @@ impl PartitionState {
             }
             live_now.insert(&change.anchor, is_live);
         }
-        count
+        (count > limit).then_some(count)
     }
 
-    /// The live objects a full import did not see: what its obsoletion marks, sorted.
-    pub fn unseen_live_objects(&self, seen: &BTreeSet<Anchor>) -> Vec<Anchor> {
+    /// The live objects full import `run` did not stage: what its obsoletion marks, sorted.
+    pub fn unseen_live_objects(&self, run: RunId) -> Vec<Anchor> {
         self.objects
             .iter()
-            .filter(|(anchor, object)| !object.obsolete && !seen.contains(*anchor))
+            .filter(|(_, object)| !object.obsolete && object.staged_by != run)
             .map(|(anchor, _)| anchor.clone())
             .collect()
     }

@@ -114,7 +114,7 @@ fn writer_loop<S: RecordStore>(mut log: Log<S>, mut requests: mpsc::Receiver<Req
         match request {
             Request::Inspect(inspect) => inspect(log.state()),
             Request::Execute { command, at, reply } => {
-                let result = log.execute(&command, at, &actor).map(|events| {
+                let result = log.execute(command, at, &actor).map(|events| {
                     let run = events.first().and_then(Event::run);
                     let durable = log.durable();
                     let run_stopped = run.is_some_and(|run| {
@@ -402,62 +402,82 @@ impl<S: RecordStore + Send + 'static> Engine<S> {
         }
     }
 
+    /// Reads pages and records them, reading page n+1 while page n is being recorded. When page n
+    /// stops the run, the page read ahead is dropped unrecorded (reads have no effect to undo).
     async fn import<C: Connector>(
         &self,
         connector: &mut C,
         context: &RunContext,
     ) -> Result<(), EngineError> {
-        let timeout = self.options.connector_call_timeout;
+        let most = self.options.pages_per_run_max;
         let mut watermark = context.start_watermark.clone();
-        for number in 1..=self.options.pages_per_run_max {
-            let request = ImportRequest {
-                context: context.clone(),
-                page: number,
-                watermark: watermark.clone(),
-            };
-            let span = info_span!("page", page = number);
-            let answer = guarded(timeout, connector.import_page(&request), "import_page")
-                .instrument(span.clone())
-                .await;
-            let _entered = span.enter();
-            match answer {
-                Ok(Some(page)) => {
-                    if page.watermark.is_some() {
-                        watermark.clone_from(&page.watermark);
-                    }
-                    info!(
-                        objects = page.changes.len(),
-                        errors = page.errors.len() + usize::from(page.fatal.is_some()),
-                        watermark = page
-                            .watermark
-                            .as_ref()
-                            .map_or_else(|| "-".to_owned(), Watermark::display_text),
-                        "page read"
-                    );
-                    let recorded = self
-                        .execute(Command::RecordPage {
-                            run: context.run,
-                            page,
-                        })
-                        .await?;
-                    if recorded.run_stopped {
-                        return Ok(());
-                    }
-                }
+        let mut answer = self
+            .read_page(connector, context, 1, watermark.clone())
+            .await;
+        for number in 1..=most {
+            let page = match answer {
+                Ok(Some(page)) => page,
                 Ok(None) => return Ok(()),
-                Err(fault) => {
-                    return self.record_fault(context.run, fault).await;
-                }
+                Err(fault) => return self.record_fault(context.run, fault).await,
+            };
+            if page.watermark.is_some() {
+                watermark.clone_from(&page.watermark);
+            }
+            let span = info_span!("page", page = number);
+            span.in_scope(|| {
+                info!(
+                    objects = page.changes.len(),
+                    errors = page.errors.len() + usize::from(page.fatal.is_some()),
+                    watermark = page
+                        .watermark
+                        .as_ref()
+                        .map_or_else(|| "-".to_owned(), Watermark::display_text),
+                    "page read"
+                );
+            });
+            let record = self
+                .execute(Command::RecordPage {
+                    run: context.run,
+                    page,
+                })
+                .instrument(span);
+            let recorded = if number < most {
+                let read = self.read_page(connector, context, number + 1, watermark.clone());
+                let (recorded, next) = tokio::join!(record, read);
+                answer = next;
+                recorded?
+            } else {
+                answer = Ok(None);
+                record.await?
+            };
+            if recorded.run_stopped {
+                return Ok(());
             }
         }
         let fault = Fault {
             kind: FaultKind::ConnectorException,
-            message: format!(
-                "the connector returned more than {} pages in one run",
-                self.options.pages_per_run_max
-            ),
+            message: format!("the connector returned more than {most} pages in one run"),
         };
         self.record_fault(context.run, fault).await
+    }
+
+    /// Asks the connector for page `page` from `watermark`, under the call timeout and panic guard.
+    async fn read_page<C: Connector>(
+        &self,
+        connector: &mut C,
+        context: &RunContext,
+        page: u64,
+        watermark: Option<Watermark>,
+    ) -> Result<Option<Page>, Fault> {
+        let request = ImportRequest {
+            context: context.clone(),
+            page,
+            watermark,
+        };
+        let timeout = self.options.connector_call_timeout;
+        guarded(timeout, connector.import_page(&request), "import_page")
+            .instrument(info_span!("page", page))
+            .await
     }
 
     async fn export<C: Connector>(

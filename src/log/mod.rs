@@ -520,13 +520,16 @@ impl<S: RecordStore> Log<S> {
     /// [`Log::durable`] then holds the proof.
     pub fn execute(
         &mut self,
-        command: &Command,
+        command: impl Into<Command>,
         at: Timestamp,
         actor: &Actor,
     ) -> Result<Vec<Event>, LogError> {
-        let events = decide(&self.state, command)?;
-        for event in &events {
-            self.append(&Envelope::new(at, actor.clone(), event.clone()))?;
+        let decided = decide(&self.state, command)?;
+        let mut events = Vec::with_capacity(decided.len());
+        for event in decided {
+            let envelope = Envelope::new(at, actor.clone(), event);
+            self.append(&envelope)?;
+            events.push(envelope.event);
         }
         if events.iter().any(Event::is_commit_point) {
             self.flush()?;
