@@ -431,7 +431,7 @@ fn a_run_is_durable_once_execute_ends_it() {
         },
     };
     log.execute(&start, Timestamp(1), &actor).expect("start");
-    log.execute(&page("A"), Timestamp(2), &actor).expect("page");
+    log.execute(page("A"), Timestamp(2), &actor).expect("page");
     assert_eq!(
         log.acknowledged(),
         0,
