@@ -26,7 +26,7 @@ use std::time::Instant;
 use syncfold::core::*;
 use syncfold::engine::{Connector, Engine, EngineOptions, ImportRequest, RunContext};
 use syncfold::log::record::HEADER_BYTES;
-use syncfold::log::{codec, replay, Log, LogOptions, RecordStore, SledStore};
+use syncfold::log::{codec, replay, Log, LogOptions, Pipelined, RecordStore, SledStore};
 
 /// Counts heap bytes while `COUNTING` is set, to weigh the state; otherwise a plain pass-through.
 struct CountingAllocator;
@@ -73,9 +73,18 @@ fn heap_size(state: &State) -> usize {
     size
 }
 
-/// Resets the process's peak resident size (Linux `clear_refs` 5), so the next reading is the peak
-/// of what follows.
+extern "C" {
+    /// glibc: returns freed heap memory to the system.
+    fn malloc_trim(pad: usize) -> i32;
+}
+
+/// Returns what earlier phases freed to the system, then resets the process's peak resident size
+/// (Linux `clear_refs` 5), so that the next reading is the peak of what follows alone.
 fn reset_peak_rss() {
+    // SAFETY: malloc_trim only releases free memory held by the allocator.
+    unsafe {
+        malloc_trim(0);
+    }
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
@@ -98,6 +107,8 @@ struct Args {
     page_size: u64,
     repetitions: usize,
     json_only: bool,
+    /// Only the syncfold ingest, for a profiler.
+    ingest_only: bool,
 }
 
 fn args() -> Args {
@@ -106,6 +117,7 @@ fn args() -> Args {
         page_size: 1000,
         repetitions: 3,
         json_only: false,
+        ingest_only: false,
     };
     let raw: Vec<String> = std::env::args().skip(1).collect();
     let mut index = 0;
@@ -114,6 +126,7 @@ fn args() -> Args {
         match (raw[index].as_str(), value) {
             ("--bench", _) => {}
             ("--json", _) => parsed.json_only = true,
+            ("--ingest-only", _) => parsed.ingest_only = true,
             ("--objects", Some(v)) if v > 0 => {
                 parsed.objects = v;
                 index += 1;
@@ -128,7 +141,7 @@ fn args() -> Args {
             }
             (other, _) => {
                 eprintln!(
-                    "unknown or incomplete argument `{other}`; usage: cargo bench --bench syncfold -- [--objects N] [--page-size P] [--repetitions R] [--json]"
+                    "unknown or incomplete argument `{other}`; usage: cargo bench --bench syncfold -- [--objects N] [--page-size P] [--repetitions R] [--json] [--ingest-only]"
                 );
                 std::process::exit(2);
             }
@@ -223,7 +236,7 @@ fn ingest(folder: &Path, args: &Args) -> Ingested {
         .enable_time()
         .build()
         .expect("a tokio runtime");
-    let store = SledStore::open(folder).expect("open the log");
+    let store = Pipelined::new(SledStore::open(folder).expect("open the log"));
     let (log, _) = Log::open(store, LogOptions::default(), Timestamp(0)).expect("open the log");
     let engine = Engine::new(log, EngineOptions::default());
     let mut directory = Directory {
@@ -407,6 +420,14 @@ fn main() {
         object_bytes = ingested.object_bytes;
         samples.ingest.push(ingested.seconds);
         samples.peak_rss_mb.push(ingested.peak_rss_mb);
+        if args.ingest_only {
+            eprintln!(
+                "ingest {:.3} s, peak RSS {:.0} MB",
+                ingested.seconds, ingested.peak_rss_mb
+            );
+            let _ = std::fs::remove_dir_all(&folder);
+            continue;
+        }
 
         let raw_folder = scratch("raw");
         let (seconds, raw_db) = raw_sled(&raw_folder, &ingested.records);
@@ -433,6 +454,9 @@ fn main() {
         for dir in [&folder, &raw_folder, &file_folder, &sqlite_folder] {
             let _ = std::fs::remove_dir_all(dir);
         }
+    }
+    if args.ingest_only {
+        return;
     }
     let ingest = median(samples.ingest);
     let raw_sled = median(samples.raw_sled);

@@ -866,17 +866,20 @@ impl PartitionState {
             ChangeKind::Add | ChangeKind::Update => true,
             ChangeKind::Delete => false,
         };
-        let object = match self.objects.get_mut(&change.anchor) {
-            Some(object) => object,
-            None if !live => return,
-            None => self
-                .objects
+        // One descent of the tree per change: a delete looks up, an add or update inserts.
+        let object = if live {
+            self.objects
                 .entry(change.anchor.clone())
                 .or_insert_with(|| StagedObject {
                     attributes: PackedAttributes::default(),
                     obsolete: true,
                     staged_by: run,
-                }),
+                })
+        } else {
+            match self.objects.get_mut(&change.anchor) {
+                Some(object) => object,
+                None => return,
+            }
         };
         object.staged_by = run;
         match (object.obsolete, live) {

@@ -110,6 +110,7 @@ pub fn system_clock() -> Timestamp {
 
 fn writer_loop<S: RecordStore>(mut log: Log<S>, mut requests: mpsc::Receiver<Request>) -> Log<S> {
     let actor = Actor::from_name("syncfold-engine");
+    log.defer_snapshots();
     while let Some(request) = requests.blocking_recv() {
         match request {
             Request::Inspect(inspect) => inspect(log.state()),
@@ -152,8 +153,20 @@ fn writer_loop<S: RecordStore>(mut log: Log<S>, mut requests: mpsc::Receiver<Req
                     }
                 });
                 let _ = reply.send(result);
+                // After a commit point, once the run has its answer (a snapshot in the middle of
+                // a run would hold up its pages). A failed snapshot only costs a longer open.
+                if log.acknowledged() == log.last_seq() {
+                    if let Err(error) = log.snapshot_if_due() {
+                        warn!(%error, "snapshot not taken");
+                    }
+                }
             }
         }
+    }
+    // At shutdown, whatever was appended since the last commit point (and the last snapshot)
+    // becomes durable too.
+    if let Err(error) = log.flush() {
+        warn!(%error, "the log could not be flushed at shutdown");
     }
     log
 }

@@ -38,11 +38,13 @@
 //! ```
 
 pub mod codec;
+mod pipelined;
 pub mod record;
 mod sled_store;
 pub mod snapshot;
 mod store;
 
+pub use pipelined::Pipelined;
 pub use record::{Hash, RecordError, GENESIS};
 pub use sled_store::SledStore;
 pub use store::{Crash, Head, MemoryStore, RecordStore, StoreError};
@@ -53,7 +55,9 @@ use std::ops::ControlFlow;
 /// How a log takes snapshots and who it says recovered it.
 #[derive(Clone, Debug)]
 pub struct LogOptions {
-    /// Take a snapshot at the first flush after this many events (0: never).
+    /// Take a snapshot at the first flush once this much was folded since the last one (0:
+    /// never). Each event weighs 1 plus the objects it carries, so a snapshot, whose cost grows
+    /// with the connector space, is taken after folding work of the same order.
     pub snapshot_every: u64,
     /// How many snapshots to keep.
     pub snapshots_kept: usize,
@@ -194,6 +198,7 @@ pub struct Log<S: RecordStore> {
     acknowledged: Seq,
     options: LogOptions,
     since_snapshot: u64,
+    snapshot_on_flush: bool,
     poisoned: bool,
     durable: Option<Durable>,
     payload: Vec<u8>,
@@ -221,8 +226,20 @@ struct Walk {
     state: State,
     last_hash: Hash,
     records: u64,
+    weight: u64,
     torn_tail: Option<Seq>,
     acknowledged_hash: Option<Hash>,
+}
+
+/// How much folding `event` is worth, for the snapshot schedule: 1 plus the objects it carries.
+fn weight(event: &Event) -> u64 {
+    1 + match event {
+        Event::PageRead { changes, .. } => changes.len() as u64,
+        Event::ObsoletionApplied { anchors, .. } | Event::ObsoletionHeld { anchors, .. } => {
+            anchors.len() as u64
+        }
+        _ => 0,
+    }
 }
 
 /// Verifies and folds the records after `start`. `on_event` sees each event with the state after
@@ -238,6 +255,7 @@ fn walk<S: RecordStore + ?Sized>(
         state: start.state,
         last_hash: start.hash,
         records: 0,
+        weight: 0,
         torn_tail: None,
         acknowledged_hash: None,
     };
@@ -297,6 +315,7 @@ fn walk<S: RecordStore + ?Sized>(
             walk.acknowledged_hash = Some(checked.hash);
         }
         walk.records += 1;
+        walk.weight += weight(&envelope.event);
         expected += 1;
         on_event(seq, &envelope, &walk.state)
     })?;
@@ -434,7 +453,8 @@ impl<S: RecordStore> Log<S> {
             last_hash: walk.last_hash,
             acknowledged,
             options,
-            since_snapshot: walk.records,
+            since_snapshot: walk.weight,
+            snapshot_on_flush: true,
             poisoned: false,
             durable: None,
             payload: Vec::new(),
@@ -508,7 +528,7 @@ impl<S: RecordStore> Log<S> {
             return Err(error.into());
         }
         self.last_hash = record::hash(&self.record);
-        self.since_snapshot += 1;
+        self.since_snapshot += weight(&envelope.event);
         Ok(seq)
     }
 
@@ -548,8 +568,8 @@ impl<S: RecordStore> Log<S> {
             return Err(LogError::Poisoned);
         }
         let seq = self.state.last_seq();
-        if self.options.snapshot_every > 0 && self.since_snapshot >= self.options.snapshot_every {
-            self.take_snapshot()?;
+        if self.snapshot_on_flush {
+            self.snapshot_if_due()?;
         }
         self.store.flush()?;
         if seq > self.acknowledged {
@@ -565,6 +585,40 @@ impl<S: RecordStore> Log<S> {
         };
         self.durable = Some(durable);
         Ok(durable)
+    }
+
+    /// Takes a snapshot if enough was folded since the last one (see [`LogOptions`]). A flush
+    /// does this itself unless an engine drives the log: the engine calls it after commit points,
+    /// once it has told the run its end is durable, so a snapshot never delays an
+    /// acknowledgement.
+    pub fn snapshot_if_due(&mut self) -> Result<(), LogError> {
+        if self.poisoned {
+            return Err(LogError::Poisoned);
+        }
+        if self.snapshot_due() {
+            self.take_snapshot()?;
+        }
+        Ok(())
+    }
+
+    /// A snapshot is due once `snapshot_every` was folded since the last one, and at least half
+    /// the connector space: encoding a snapshot costs in proportion to the state, so snapshots
+    /// stay a bounded share of the work however large the state grows.
+    fn snapshot_due(&self) -> bool {
+        let objects: u64 = self
+            .state
+            .connectors()
+            .flat_map(|(_, connector)| connector.partitions())
+            .map(|(_, part)| part.objects().len() as u64)
+            .sum();
+        self.options.snapshot_every > 0
+            && self.since_snapshot >= self.options.snapshot_every.max(objects / 2)
+    }
+
+    /// Leaves snapshots to [`Log::snapshot_if_due`] (the engine's writer calls it between
+    /// commands).
+    pub(crate) fn defer_snapshots(&mut self) {
+        self.snapshot_on_flush = false;
     }
 
     fn take_snapshot(&mut self) -> Result<(), LogError> {
