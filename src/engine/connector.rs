@@ -14,6 +14,10 @@
 //! the wrong objects is recorded as `connector-exception` with what happened; the engine itself
 //! never goes down because a connector did (R8).
 //!
+//! The engine reads one page ahead: it asks for page n+1 while page n is being recorded. When page
+//! n stops the run (a limit, a fatal import error), page n+1 is dropped unrecorded, so
+//! `import_page` must be a read without effects to undo (as every directory or change-log read is).
+//!
 //! Methods take `&mut self`: a run owns its connector. To run several partitions of one system
 //! at once, give each concurrent run its own connector value. See `examples/jsonl_connector.rs`
 //! for a complete connector.
