@@ -184,3 +184,43 @@ impl<S: RecordStore + Send + 'static> RecordStore for Pipelined<S> {
         self.drained()?.remove_snapshot(seq)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::MemoryStore;
+
+    #[test]
+    fn reads_and_flushes_see_every_earlier_append() {
+        let mut store = Pipelined::new(MemoryStore::new());
+        for seq in 1..=100u64 {
+            store.append(seq, &seq.to_le_bytes()).expect("queued");
+        }
+        assert_eq!(store.last_seq().expect("last"), 100);
+        let mut seen = Vec::new();
+        store
+            .scan(1, &mut |seq, bytes| {
+                assert_eq!(bytes, seq.to_le_bytes());
+                seen.push(seq);
+                ControlFlow::Continue(())
+            })
+            .expect("scan");
+        assert_eq!(seen, (1..=100).collect::<Vec<_>>());
+        store.flush().expect("flush");
+    }
+
+    #[test]
+    fn a_failed_append_fails_the_flush_and_every_call_after() {
+        let mut store = Pipelined::new(MemoryStore::new());
+        store.append(1, b"one").expect("queued");
+        // Out of order: the inner store refuses it, after `append` has returned.
+        store.append(3, b"three").expect("queued");
+        let error = store
+            .flush()
+            .expect_err("the flush reports the failed append");
+        assert!(error.to_string().contains("appending record 3"), "{error}");
+        assert!(store.append(4, b"four").is_err());
+        assert!(store.flush().is_err());
+        assert!(store.last_seq().is_err());
+    }
+}
