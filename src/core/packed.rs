@@ -49,7 +49,12 @@ impl PackedAttributes {
     pub fn unpack(&self) -> Attributes {
         let mut attributes = Attributes::new();
         // Every value was packed by `pack` or checked by `is_well_formed` when decoded.
-        let _ = read(&self.0, |name, value| {
+        let _ = read(&self.0, |name, tag, mut values| {
+            let value = if tag == SINGLE {
+                AttributeValue::Single(values.next().unwrap_or_default().to_owned())
+            } else {
+                AttributeValue::Multi(values.map(str::to_owned).collect())
+            };
             attributes.0.insert(name.to_owned(), value);
         });
         attributes
@@ -70,7 +75,7 @@ impl PackedAttributes {
     pub fn is_well_formed(bytes: &[u8]) -> bool {
         let mut previous: Option<&str> = None;
         let mut ordered = true;
-        let complete = read_names(bytes, |name| {
+        let complete = read(bytes, |name, _, _| {
             ordered &= previous.is_none_or(|before| before < name);
             previous = Some(name);
         });
@@ -81,12 +86,6 @@ impl PackedAttributes {
 impl fmt::Debug for PackedAttributes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&self.unpack(), f)
-    }
-}
-
-impl From<&Attributes> for PackedAttributes {
-    fn from(attributes: &Attributes) -> Self {
-        Self::pack(attributes)
     }
 }
 
@@ -154,55 +153,48 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// Visits every entry; false when the bytes are not a complete packing.
-fn read(bytes: &[u8], mut each: impl FnMut(&str, AttributeValue)) -> bool {
-    let mut cursor = Cursor { bytes };
-    while !cursor.bytes.is_empty() {
-        let entry = (|| {
-            let name = cursor.text()?;
-            let value = match cursor.tag()? {
-                SINGLE => AttributeValue::Single(cursor.text()?.to_owned()),
-                MULTI => {
-                    let count = cursor.len()?;
-                    let mut values = Vec::with_capacity(count.min(cursor.bytes.len()));
-                    for _ in 0..count {
-                        values.push(cursor.text()?.to_owned());
-                    }
-                    AttributeValue::Multi(values)
-                }
-                _ => return None,
-            };
-            Some((name, value))
-        })();
-        match entry {
-            Some((name, value)) => each(name, value),
-            None => return false,
-        }
-    }
-    true
+/// The values of one entry, read from bytes `read` already checked.
+struct Values<'a> {
+    cursor: Cursor<'a>,
+    left: usize,
 }
 
-/// Visits every name without allocating; false when the bytes are not a complete packing.
-fn read_names<'a>(bytes: &'a [u8], mut each: impl FnMut(&'a str)) -> bool {
+impl<'a> Iterator for Values<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        self.left = self.left.checked_sub(1)?;
+        self.cursor.text()
+    }
+}
+
+/// Visits every entry as its name, its tag and its values (one for a single value), borrowed from
+/// `bytes` without allocating; false when the bytes are not a complete packing.
+fn read<'a>(bytes: &'a [u8], mut each: impl FnMut(&'a str, u8, Values<'a>)) -> bool {
     let mut cursor = Cursor { bytes };
     while !cursor.bytes.is_empty() {
         let entry = (|| {
             let name = cursor.text()?;
-            match cursor.tag()? {
-                SINGLE => {
-                    cursor.text()?;
-                }
-                MULTI => {
-                    for _ in 0..cursor.len()? {
-                        cursor.text()?;
-                    }
-                }
+            let tag = cursor.tag()?;
+            let count = match tag {
+                SINGLE => 1,
+                MULTI => cursor.len()?,
                 _ => return None,
+            };
+            let start = cursor.bytes;
+            for _ in 0..count {
+                cursor.text()?;
             }
-            Some(name)
+            let values = Values {
+                cursor: Cursor {
+                    bytes: &start[..start.len() - cursor.bytes.len()],
+                },
+                left: count,
+            };
+            Some((name, tag, values))
         })();
         match entry {
-            Some(name) => each(name),
+            Some((name, tag, values)) => each(name, tag, values),
             None => return false,
         }
     }

@@ -856,9 +856,7 @@ impl PartitionState {
     /// Stages one imported change (see docs/SEMANTICS.md, "Staging"); a clean read closes the
     /// object's open error and takes it out of a held obsoletion.
     pub(crate) fn stage(&mut self, run: RunId, change: &ObjectChange) {
-        if !self.object_errors.is_empty() {
-            self.object_errors.remove(&change.anchor);
-        }
+        self.object_errors.remove(&change.anchor);
         if let Some(held) = &mut self.held_obsoletion {
             held.anchors.remove(&change.anchor);
         }
@@ -888,12 +886,16 @@ impl PartitionState {
             _ => {}
         }
         object.obsolete = !live;
-        if change.kind == ChangeKind::Add || (live && object.attributes.is_empty()) {
-            object.attributes = PackedAttributes::pack(&change.attributes);
-        } else if live {
-            let mut attributes = object.attributes.unpack();
-            attributes.overlay(&change.attributes);
-            object.attributes = PackedAttributes::pack(&attributes);
+        match change.kind {
+            ChangeKind::Update if !object.attributes.is_empty() => {
+                let mut attributes = object.attributes.unpack();
+                attributes.overlay(&change.attributes);
+                object.attributes = PackedAttributes::pack(&attributes);
+            }
+            ChangeKind::Add | ChangeKind::Update => {
+                object.attributes = PackedAttributes::pack(&change.attributes);
+            }
+            ChangeKind::Delete => {}
         }
     }
 
