@@ -22,7 +22,14 @@ fn person(index: usize) -> ObjectChange {
     );
     attributes.insert(
         "title".to_owned(),
-        AttributeValue::Single(if index % 7 == 0 { "lead" } else { "engineer" }.to_owned()),
+        AttributeValue::Single(
+            if index.is_multiple_of(7) {
+                "lead"
+            } else {
+                "engineer"
+            }
+            .to_owned(),
+        ),
     );
     ObjectChange {
         anchor: Anchor(name),
@@ -80,6 +87,10 @@ fn delta(day: usize, changed: &[usize], failing: Option<usize>) -> Step {
         pages,
     }
 }
+
+/// The actor of the demo's events. A log whose first event has it is a demo log, which `demo`
+/// may replace; no other log is ever removed.
+pub const ACTOR: &str = "syncfold-demo";
 
 /// The demo's connector, settings and steps.
 pub fn week() -> Script {

@@ -27,6 +27,7 @@ pub mod explain;
 pub mod log;
 pub mod remedy;
 pub mod script;
+pub mod text;
 pub mod views;
 
 #[cfg(feature = "testkit")]

@@ -366,15 +366,43 @@ fn reading_a_missing_log_or_one_in_use_says_what_to_do() {
         .expect("runs")
         .status;
     assert!(status.success());
+    // A holder that serves readers (the default): the reading command reads through it.
     let holder = syncfold::log::SledStore::open(&log).expect("this test holds the log");
     let output = syncfold()
         .args(["state", "--log"])
         .arg(&log)
         .output()
         .expect("runs");
-    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("completed-discovery-errors"));
+    // A second writer is refused at once, naming the remedy.
+    let output = syncfold()
+        .arg("simulate")
+        .arg(&example)
+        .arg("--log")
+        .arg(&log)
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("in use by another process"), "{stderr}");
+    drop(holder);
+    // A holder that does not serve readers: the reader says who holds the log and what to do.
+    let holder = syncfold::log::SledStore::open_with(
+        &log,
+        syncfold::log::SledOptions {
+            serve_readers: false,
+        },
+    )
+    .expect("this test holds the log");
+    let output = syncfold()
+        .args(["state", "--log"])
+        .arg(&log)
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("does not serve readers"), "{stderr}");
     drop(holder);
     let _ = std::fs::remove_dir_all(&log);
 

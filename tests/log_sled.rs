@@ -54,7 +54,7 @@ fn delta_step(counter: u64, pages: u64) -> Step {
                 watermark: Some(Watermark::from_text(&tag)),
                 ..Page::default()
             };
-            if (counter + page) % 11 == 0 {
+            if (counter + page).is_multiple_of(11) {
                 read.errors.push(DiscoveryError {
                     anchor: Anchor(format!("bad{counter}")),
                     kind: ObjectErrorKind::CustomContinueRun,

@@ -1,5 +1,19 @@
 //! The command line: a thin shell over the library that parses arguments, calls the library and
 //! renders for people (tables, colour on a terminal, progress on long work) or programs (`--json`).
+//!
+//! Text for people carries values others wrote (anchors, error texts, fault messages, watermarks,
+//! names, remedies from a catalog file); they reach the terminal only through
+//! [`syncfold::text::escape`], applied where values become text: every cell in `print_table`,
+//! every line in `say!`, every message in `fail`. JSON needs no escaping and gets none.
+
+/// Prints one line for people, formatted like `println!` and then escaped
+/// ([`syncfold::text::escape`]), so a control character or bidirectional override inside a value
+/// is shown, never obeyed. Line breaks inside are escaped too: print blank lines apart.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        println!("{}", syncfold::text::escape(&format!($($arg)*)))
+    };
+}
 
 mod postmortem;
 
@@ -8,14 +22,25 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use syncfold::core::*;
 use syncfold::engine::{scenario, scripted, system_clock, Engine, EngineOptions};
-use syncfold::log::{verify, Log, LogError, LogOptions, SledStore, StoreError};
+use syncfold::log::{
+    open_for_reading, verify, Log, LogError, LogOptions, ReadStore, RecordStore, SledStore,
+    StoreError,
+};
 use syncfold::remedy::RemedyCatalog;
 use syncfold::script::Player;
+
+/// The exit-status paragraph every `--help` ends with (a macro, so `concat!` can use it).
+macro_rules! exit_status {
+    () => {
+        "Exit status: 0 ok; 1 the log is damaged or a rule refused what was asked; 2 usage or input error; 3 the log is busy or cannot be read or written for another cause (permissions, a full or read-only disk, a newer format)."
+    };
+}
 
 #[derive(Parser)]
 #[command(
     name = "syncfold",
     version,
+    after_help = exit_status!(),
     about = "Event-sourced bookkeeping for synchronization engines",
     long_about = "syncfold folds the event log of a synchronization engine (pages read, object \
                   errors, watermark commits, exports, faults, administrator actions) into the \
@@ -29,7 +54,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Commands {
     /// Play the built-in week of a directory sync into a sled log and show what happened.
-    #[command(after_help = "Examples:\n  syncfold demo\n  syncfold demo --log ./demo-log")]
+    #[command(after_help = concat!("Examples:\n  syncfold demo\n  syncfold demo --log ./demo-log", "\n\n", exit_status!()))]
     Demo {
         /// The log folder to write (replaced if it holds an earlier demo log).
         #[arg(long, value_name = "DIR")]
@@ -37,7 +62,7 @@ enum Commands {
     },
     /// Play a scenario file through the engine into a log (SPEC §7).
     #[command(
-        after_help = "Examples:\n  syncfold simulate examples/watermark-abc.toml --log ./abc-log\n  syncfold simulate examples/export-actions.toml --log ./exports --json"
+        after_help = concat!("Examples:\n  syncfold simulate examples/watermark-abc.toml --log ./abc-log\n  syncfold simulate examples/export-actions.toml --log ./exports --json", "\n\n", exit_status!())
     )]
     Simulate {
         /// The scenario file (TOML).
@@ -51,7 +76,7 @@ enum Commands {
     },
     /// Print the state folded from a log: runs, partitions, alerts.
     #[command(
-        after_help = "Examples:\n  syncfold state --log ./abc-log\n  syncfold state --log ./abc-log --json\n  syncfold state --log ./abc-log --remedies ./our-remedies.toml"
+        after_help = concat!("Examples:\n  syncfold state --log ./abc-log\n  syncfold state --log ./abc-log --json\n  syncfold state --log ./abc-log --remedies ./our-remedies.toml", "\n\n", exit_status!())
     )]
     State {
         /// The log folder.
@@ -69,7 +94,7 @@ enum Commands {
     },
     /// List the runs of a log: status, watermarks, obsoletion, counts.
     #[command(
-        after_help = "Examples:\n  syncfold runs --log ./abc-log\n  syncfold runs --log ./abc-log --json"
+        after_help = concat!("Examples:\n  syncfold runs --log ./abc-log\n  syncfold runs --log ./abc-log --json", "\n\n", exit_status!())
     )]
     Runs {
         /// The log folder.
@@ -81,7 +106,7 @@ enum Commands {
     },
     /// List the events of a log, verified as they are read.
     #[command(
-        after_help = "Examples:\n  syncfold events --log ./abc-log\n  syncfold events --log ./abc-log --run 2\n  syncfold events --log ./abc-log --from 10 --to 20 --json"
+        after_help = concat!("Examples:\n  syncfold events --log ./abc-log\n  syncfold events --log ./abc-log --run 2\n  syncfold events --log ./abc-log --from 10 --to 20 --json", "\n\n", exit_status!())
     )]
     Events {
         /// The log folder.
@@ -101,7 +126,7 @@ enum Commands {
         json: bool,
     },
     /// Show what changed between two events: watermarks, objects, exports, health, alerts.
-    #[command(after_help = "Example:\n  syncfold diff --log ./abc-log --from 10 --to 40")]
+    #[command(after_help = concat!("Example:\n  syncfold diff --log ./abc-log --from 10 --to 40", "\n\n", exit_status!()))]
     Diff {
         /// The log folder.
         #[arg(long, value_name = "DIR")]
@@ -118,7 +143,7 @@ enum Commands {
     },
     /// Show the alert wall: open alerts with their remedies.
     #[command(
-        after_help = "Examples:\n  syncfold alerts --log ./abc-log\n  syncfold alerts --log ./abc-log --recipient connector-owner --json"
+        after_help = concat!("Examples:\n  syncfold alerts --log ./abc-log\n  syncfold alerts --log ./abc-log --recipient connector-owner --json", "\n\n", exit_status!())
     )]
     Alerts {
         /// The log folder.
@@ -137,7 +162,7 @@ enum Commands {
     /// Explain where a watermark stands, why obsoletion was skipped or held, or why a scope is
     /// disabled or suspended: the causal chain with sequence numbers, and the remedy.
     #[command(
-        after_help = "Examples:\n  syncfold explain watermark --log ./abc-log --partition people\n  syncfold explain obsoletion --log ./abc-log --partition people\n  syncfold explain health --log ./abc-log --partition people --at 40"
+        after_help = concat!("Examples:\n  syncfold explain watermark --log ./abc-log --partition people\n  syncfold explain obsoletion --log ./abc-log --partition people\n  syncfold explain health --log ./abc-log --partition people --at 40", "\n\n", exit_status!())
     )]
     Explain {
         /// What to explain.
@@ -162,7 +187,7 @@ enum Commands {
     /// Check a whole log: checksums, formats, hash chain, rules, acknowledged length, snapshots.
     /// Exits non-zero naming the first bad event and the remedy.
     #[command(
-        after_help = "Examples:\n  syncfold verify --log ./abc-log\n  syncfold verify --log ./abc-log --json"
+        after_help = concat!("Examples:\n  syncfold verify --log ./abc-log\n  syncfold verify --log ./abc-log --json", "\n\n", exit_status!())
     )]
     Verify {
         /// The log folder.
@@ -172,6 +197,33 @@ enum Commands {
         #[arg(long)]
         json: bool,
     },
+    /// Record an administrator's action on a log (recorded as an event with the actor and the
+    /// reason).
+    #[command(
+        after_help = concat!("Example:\n  syncfold admin accept-records --log ./abc-log --reason \"HEAD lost in the disk failure of 2026-12-01; no backup holds more records\"", "\n\n", exit_status!())
+    )]
+    Admin {
+        /// The action.
+        #[arg(value_enum)]
+        action: AdminArg,
+        /// The log folder.
+        #[arg(long, value_name = "DIR")]
+        log: PathBuf,
+        /// Why (recorded in the log).
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+        /// Who (recorded in the log); default: the USER environment variable.
+        #[arg(long, value_name = "NAME")]
+        actor: Option<String>,
+    },
+}
+
+/// An administrator's action on the log itself.
+#[derive(Clone, Copy, ValueEnum)]
+enum AdminArg {
+    /// Accept the records present in a log whose head note is lost, so writers may append to it
+    /// again (records acknowledged after the last present one, if any, are given up).
+    AcceptRecords,
 }
 
 /// Whose alert wall.
@@ -209,7 +261,7 @@ impl Progress {
 
     /// Redraws the bar every 1,000 records.
     fn tick(&self, done: u64, total: u64) {
-        if !self.shown || done % 1000 != 0 || total == 0 {
+        if !self.shown || !done.is_multiple_of(1000) || total == 0 {
             return;
         }
         let width = 30;
@@ -295,43 +347,182 @@ pub fn run() -> ExitCode {
             json,
         ),
         Commands::Verify { log, json } => postmortem::verify_log(&log, json),
+        Commands::Admin {
+            action: AdminArg::AcceptRecords,
+            log,
+            reason,
+            actor,
+        } => accept_records(&log, &reason, actor),
+    }
+}
+
+/// `admin accept-records`: the one way to write again to a log whose head note is lost.
+fn accept_records(folder: &Path, reason: &str, actor: Option<String>) -> ExitCode {
+    if !is_log_folder(folder) {
+        return no_log(folder);
+    }
+    if reason.trim().is_empty() {
+        return fail(
+            USAGE,
+            "--reason must say why the present records are accepted (it is recorded in the log)",
+        );
+    }
+    let actor = actor
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "administrator".to_owned());
+    let accepted = SledStore::open(folder)
+        .map_err(LogError::from)
+        .and_then(|store| {
+            Log::accept_present_records(
+                store,
+                LogOptions::default(),
+                system_clock(),
+                &Actor::from_name(&actor),
+                reason,
+            )
+        });
+    match accepted {
+        Ok((_, report)) => {
+            let event = report.accepted_at.unwrap_or(0);
+            say!(
+                "{}: records 1 to {} accepted by {actor} ({reason}); recorded as event {event}. The log can be written again.",
+                folder.display(),
+                event.saturating_sub(1),
+            );
+            for run in &report.interrupted {
+                say!("Run {run} was in flight; it is recorded as interrupted.");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => fail_log(folder, error),
     }
 }
 
 fn is_log_folder(folder: &Path) -> bool {
-    folder.join("HEAD").is_file() && folder.join("sled").is_dir()
+    syncfold::log::is_log_folder(folder)
 }
 
+/// Exit status when the log is damaged or a rule is broken (a refused command included).
+const DAMAGED: u8 = 1;
 /// Exit status for bad input (a malformed scenario, a missing log, a wrong flag).
 const USAGE: u8 = 2;
+/// Exit status when the log is busy or cannot be read or written for another cause than damage
+/// (permissions, a read-only or full disk, a newer format, a holder that does not serve readers).
+const UNAVAILABLE: u8 = 3;
+
+/// The exit status that says what kind of failure `error` is.
+fn exit_status(error: &LogError) -> u8 {
+    match error {
+        LogError::Corrupt { .. }
+        | LogError::MissingAcknowledged { .. }
+        | LogError::Rule(_)
+        | LogError::HeadLost { .. }
+        | LogError::DeciderBug { .. }
+        | LogError::Rejected(_)
+        | LogError::Encode(_) => DAMAGED,
+        LogError::Store(store) if store.is_damage() => DAMAGED,
+        LogError::Store(StoreError::Conflict { .. } | StoreError::OutOfOrder { .. }) => DAMAGED,
+        LogError::Beyond { .. } | LogError::NothingToAccept => USAGE,
+        LogError::NewerFormat { .. } | LogError::Store(_) | LogError::Poisoned => UNAVAILABLE,
+    }
+}
+
+/// Fails with the status that fits `error`, naming the log.
+fn fail_log(folder: &Path, error: LogError) -> ExitCode {
+    let message = error
+        .to_string()
+        .replace("--log LOG", &format!("--log {}", folder.display()));
+    fail(
+        exit_status(&error),
+        format!("{}: {message}", folder.display()),
+    )
+}
 
 fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("error: {message}");
+    // Messages can quote names, anchors and texts from the log or a scenario: escape them.
+    eprintln!("error: {}", syncfold::text::escape(&message.to_string()));
     ExitCode::from(code)
 }
 
-/// Opens an existing log folder for reading, closing runs left in flight (R13).
-fn open_existing(folder: &Path) -> Result<Log<SledStore>, ExitCode> {
-    if !is_log_folder(folder) {
-        return Err(fail(
-            USAGE,
-            format!(
-                "no syncfold log at {}: write one with `syncfold simulate SCENARIO --log {}` or `syncfold demo --log {}`",
-                folder.display(),
-                folder.display(),
-                folder.display()
-            ),
-        ));
-    }
-    open_log(folder)
+/// A log opened for reading: its store (never written) and the state folded from it.
+pub(crate) struct Reading {
+    store: ReadStore,
+    state: State,
 }
 
+impl Reading {
+    fn store(&self) -> &ReadStore {
+        &self.store
+    }
+
+    fn state(&self) -> &State {
+        &self.state
+    }
+}
+
+fn no_log(folder: &Path) -> ExitCode {
+    fail(
+        USAGE,
+        format!(
+            "no syncfold log at {}: write one with `syncfold simulate SCENARIO --log {}` or `syncfold demo --log {}`",
+            folder.display(),
+            folder.display(),
+            folder.display()
+        ),
+    )
+}
+
+/// Opens an existing log folder for reading, changing nothing in it: runs in flight, a torn
+/// tail and a lost head note are reported on standard error, not repaired.
+fn open_existing(folder: &Path) -> Result<Reading, ExitCode> {
+    if !is_log_folder(folder) {
+        return Err(no_log(folder));
+    }
+    let store = open_for_reading(folder).map_err(|error| fail_log(folder, error.into()))?;
+    let (state, report) = syncfold::log::read(&store).map_err(|error| fail_log(folder, error))?;
+    for (seq, reason) in &report.snapshots_skipped {
+        eprintln!("warning: snapshot after record {seq} skipped: {reason}");
+    }
+    if let Some(why) = &report.head_lost {
+        eprintln!(
+            "warning: {}: {}",
+            folder.display(),
+            LogError::HeadLost {
+                records: report.last,
+                why: why.clone()
+            }
+            .to_string()
+            .replace("--log LOG", &format!("--log {}", folder.display()))
+        );
+    }
+    if let Some(torn) = report.torn_tail {
+        eprintln!("note: record {torn} is a write cut short by a crash, never acknowledged; it is shown as absent, and the next writer discards it");
+    }
+    match store.holder() {
+        Some(pid) => {
+            for run in &report.in_flight {
+                eprintln!("note: run {run} is running (process {pid} holds the log; what it has not yet made durable is not shown)");
+            }
+        }
+        None => {
+            for run in &report.in_flight {
+                eprintln!("note: run {run} is in flight: it was open when the log was last written; the next writer closes it as interrupted");
+            }
+        }
+    }
+    Ok(Reading { store, state })
+}
+
+/// Opens a log folder for writing (creating it if needed), recovering what a crash left.
 fn open_log(folder: &Path) -> Result<Log<SledStore>, ExitCode> {
     let opened = SledStore::open(folder)
         .map_err(LogError::from)
         .and_then(|store| Log::open(store, LogOptions::default(), system_clock()));
     match opened {
         Ok((log, report)) => {
+            if let Some(torn) = report.torn_record_removed {
+                eprintln!("note: record {torn} was a write cut short by a crash, never acknowledged; it was discarded and the log records that");
+            }
             for run in &report.interrupted {
                 eprintln!("note: run {run} was in flight when the log was last closed; it is recorded as interrupted");
             }
@@ -340,8 +531,7 @@ fn open_log(folder: &Path) -> Result<Log<SledStore>, ExitCode> {
             }
             Ok(log)
         }
-        Err(LogError::Store(error @ StoreError::InUse { .. })) => Err(fail(USAGE, error)),
-        Err(error) => Err(fail(1, error)),
+        Err(error) => Err(fail_log(folder, error)),
     }
 }
 
@@ -394,19 +584,22 @@ fn simulate(path: &Path, folder: &Path, json: bool) -> ExitCode {
             syncfold::views::finished_run_json(&report.record).to_string()
         } else {
             let run = &report.record;
-            format!(
+            syncfold::text::escape(&format!(
                 "run {} {} {}: {} (committed watermark {})",
                 run.id,
                 run.partition,
                 run.kind.as_str(),
                 run.status.map_or("open", RunStatus::as_str),
                 watermark(run.committed_watermark.as_ref())
-            )
+            ))
+            .into_owned()
         };
         // The run is durable (the report carries the log's token): print it and push it out now.
+        // A closed pipe ends the command here (see main.rs), not after the whole scenario.
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{line}");
-        let _ = out.flush();
+        if let Err(error) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+            panic!("failed printing to stdout: {error}");
+        }
         played += 1;
         if progress {
             eprint!("\rplayed {played} of {total} runs");
@@ -535,32 +728,105 @@ fn print_alerts(state: &State, catalog: &RemedyCatalog) {
                 "REMEDY",
             ],
             &rows,
+            None,
         );
         println!();
     }
 }
 
+/// Whether the log at `folder` is a demo log: its first event was written by the demo.
+fn is_demo_log(folder: &Path) -> Result<bool, LogError> {
+    let store = open_for_reading(folder)?;
+    let Some(bytes) = store.get(1)? else {
+        return Ok(false);
+    };
+    let Ok(checked) = syncfold::log::record::check(&bytes, 1, &syncfold::log::GENESIS) else {
+        return Ok(false);
+    };
+    Ok(syncfold::log::codec::decode_event(checked.payload)
+        .is_ok_and(|envelope| envelope.actor.0 == syncfold::demo::ACTOR))
+}
+
+/// Makes `folder` ready for the demo: a new or empty folder is used as it is; an earlier demo
+/// log that no process holds is removed (under the log's lock, so no writer starts meanwhile).
+/// Anything else is refused: the demo never destroys a log it did not write.
+fn clear_for_demo(folder: &Path) -> Result<(), ExitCode> {
+    let refuse = |code: u8, why: String| {
+        Err(fail(
+            code,
+            format!(
+                "{why}; the demo writes only into a new or empty folder, or over an earlier demo log that no process holds: name another folder with --log DIR"
+            ),
+        ))
+    };
+    if !folder.exists() {
+        return Ok(());
+    }
+    let empty = std::fs::read_dir(folder).is_ok_and(|mut entries| entries.next().is_none());
+    if empty {
+        return Ok(());
+    }
+    if !is_log_folder(folder) {
+        return refuse(
+            USAGE,
+            format!("{} exists and is not a syncfold log", folder.display()),
+        );
+    }
+    match is_demo_log(folder) {
+        Ok(true) => {}
+        Ok(false) => {
+            return refuse(
+                USAGE,
+                format!(
+                    "{} holds a syncfold log that the demo did not write",
+                    folder.display()
+                ),
+            )
+        }
+        Err(error) => {
+            return refuse(
+                exit_status(&error),
+                format!("{}: {error}", folder.display()),
+            )
+        }
+    }
+    // sled's own lock: held by any writer of this log; ours while the folder is removed.
+    let lock = std::fs::File::open(folder.join("sled").join("db"));
+    let _lock = match lock {
+        Ok(file) => match file.try_lock() {
+            Ok(()) => Some(file),
+            Err(_) => {
+                let holder = syncfold::log::announcement(folder).map_or_else(
+                    || "another process".to_owned(),
+                    |a| format!("process {}", a.pid),
+                );
+                return refuse(
+                    UNAVAILABLE,
+                    format!("the demo log at {} is held by {holder}", folder.display()),
+                );
+            }
+        },
+        Err(_) => None,
+    };
+    if let Err(error) = std::fs::remove_dir_all(folder) {
+        return Err(fail(
+            UNAVAILABLE,
+            format!(
+                "cannot replace the earlier demo log at {}: {error}",
+                folder.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn demo(folder: PathBuf) -> ExitCode {
-    if folder.exists() {
-        let empty = std::fs::read_dir(&folder).is_ok_and(|mut entries| entries.next().is_none());
-        if !empty && !is_log_folder(&folder) {
-            eprintln!(
-                "error: {} exists and is not a syncfold log; name another folder with --log DIR",
-                folder.display()
-            );
-            return ExitCode::from(2);
-        }
-        if let Err(error) = std::fs::remove_dir_all(&folder) {
-            eprintln!(
-                "error: cannot replace the earlier demo log at {}: {error}",
-                folder.display()
-            );
-            return ExitCode::FAILURE;
-        }
+    if let Err(code) = clear_for_demo(&folder) {
+        return code;
     }
     let script = syncfold::demo::week();
     let mut player = Player::new(
-        Actor::from_name("syncfold-demo"),
+        Actor::from_name(syncfold::demo::ACTOR),
         Timestamp(1_767_225_600_000),
         250,
     );
@@ -578,25 +844,25 @@ fn demo(folder: PathBuf) -> ExitCode {
         .and_then(|(mut log, _)| {
             for envelope in player.log() {
                 log.append(envelope)?;
-                if matches!(
-                    envelope.event,
-                    Event::RunEnded { .. } | Event::RunRefused { .. }
-                ) {
+                // The same commit points as the engine's (R13).
+                if envelope.event.is_commit_point() {
                     log.flush()?;
                 }
             }
             log.flush()?;
             Ok(log.last_seq())
         })
-        .and_then(|_| verify(&SledStore::open(&folder)?));
+        .and_then(|_| verify(&open_for_reading(&folder)?));
     let report = match written {
         Ok(report) => report,
         Err(error) => {
-            eprintln!(
-                "error: writing the demo log to {} failed: {error}",
-                folder.display()
+            return fail(
+                exit_status(&error),
+                format!(
+                    "writing the demo log to {} failed: {error}",
+                    folder.display()
+                ),
             );
-            return ExitCode::FAILURE;
         }
     };
     let state = player.state();
@@ -684,44 +950,47 @@ fn paint_status(status: &str) -> String {
     format!("\x1b[{code}m{status}\x1b[0m")
 }
 
-/// Characters a terminal shows, colour codes left out.
-fn visible_len(text: &str) -> usize {
-    let mut count = 0;
-    let mut in_escape = false;
-    for c in text.chars() {
-        match (in_escape, c) {
-            (false, '\x1b') => in_escape = true,
-            (true, 'm') => in_escape = false,
-            (true, _) => {}
-            (false, _) => count += 1,
-        }
-    }
-    count
-}
-
-fn print_table(header: &[&str], rows: &[Vec<String>]) {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in rows {
+/// Prints a table for people. This is where cells become text, so every cell is escaped here
+/// ([`syncfold::text::escape`]): a value cannot move the cursor, colour the screen or break its
+/// row. The cells of `status_column`, if given, are run statuses (our own words) and are coloured
+/// after escaping and padding, so our colour codes survive and never count toward a width.
+fn print_table(header: &[&str], rows: &[Vec<String>], status_column: Option<usize>) {
+    let rows: Vec<Vec<std::borrow::Cow<'_, str>>> = rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|cell| syncfold::text::escape(cell))
+                .collect()
+        })
+        .collect();
+    // Escaped text holds no control characters, so its width is its number of characters.
+    let width_of = |text: &str| text.chars().count();
+    let mut widths: Vec<usize> = header.iter().map(|h| width_of(h)).collect();
+    for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(visible_len(cell));
+            *width = (*width).max(width_of(cell));
         }
     }
-    let line = |cells: Vec<String>| {
+    let line = |cells: &[&str], paint: bool| {
         let padded: Vec<String> = cells
             .iter()
             .zip(&widths)
-            .map(|(cell, width)| {
-                format!(
-                    "{cell}{}",
-                    " ".repeat(width.saturating_sub(visible_len(cell)))
-                )
+            .enumerate()
+            .map(|(column, (cell, width))| {
+                let padding = " ".repeat(width.saturating_sub(width_of(cell)));
+                if paint && Some(column) == status_column {
+                    format!("{}{padding}", paint_status(cell))
+                } else {
+                    format!("{cell}{padding}")
+                }
             })
             .collect();
         println!("{}", padded.join("  ").trim_end());
     };
-    line(header.iter().map(|h| h.to_string()).collect());
-    for row in rows {
-        line(row.clone());
+    line(header, false);
+    for row in &rows {
+        let cells: Vec<&str> = row.iter().map(|cell| cell.as_ref()).collect();
+        line(&cells, true);
     }
 }
 
@@ -735,7 +1004,7 @@ fn print_runs(state: &State) {
                 run.partition.to_string(),
                 run.kind.as_str().to_owned(),
                 watermark(run.start_watermark.as_ref()),
-                paint_status(run.status.map_or("open", RunStatus::as_str)),
+                run.status.map_or("open", RunStatus::as_str).to_owned(),
                 watermark(run.committed_watermark.as_ref()),
                 run.obsoletion.as_str().to_owned(),
                 run.counts.obsoleted.to_string(),
@@ -758,13 +1027,14 @@ fn print_runs(state: &State) {
             "WARNINGS",
         ],
         &rows,
+        Some(4), // STATUS
     );
 }
 
 fn print_partitions(state: &State) {
     for (connector, connector_state) in state.connectors() {
         for (name, part) in connector_state.partitions() {
-            println!(
+            say!(
                 "{connector}/{name}: watermark {}, {} live objects of {}, {} pending exports, full import required: {}",
                 watermark(part.committed_watermark()),
                 part.live_objects(),
@@ -773,16 +1043,19 @@ fn print_partitions(state: &State) {
                 if part.full_import_required().is_some() { "yes" } else { "no" }
             );
             for entry in part.exports().in_order() {
-                println!(
+                say!(
                     "  pending export: {} {}",
                     entry.change.kind.as_str(),
                     entry.change.anchor
                 );
             }
             for (anchor, error) in part.object_errors() {
-                println!(
+                say!(
                     "  open error on {anchor}: {} ({}), failing in {} runs since event {}",
-                    error.name, error.description, error.failing_runs, error.first.seq
+                    error.name,
+                    error.description,
+                    error.failing_runs,
+                    error.first.seq
                 );
             }
         }

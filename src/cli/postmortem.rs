@@ -1,6 +1,7 @@
 //! The reading commands a postmortem needs: `runs`, `events`, `diff`, `alerts`, `explain`,
 //! `verify`. Each opens an existing log, reads it through the verified replay, and prints a table
-//! for people or JSON for programs.
+//! for people or JSON for programs. Text for people goes out through `print_table`, `say!` and
+//! `fail`, which escape what the log's writers supplied (see `syncfold::text`).
 
 use super::{catalog, fail, open_existing, print_runs, print_table, USAGE};
 use serde_json::{json, Value};
@@ -9,7 +10,10 @@ use std::ops::ControlFlow;
 use std::path::Path;
 use std::process::ExitCode;
 use syncfold::core::*;
-use syncfold::log::{replay, state_at, verify_with_progress, LogError, RecordStore, SledStore};
+use syncfold::log::{
+    open_for_reading, read_head_note, replay, state_at, verify_with_progress, HeadNote, LogError,
+    RecordStore,
+};
 use syncfold::remedy::RemedyCatalog;
 use syncfold::views;
 
@@ -18,7 +22,7 @@ pub(super) fn state_of(folder: &Path, at: Option<Seq>) -> Result<State, ExitCode
     let log = open_existing(folder)?;
     match at {
         None => Ok(log.state().clone()),
-        Some(seq) => state_at(log.store(), seq).map_err(|error| fail(USAGE, error)),
+        Some(seq) => state_at(log.store(), seq).map_err(|error| super::fail_log(folder, error)),
     }
 }
 
@@ -32,7 +36,7 @@ pub(super) fn runs(folder: &Path, json: bool) -> ExitCode {
             println!("{}", views::run_json(run));
         }
     } else if state.runs().is_empty() {
-        println!("No runs in {}.", folder.display());
+        say!("No runs in {}.", folder.display());
     } else {
         print_runs(&state);
     }
@@ -80,10 +84,10 @@ pub(super) fn events(
         },
     );
     if let Err(error) = result {
-        return fail(1, error);
+        return super::fail_log(folder, error);
     }
     if !json {
-        print_table(&["SEQ", "RUN", "TYPE", "WHAT"], &rows);
+        print_table(&["SEQ", "RUN", "TYPE", "WHAT"], &rows, None);
     }
     ExitCode::SUCCESS
 }
@@ -114,7 +118,7 @@ pub(super) fn alerts(
         return ExitCode::SUCCESS;
     }
     if alerts.is_empty() {
-        println!(
+        say!(
             "No open alerts{}.",
             recipient.map_or(String::new(), |r| format!(" for {r}"))
         );
@@ -151,17 +155,20 @@ pub(super) fn alerts(
             "EVENTS",
         ],
         &rows,
+        None,
     );
     for alert in alerts.iter().filter(|a| a.severity != Severity::Info) {
         let remedy = catalog
             .lookup(alert)
             .map_or("(no remedy in the catalog)", |r| r.remedy.as_str());
-        println!(
-            "\n{} {}: {}\n  remedy: {remedy}",
+        println!();
+        say!(
+            "{} {}: {}",
             alert.severity.as_str(),
             alert.code,
             alert.message
         );
+        say!("  remedy: {remedy}");
     }
     ExitCode::SUCCESS
 }
@@ -284,7 +291,7 @@ pub(super) fn diff(folder: &Path, from: Seq, to: Seq, json: bool) -> ExitCode {
     };
     let (before, after) = match (state_at(log.store(), from), state_at(log.store(), to)) {
         (Ok(before), Ok(after)) => (before, after),
-        (Err(error), _) | (_, Err(error)) => return fail(USAGE, error),
+        (Err(error), _) | (_, Err(error)) => return super::fail_log(folder, error),
     };
     let catalog = RemedyCatalog::builtin();
     let diff = diff_json(&before, &after, from, to, &catalog);
@@ -294,7 +301,7 @@ pub(super) fn diff(folder: &Path, from: Seq, to: Seq, json: bool) -> ExitCode {
     }
     println!("From event {from} to event {to}:");
     for run in diff["runs_ended"].as_array().into_iter().flatten() {
-        println!(
+        say!(
             "  run {} {} {} ended {} (committed {})",
             run["id"],
             run["partition"].as_str().unwrap_or("-"),
@@ -310,13 +317,13 @@ pub(super) fn diff(folder: &Path, from: Seq, to: Seq, json: bool) -> ExitCode {
             part["partition"].as_str().unwrap_or("-")
         );
         let mut said = false;
-        let mut say = |line: String| {
-            println!("  {name}: {line}");
+        let mut change = |line: String| {
+            say!("  {name}: {line}");
             said = true;
         };
         let w = &part["committed_watermark"];
         if w["before"] != w["after"] {
-            say(format!(
+            change(format!(
                 "watermark {} -> {}",
                 w["before"].as_str().unwrap_or("none"),
                 w["after"].as_str().unwrap_or("none")
@@ -327,7 +334,7 @@ pub(super) fn diff(folder: &Path, from: Seq, to: Seq, json: bool) -> ExitCode {
             ("full import required", "full_import_required"),
         ] {
             if part[field]["before"] != part[field]["after"] {
-                say(format!(
+                change(format!(
                     "{what} {} -> {}",
                     part[field]["before"], part[field]["after"]
                 ));
@@ -341,7 +348,7 @@ pub(super) fn diff(folder: &Path, from: Seq, to: Seq, json: bool) -> ExitCode {
                 .filter_map(Value::as_str)
                 .collect();
             if !list.is_empty() {
-                say(format!(
+                change(format!(
                     "{} object(s) {kind}: {}",
                     list.len(),
                     abbreviate(&list)
@@ -359,16 +366,16 @@ pub(super) fn diff(folder: &Path, from: Seq, to: Seq, json: bool) -> ExitCode {
                 .filter_map(Value::as_str)
                 .collect();
             if !list.is_empty() {
-                say(format!("{label}: {}", abbreviate(&list)));
+                change(format!("{label}: {}", abbreviate(&list)));
             }
         }
         if !said {
-            println!("  {name}: no change");
+            say!("  {name}: no change");
         }
     }
     for (label, key) in [("opened", "opened"), ("closed", "closed")] {
         for alert in diff["alerts"][key].as_array().into_iter().flatten() {
-            println!(
+            say!(
                 "  alert {label}: {} {} {}{}",
                 alert["severity"].as_str().unwrap_or("-"),
                 alert["code"].as_str().unwrap_or("-"),
@@ -431,7 +438,7 @@ pub(super) fn explain(
         None => log.state().clone(),
         Some(seq) => match state_at(log.store(), seq) {
             Ok(state) => state,
-            Err(error) => return fail(USAGE, error),
+            Err(error) => return super::fail_log(folder, error),
         },
     };
     let connector = match choose_connector(&state, connector) {
@@ -465,7 +472,7 @@ pub(super) fn explain(
                     },
                 );
                 if let Err(error) = read {
-                    return fail(1, error);
+                    return super::fail_log(folder, error);
                 }
             }
             syncfold::explain::obsoletion(&state, &connector, &partition, &events, &catalog)
@@ -488,25 +495,69 @@ pub(super) fn explain(
         println!("{}", explanation.json);
     } else {
         for line in &explanation.lines {
-            println!("{line}");
+            say!("{line}");
         }
         if let Some(remedy) = &explanation.remedy {
-            println!("\nRemedy: {remedy}");
+            println!();
+            say!("Remedy: {remedy}");
         }
     }
     ExitCode::SUCCESS
 }
 
+/// The first bad record and the last good one that `error` names, where it names them.
+fn damage_extent(error: &LogError) -> (Option<Seq>, Option<Seq>) {
+    match error {
+        LogError::Corrupt {
+            seq, valid_up_to, ..
+        } => (Some(*seq), Some(*valid_up_to)),
+        LogError::NewerFormat { seq, .. } => (Some(*seq), Some(seq.saturating_sub(1))),
+        LogError::Rule(violation) => (Some(violation.seq), Some(violation.seq.saturating_sub(1))),
+        LogError::MissingAcknowledged { from, .. } => (Some(*from), Some(from.saturating_sub(1))),
+        _ => (None, None),
+    }
+}
+
 pub(super) fn verify_log(folder: &Path, json: bool) -> ExitCode {
+    let refuse = |code: u8, message: String, acknowledged: Option<Seq>, head: String| {
+        if json {
+            println!(
+                "{}",
+                json!({ "ok": false, "status": code, "error": message, "acknowledged": acknowledged, "head": head })
+            );
+        }
+        fail(code, message)
+    };
     if !super::is_log_folder(folder) {
-        return fail(
+        return refuse(
             USAGE,
             format!("no syncfold log at {}: nothing to verify", folder.display()),
+            None,
+            "absent".to_owned(),
         );
     }
-    let store = match SledStore::open(folder) {
+    // The head note is read apart from the store, so the acknowledged extent is named even when
+    // the store cannot be opened at all.
+    let (acknowledged, head) = match read_head_note(folder) {
+        Ok(HeadNote::At(head)) => (
+            Some(head.seq),
+            format!("the head note acknowledges records 1 to {}", head.seq),
+        ),
+        Ok(HeadNote::Absent) => (None, "there is no head note".to_owned()),
+        Ok(HeadNote::Lost { why }) => (None, format!("the head note is lost ({why})")),
+        Err(error) => (None, format!("the head note could not be read ({error})")),
+    };
+    let store = match open_for_reading(folder) {
         Ok(store) => store,
-        Err(error) => return fail(USAGE, LogError::from(error)),
+        Err(error) => {
+            let error = LogError::from(error);
+            return refuse(
+                super::exit_status(&error),
+                format!("{}: {error}; {head}", folder.display()),
+                acknowledged,
+                head,
+            );
+        }
     };
     let records = store.last_seq().unwrap_or(0);
     let progress = super::Progress::start("verifying", records);
@@ -519,35 +570,53 @@ pub(super) fn verify_log(folder: &Path, json: bool) -> ExitCode {
                     "{}",
                     json!({
                         "ok": true,
+                        "status": 0,
                         "records": report.records,
                         "acknowledged": report.acknowledged,
+                        "head": head,
                         "torn_tail": report.torn_tail,
+                        "served_by": store.holder(),
                         "snapshots_valid": report.snapshots_valid,
                         "snapshots_invalid": report.snapshots_invalid.iter().map(|(seq, why)| json!({"seq": seq, "reason": why})).collect::<Vec<_>>(),
                         "state_hash": report.state_hash.iter().map(|b| format!("{b:02x}")).collect::<String>(),
                     })
                 );
             } else {
-                println!(
+                say!(
                     "{}: {} records verified (checksums, format, hash chain, rules); {} acknowledged as durable.",
                     folder.display(),
                     report.records,
                     report.acknowledged
                 );
+                if let Some(pid) = store.holder() {
+                    say!("Read through process {pid}, which holds the log: its acknowledged records only.");
+                }
                 if let Some(torn) = report.torn_tail {
-                    println!("Record {torn} is a write cut short by a crash and was never acknowledged: the log is a valid prefix; opening it removes that record.");
+                    say!("Record {torn} is a write cut short by a crash and was never acknowledged: the log is a valid prefix; the next writer discards that record and records that it did.");
                 }
                 for (seq, why) in &report.snapshots_invalid {
-                    println!("Snapshot after record {seq} is not trusted ({why}); it is skipped when the log is opened.");
+                    say!("Snapshot after record {seq} is not trusted ({why}); it is skipped when the log is opened.");
                 }
             }
             ExitCode::SUCCESS
         }
         Err(error) => {
+            let code = super::exit_status(&error);
+            let (first_bad, valid_up_to) = damage_extent(&error);
+            let message = format!(
+                "{}: {}; {head}",
+                folder.display(),
+                error
+                    .to_string()
+                    .replace("--log LOG", &format!("--log {}", folder.display()))
+            );
             if json {
-                println!("{}", json!({ "ok": false, "error": error.to_string() }));
+                println!(
+                    "{}",
+                    json!({ "ok": false, "status": code, "error": message, "acknowledged": acknowledged, "head": head, "first_bad_seq": first_bad, "valid_up_to": valid_up_to })
+                );
             }
-            fail(1, format!("{}: {error}", folder.display()))
+            fail(code, message)
         }
     }
 }

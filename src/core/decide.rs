@@ -122,6 +122,23 @@ pub fn decide(state: &State, command: impl Into<Command>) -> Result<Vec<Event>, 
     }
 }
 
+impl Command {
+    /// The command's kind, as messages name it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::StartRun { .. } => "start-run",
+            Command::RecordPage { .. } => "record-page",
+            Command::RecordFault { .. } => "record-fault",
+            Command::SendExportBatch { .. } => "send-export-batch",
+            Command::RecordExportResults { .. } => "record-export-results",
+            Command::EndRun { .. } => "end-run",
+            Command::InterruptRun { .. } => "interrupt-run",
+            Command::QueueExport { .. } => "queue-export",
+            Command::RecordAdminAction { .. } => "record-admin-action",
+        }
+    }
+}
+
 impl From<&Command> for Command {
     fn from(command: &Command) -> Self {
         command.clone()

@@ -10,9 +10,15 @@
 use super::model::*;
 use serde::{Deserialize, Serialize};
 
-/// The version of the event format this build writes. A log holding a higher version was written
-/// by a newer syncfold and is refused, never misread.
-pub const EVENT_FORMAT_VERSION: u16 = 1;
+/// The newest event format this build reads and writes. A log holding a higher version was
+/// written by a newer syncfold and is refused, never misread.
+///
+/// Format 2 added the log's own events ([`Event::TornRecordDiscarded`],
+/// [`Event::PresentRecordsAccepted`]). An envelope carries the lowest version that can encode its
+/// event ([`Event::format_version`]), so a log without the new events stays readable by builds
+/// that know only format 1, and one with them is refused by those builds with an upgrade message
+/// instead of being misread.
+pub const EVENT_FORMAT_VERSION: u16 = 2;
 
 /// One event with the facts every event carries.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,10 +34,10 @@ pub struct Envelope {
 }
 
 impl Envelope {
-    /// Wraps an event in the current format version.
+    /// Wraps an event in the lowest format version that has it.
     pub fn new(at: Timestamp, actor: Actor, event: Event) -> Self {
         Envelope {
-            version: EVENT_FORMAT_VERSION,
+            version: event.format_version(),
             at,
             actor,
             event,
@@ -242,6 +248,24 @@ pub enum Event {
         /// The action.
         action: AdminAction,
     },
+    /// A writer reopened the log and found its last record torn by a crash: a write that was
+    /// never acknowledged as durable, so nobody was told of it. The writer removed it and records
+    /// that here, at the same sequence number, so the log says what recovery did.
+    TornRecordDiscarded {
+        /// The sequence number of the torn record (this event takes its place).
+        seq: Seq,
+        /// How many bytes of it were found.
+        length: u64,
+    },
+    /// An administrator accepted the records present in a log whose head note was lost, so the
+    /// log can be written again: records that were acknowledged after the last present one, if
+    /// any, cannot be recovered from this copy. The actor and the time are on the envelope.
+    PresentRecordsAccepted {
+        /// The last record present (and accepted); this event follows it.
+        through: Seq,
+        /// Why the administrator accepted them (for instance, no backup holds more).
+        reason: String,
+    },
 }
 
 impl Event {
@@ -265,6 +289,16 @@ impl Event {
             Event::RunInterrupted { .. } => "run-interrupted",
             Event::RunEnded { .. } => "run-ended",
             Event::AdminActionRecorded { .. } => "admin-action",
+            Event::TornRecordDiscarded { .. } => "torn-record-discarded",
+            Event::PresentRecordsAccepted { .. } => "present-records-accepted",
+        }
+    }
+
+    /// The lowest event format that can hold this event (see [`EVENT_FORMAT_VERSION`]).
+    pub fn format_version(&self) -> u16 {
+        match self {
+            Event::TornRecordDiscarded { .. } | Event::PresentRecordsAccepted { .. } => 2,
+            _ => 1,
         }
     }
 
@@ -286,7 +320,10 @@ impl Event {
             | Event::ExportResultRecorded { run, .. }
             | Event::RunInterrupted { run }
             | Event::RunEnded { run, .. } => Some(*run),
-            Event::ExportQueued { .. } | Event::AdminActionRecorded { .. } => None,
+            Event::ExportQueued { .. }
+            | Event::AdminActionRecorded { .. }
+            | Event::TornRecordDiscarded { .. }
+            | Event::PresentRecordsAccepted { .. } => None,
         }
     }
 
@@ -300,6 +337,8 @@ impl Event {
                 | Event::RunEnded { .. }
                 | Event::RunRefused { .. }
                 | Event::AdminActionRecorded { .. }
+                | Event::TornRecordDiscarded { .. }
+                | Event::PresentRecordsAccepted { .. }
         )
     }
 }

@@ -53,6 +53,17 @@ impl State {
                 ),
             );
         }
+        if envelope.version < envelope.event.format_version() {
+            return refuse(
+                Rule::R12,
+                format!(
+                    "a {} event in an envelope of format {}: it needs format {}",
+                    envelope.event.type_name(),
+                    envelope.version,
+                    envelope.event.format_version()
+                ),
+            );
+        }
         if seq != self.last_seq + 1 {
             return refuse(
                 Rule::R15,
@@ -153,6 +164,23 @@ impl State {
                 partition,
                 action,
             } => self.on_admin_action(connector, partition.as_ref(), *action)?,
+            Event::TornRecordDiscarded { seq: torn, .. } => {
+                // The event takes the torn record's place: it names its own sequence number.
+                if *torn != seq {
+                    return refuse(
+                        Rule::R15,
+                        format!("a torn record is recorded as discarded at {seq}, but names record {torn}"),
+                    );
+                }
+            }
+            Event::PresentRecordsAccepted { through, .. } => {
+                if *through + 1 != seq {
+                    return refuse(
+                        Rule::R15,
+                        format!("records 1 to {through} are accepted by event {seq}, which must follow them directly"),
+                    );
+                }
+            }
         }
         self.last_seq = seq;
         Ok(())

@@ -39,15 +39,20 @@
 
 pub mod codec;
 mod pipelined;
+mod quiet;
+mod reading;
 pub mod record;
+mod serve;
 mod sled_store;
 pub mod snapshot;
 mod store;
 
 pub use pipelined::Pipelined;
+pub use reading::{open_for_reading, ReadStore};
 pub use record::{Hash, RecordError, GENESIS};
-pub use sled_store::SledStore;
-pub use store::{Crash, Head, MemoryStore, RecordStore, StoreError};
+pub use serve::{announcement, Announcement, ServedStore};
+pub use sled_store::{is_log_folder, read_head_note, SledOptions, SledStore};
+pub use store::{Crash, Head, HeadNote, MemoryStore, RecordStore, StoreError};
 
 use crate::core::*;
 use std::ops::ControlFlow;
@@ -107,6 +112,27 @@ pub enum LogError {
     /// A record folded into a rule violation.
     #[error("{0}; the log was written by a faulty engine or edited: `syncfold verify` names every such record")]
     Rule(#[from] Violation),
+    /// The head note is lost while the log has records: how many were acknowledged is unknown.
+    #[error("the head note is lost ({why}): the log holds records 1 to {records}, but how many of them were acknowledged as durable is unknown, so records lost from its end cannot be ruled out. Look for a copy or backup of the folder that holds more records; if there is none, accept the present records with `syncfold admin accept-records --log LOG --reason TEXT` before writing to this log again")]
+    HeadLost {
+        /// The last record present.
+        records: Seq,
+        /// What was found instead of the note.
+        why: String,
+    },
+    /// The fold refused an event the decider produced for a command: a bug in syncfold's decider,
+    /// not a damaged log. Nothing of the command reached the store.
+    #[error("bug in syncfold: the rules refused event {index} of the {count} that the command `{command}` decided ({violation}); nothing of the command was written. Reopen the log and report this")]
+    DeciderBug {
+        /// The command, as its type.
+        command: String,
+        /// Which of its events was refused, from 1.
+        index: usize,
+        /// How many events the command decided.
+        count: usize,
+        /// The refusal.
+        violation: Violation,
+    },
     /// The decider refused a command.
     #[error(transparent)]
     Rejected(#[from] Rejection),
@@ -121,6 +147,9 @@ pub enum LogError {
     /// An event could not be encoded.
     #[error("an event could not be encoded: {0}")]
     Encode(String),
+    /// An administrator asked to accept the present records of a log whose head note is intact.
+    #[error("the head note of this log is intact: there are no unacknowledged records to accept")]
+    NothingToAccept,
     /// A sequence number past the end of the log was asked for.
     #[error("the log ends at event {last}; there is no event {seq} (see `syncfold events` for the events there are)")]
     Beyond {
@@ -156,6 +185,27 @@ impl Durable {
     }
 }
 
+/// What reading a log found, without changing anything ([`read`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReadReport {
+    /// The snapshot the fold started from.
+    pub snapshot: Option<Seq>,
+    /// Snapshots that failed their checks and were skipped, with the reason.
+    pub snapshots_skipped: Vec<(Seq, String)>,
+    /// The last record verified and folded.
+    pub last: Seq,
+    /// The last record acknowledged as durable, if the head note says.
+    pub acknowledged: Option<Seq>,
+    /// Why the head note could not be read, when the log has records and no readable note.
+    pub head_lost: Option<String>,
+    /// A torn last record past the head note: a write cut by a crash, left in place (the next
+    /// writer discards it and records that it did).
+    pub torn_tail: Option<Seq>,
+    /// Runs open at the end of the log: running now if a writer holds the log, otherwise found
+    /// in flight (the next writer closes them as `interrupted`).
+    pub in_flight: Vec<RunId>,
+}
+
 /// What opening a log found and did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OpenReport {
@@ -171,6 +221,9 @@ pub struct OpenReport {
     pub torn_record_removed: Option<Seq>,
     /// Runs found in flight and closed as interrupted.
     pub interrupted: Vec<RunId>,
+    /// The event recording that an administrator accepted the records before it
+    /// ([`Log::accept_present_records`]).
+    pub accepted_at: Option<Seq>,
 }
 
 /// What [`verify`] found in a healthy log.
@@ -325,19 +378,121 @@ fn walk<S: RecordStore + ?Sized>(
     Ok(walk)
 }
 
+/// What the head note and the store say about a log's extent.
+struct Extent {
+    /// The head, when the note is readable.
+    head: Option<Head>,
+    /// The last record stored.
+    last: Seq,
+    /// Why the acknowledged extent is unknown: the log has records and no readable note.
+    lost: Option<String>,
+}
+
+impl Extent {
+    /// The acknowledged sequence number, 0 when unknown (used only to place a torn tail).
+    fn acknowledged(&self) -> Seq {
+        self.head.map_or(0, |head| head.seq)
+    }
+}
+
 /// The head note, the last stored record and the acknowledged one; a store holding fewer records
 /// than it acknowledged lost them (sled can, silently).
-fn extent<S: RecordStore + ?Sized>(store: &S) -> Result<(Option<Head>, Seq, Seq), LogError> {
-    let head = store.read_head()?;
+fn extent<S: RecordStore + ?Sized>(store: &S) -> Result<Extent, LogError> {
+    let note = store.read_head()?;
     let last = store.last_seq()?;
-    let acknowledged = head.map_or(0, |head| head.seq);
-    if acknowledged > last {
-        return Err(LogError::MissingAcknowledged {
-            from: last + 1,
-            to: acknowledged,
+    let (head, lost) = match note {
+        HeadNote::At(head) => (Some(head), None),
+        HeadNote::Absent if last == 0 => (None, None),
+        HeadNote::Absent => (
+            None,
+            Some("no head note at all, though the log has records".to_owned()),
+        ),
+        HeadNote::Lost { why } => (None, (last > 0).then_some(why)),
+    };
+    if let Some(head) = head {
+        if head.seq > last {
+            return Err(LogError::MissingAcknowledged {
+                from: last + 1,
+                to: head.seq,
+            });
+        }
+    }
+    Ok(Extent { head, last, lost })
+}
+
+/// Checks the chain of records 1 to `up_to` (checksums, formats, hashes) without decoding or
+/// folding them: the records a snapshot stands for are still evidence, and damage among them
+/// must be found before anyone writes after them or reads past them.
+fn check_chain<S: RecordStore + ?Sized>(
+    store: &S,
+    up_to: Seq,
+    expected_hash: &Hash,
+) -> Result<(), LogError> {
+    if up_to == 0 {
+        return Ok(());
+    }
+    let mut expected = 1;
+    let mut previous = GENESIS;
+    let mut failure = None;
+    store.scan(1, &mut |seq, bytes| {
+        if seq != expected {
+            failure = Some(LogError::Corrupt {
+                seq: expected,
+                problem: format!("missing: the store's next record is {seq}"),
+                valid_up_to: expected - 1,
+            });
+            return ControlFlow::Break(());
+        }
+        match record::check(bytes, seq, &previous) {
+            Ok(checked) => previous = checked.hash,
+            Err(RecordError::NewerFormat { version }) => {
+                failure = Some(LogError::NewerFormat { seq, version });
+                return ControlFlow::Break(());
+            }
+            Err(problem) => {
+                failure = Some(LogError::Corrupt {
+                    seq,
+                    problem: problem.to_string(),
+                    valid_up_to: seq - 1,
+                });
+                return ControlFlow::Break(());
+            }
+        }
+        expected += 1;
+        if seq == up_to {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })?;
+    if let Some(failure) = failure {
+        return Err(failure);
+    }
+    if expected <= up_to {
+        return Err(LogError::Corrupt {
+            seq: expected,
+            problem: "missing".to_owned(),
+            valid_up_to: expected - 1,
         });
     }
-    Ok((head, last, acknowledged))
+    if previous != *expected_hash {
+        return Err(LogError::Corrupt {
+            seq: up_to,
+            problem: "differs from the record a snapshot was taken after".to_owned(),
+            valid_up_to: up_to - 1,
+        });
+    }
+    Ok(())
+}
+
+/// The newest trusted snapshot at or before `bound`, with the records before it chain-checked.
+fn checked_start<S: RecordStore + ?Sized>(
+    store: &S,
+    bound: Seq,
+) -> Result<(Start, Vec<(Seq, String)>), LogError> {
+    let (start, skipped) = trusted_start(store, bound)?;
+    check_chain(store, start.seq, &start.hash)?;
+    Ok((start, skipped))
 }
 
 /// Checks the head note against the store: nothing acknowledged may be missing or different.
@@ -429,24 +584,102 @@ fn trusted_start<S: RecordStore + ?Sized>(
     ))
 }
 
+/// Reads a log without changing anything: verifies the chain up to its newest trusted snapshot,
+/// then verifies and folds every record after it, and checks the head note. A run in flight and
+/// a torn last record are reported, not closed or removed (only a writer recovers, and records
+/// what it did); a lost head note is reported in [`ReadReport::head_lost`], not refused.
+pub fn read<S: RecordStore + ?Sized>(store: &S) -> Result<(State, ReadReport), LogError> {
+    let extent = extent(store)?;
+    let (start, snapshots_skipped) = checked_start(store, extent.last)?;
+    let snapshot = (start.seq > 0).then_some(start.seq);
+    let walk = walk(
+        store,
+        start,
+        extent.acknowledged(),
+        extent.last,
+        &mut |_, _, _| ControlFlow::Continue(()),
+    )?;
+    check_head(store, extent.head, extent.last, walk.acknowledged_hash)?;
+    let report = ReadReport {
+        snapshot,
+        snapshots_skipped,
+        last: walk.state.last_seq(),
+        acknowledged: extent.head.map(|head| head.seq),
+        head_lost: extent.lost,
+        torn_tail: walk.torn_tail,
+        in_flight: walk.state.open_runs().map(|(run, _)| run).collect(),
+    };
+    Ok((walk.state, report))
+}
+
 impl<S: RecordStore> Log<S> {
-    /// Opens a log: verifies it from its newest trusted snapshot, folds it, removes a torn
-    /// unacknowledged last record, and closes runs left in flight as `interrupted` (stamped `now`).
+    /// Opens a log for writing: verifies the chain up to its newest trusted snapshot and every
+    /// record after it, folds it, and recovers what a crash left: a torn unacknowledged last
+    /// record is discarded and runs left in flight are closed as `interrupted` (stamped `now`),
+    /// each recorded as an event. A log whose head note is lost is refused
+    /// ([`LogError::HeadLost`]) until [`Log::accept_present_records`].
     pub fn open(
         store: S,
         options: LogOptions,
         now: Timestamp,
     ) -> Result<(Self, OpenReport), LogError> {
-        let (head, last, acknowledged) = extent(&store)?;
-        let (start, snapshots_skipped) = trusted_start(&store, last)?;
+        Self::open_inner(store, options, now, None)
+    }
+
+    /// Opens a log whose head note is lost, accepting the records present (an administrator's
+    /// decision, recorded with `reason` and `actor` as [`Event::PresentRecordsAccepted`]), then
+    /// recovers as [`Log::open`] does. Refused when the note is readable: there is nothing to
+    /// accept.
+    pub fn accept_present_records(
+        store: S,
+        options: LogOptions,
+        now: Timestamp,
+        actor: &Actor,
+        reason: &str,
+    ) -> Result<(Self, OpenReport), LogError> {
+        Self::open_inner(store, options, now, Some((actor, reason)))
+    }
+
+    fn open_inner(
+        store: S,
+        options: LogOptions,
+        now: Timestamp,
+        accept: Option<(&Actor, &str)>,
+    ) -> Result<(Self, OpenReport), LogError> {
+        let mut store = store;
+        let extent = extent(&store)?;
+        if extent.head.is_none() && extent.last == 0 {
+            // A new log notes at once that nothing is acknowledged: from now on a log with
+            // records and no readable note can only be one that lost its note.
+            store.write_head(&Head {
+                seq: 0,
+                hash: GENESIS,
+            })?;
+        }
+        match (&extent.lost, accept) {
+            (Some(why), None) => {
+                return Err(LogError::HeadLost {
+                    records: extent.last,
+                    why: why.clone(),
+                })
+            }
+            (None, Some(_)) => return Err(LogError::NothingToAccept),
+            _ => {}
+        }
+        let (start, snapshots_skipped) = checked_start(&store, extent.last)?;
         for (seq, reason) in &snapshots_skipped {
             tracing::warn!(snapshot = seq, reason = reason.as_str(), "snapshot skipped");
         }
         let snapshot = (start.seq > 0).then_some(start.seq);
-        let walk = walk(&store, start, acknowledged, last, &mut |_, _, _| {
-            ControlFlow::Continue(())
-        })?;
-        check_head(&store, head, last, walk.acknowledged_hash)?;
+        let walk = walk(
+            &store,
+            start,
+            extent.acknowledged(),
+            extent.last,
+            &mut |_, _, _| ControlFlow::Continue(()),
+        )?;
+        check_head(&store, extent.head, extent.last, walk.acknowledged_hash)?;
+        let acknowledged = extent.acknowledged();
         let mut log = Log {
             store,
             state: walk.state,
@@ -467,20 +700,38 @@ impl<S: RecordStore> Log<S> {
             acknowledged,
             torn_record_removed: walk.torn_tail,
             interrupted: Vec::new(),
+            accepted_at: None,
         };
+        let actor = log.options.actor.clone();
         if let Some(torn) = walk.torn_tail {
+            let length = log.store.get(torn)?.map_or(0, |bytes| bytes.len() as u64);
             tracing::warn!(
                 record = torn,
-                "removing a torn record that was never acknowledged"
+                "discarding a torn record that was never acknowledged"
             );
             log.store.discard_from(torn)?;
+            log.append(&Envelope::new(
+                now,
+                actor.clone(),
+                Event::TornRecordDiscarded { seq: torn, length },
+            ))?;
+        }
+        if let Some((administrator, reason)) = accept {
+            report.accepted_at = Some(log.last_seq() + 1);
+            log.append(&Envelope::new(
+                now,
+                administrator.clone(),
+                Event::PresentRecordsAccepted {
+                    through: log.last_seq(),
+                    reason: reason.to_owned(),
+                },
+            ))?;
         }
         let in_flight: Vec<RunId> = log.state.open_runs().map(|(run, _)| run).collect();
-        let actor = log.options.actor.clone();
         for run in &in_flight {
             log.execute(&Command::InterruptRun { run: *run }, now, &actor)?;
         }
-        if !in_flight.is_empty() || walk.torn_tail.is_some() {
+        if log.last_seq() > log.acknowledged || accept.is_some() {
             log.flush()?;
         }
         report.interrupted = in_flight;
@@ -532,7 +783,10 @@ impl<S: RecordStore> Log<S> {
         Ok(seq)
     }
 
-    /// Decides `command` and appends the resulting events, stamped `at` by `actor`.
+    /// Decides `command` and appends the resulting events, stamped `at` by `actor`: all of them
+    /// or none. Every event is folded before any reaches the store; if the fold refuses one (a
+    /// bug of the decider, [`LogError::DeciderBug`]), nothing is written, and the log is
+    /// poisoned when earlier events of the command were already folded (reopen it).
     ///
     /// When the events commit a watermark, end a run (refused runs included) or record an
     /// administrator's action, the log is flushed
@@ -544,13 +798,46 @@ impl<S: RecordStore> Log<S> {
         at: Timestamp,
         actor: &Actor,
     ) -> Result<Vec<Event>, LogError> {
+        if self.poisoned {
+            return Err(LogError::Poisoned);
+        }
+        let command = command.into();
+        let name = command.name();
         let decided = decide(&self.state, command)?;
-        let mut events = Vec::with_capacity(decided.len());
-        for event in decided {
+        let count = decided.len();
+        let mut events = Vec::with_capacity(count);
+        let mut records: Vec<Vec<u8>> = Vec::with_capacity(count);
+        let mut last_hash = self.last_hash;
+        for (index, event) in decided.into_iter().enumerate() {
             let envelope = Envelope::new(at, actor.clone(), event);
-            self.append(&envelope)?;
+            let seq = self.state.last_seq() + 1;
+            codec::encode_event_into(&envelope, &mut self.payload)
+                .map_err(|error| LogError::Encode(error.to_string()))?;
+            if let Err(violation) = self.state.apply(seq, &envelope) {
+                // Earlier events of this command changed the state but not the store.
+                self.poisoned = index > 0;
+                return Err(LogError::DeciderBug {
+                    command: name.to_owned(),
+                    index: index + 1,
+                    count,
+                    violation,
+                });
+            }
+            let mut bytes = Vec::new();
+            record::encode(seq, &last_hash, &self.payload, &mut bytes);
+            last_hash = record::hash(&bytes);
+            self.since_snapshot += weight(&envelope.event);
+            records.push(bytes);
             events.push(envelope.event);
         }
+        let first = self.state.last_seq() + 1 - records.len() as Seq;
+        for (offset, bytes) in records.iter().enumerate() {
+            if let Err(error) = self.store.append(first + offset as Seq, bytes) {
+                self.poisoned = true;
+                return Err(error.into());
+            }
+        }
+        self.last_hash = last_hash;
         if events.iter().any(Event::is_commit_point) {
             self.flush()?;
         }
@@ -655,7 +942,8 @@ pub fn verify_with_progress<S: RecordStore + ?Sized>(
     store: &S,
     progress: &mut dyn FnMut(Seq, Seq),
 ) -> Result<VerifyReport, LogError> {
-    let (head, last, acknowledged) = extent(store)?;
+    let extent = extent(store)?;
+    let (head, last, acknowledged) = (extent.head, extent.last, extent.acknowledged());
     let snapshot_seqs = store.snapshot_seqs()?;
     let mut snapshot_hashes = std::collections::BTreeMap::new();
     let start = Start {
@@ -671,6 +959,12 @@ pub fn verify_with_progress<S: RecordStore + ?Sized>(
         ControlFlow::Continue(())
     })?;
     check_head(store, head, last, walk.acknowledged_hash)?;
+    if let Some(why) = extent.lost {
+        return Err(LogError::HeadLost {
+            records: walk.state.last_seq(),
+            why,
+        });
+    }
     let mut snapshots_valid = Vec::new();
     let mut snapshots_invalid = Vec::new();
     for seq in snapshot_seqs {
@@ -711,16 +1005,16 @@ pub fn replay<S: RecordStore + ?Sized>(
     until: Option<Seq>,
     visit: &mut dyn FnMut(Seq, &Envelope, &State) -> ControlFlow<()>,
 ) -> Result<State, LogError> {
-    let (_, last, acknowledged) = extent(store)?;
+    let extent = extent(store)?;
     let bound = until.map_or(from.saturating_sub(1), |until| {
         until.min(from.saturating_sub(1))
     });
-    let (start, _) = trusted_start(store, last.min(bound))?;
+    let (start, _) = checked_start(store, extent.last.min(bound))?;
     let walk = walk(
         store,
         start,
-        acknowledged,
-        last,
+        extent.acknowledged(),
+        extent.last,
         &mut |seq, envelope, state| {
             if until.is_some_and(|until| seq > until) {
                 return ControlFlow::Break(());

@@ -7,7 +7,7 @@
 //! An append that fails is reported by the next call (usually the flush), and every call after it
 //! fails too: the log then refuses to go on, as it does when a direct append fails.
 
-use super::store::{Head, RecordStore, StoreError};
+use super::store::{Head, HeadNote, RecordStore, StoreError};
 use crate::core::Seq;
 use std::ops::ControlFlow;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
@@ -160,7 +160,7 @@ impl<S: RecordStore + Send + 'static> RecordStore for Pipelined<S> {
         self.drained()?.discard_from(from)
     }
 
-    fn read_head(&self) -> Result<Option<Head>, StoreError> {
+    fn read_head(&self) -> Result<HeadNote, StoreError> {
         self.drained()?.read_head()
     }
 

@@ -21,6 +21,31 @@ pub struct Head {
     pub hash: Hash,
 }
 
+/// What a store's head note says about the acknowledged extent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HeadNote {
+    /// No note was ever written: a new log.
+    Absent,
+    /// The last record acknowledged as durable (sequence number 0 for a log that has none yet).
+    At(Head),
+    /// A note was written, but no copy of it can be read: how many records were acknowledged is
+    /// unknown, so a store that lost records from its end cannot be caught.
+    Lost {
+        /// What was found instead (each copy's state).
+        why: String,
+    },
+}
+
+impl HeadNote {
+    /// The head, when one is known.
+    pub fn head(&self) -> Option<Head> {
+        match self {
+            HeadNote::At(head) => Some(*head),
+            HeadNote::Absent | HeadNote::Lost { .. } => None,
+        }
+    }
+}
+
 /// A store failed. Its message says where, and what the operator can do.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -46,14 +71,78 @@ pub enum StoreError {
         /// The log's folder.
         path: String,
     },
-    /// The storage itself failed or is damaged.
+    /// Another process holds the log and does not answer readers (an older syncfold, or an
+    /// embedder that turned serving off).
+    #[error("the log at {path} is held by {holder}, which does not serve readers; read it once that process has stopped, or read a copy of the folder")]
+    Held {
+        /// The log's folder.
+        path: String,
+        /// Who holds it, as far as is known ("process 1234", or "another process").
+        holder: String,
+    },
+    /// The store was opened for reading and was asked to write.
+    #[error("the log at {path} is open for reading only; nothing is written to it")]
+    ReadOnly {
+        /// The log's folder.
+        path: String,
+    },
+    /// The operating system refused or failed an operation: permissions, a read-only file
+    /// system, a full disk. The log itself is not known to be damaged.
+    #[error("{context}: {message}; {remedy}")]
+    Io {
+        /// What the store was doing, and where.
+        context: String,
+        /// What the operating system said.
+        message: String,
+        /// What the operator can do about it.
+        remedy: String,
+        /// The kind of failure.
+        kind: std::io::ErrorKind,
+    },
+    /// The storage holds bytes it cannot make sense of.
     #[error("{context}: {message}")]
     Backend {
-        /// What the store was doing, and where.
+        /// What the store was doing, and where, and the remedy.
         context: String,
         /// What the backend said.
         message: String,
     },
+}
+
+impl StoreError {
+    /// An I/O failure while `doing` (for example "read (HEAD)") at `place`, with the remedy its
+    /// kind calls for.
+    pub fn io(place: &std::path::Path, doing: &str, error: &std::io::Error) -> StoreError {
+        use std::io::ErrorKind;
+        let remedy = match error.kind() {
+            ErrorKind::PermissionDenied => format!(
+                "this account may not do that there; run as the log's owner, or give it access to {}",
+                place.display()
+            ),
+            ErrorKind::ReadOnlyFilesystem => format!(
+                "{} is on a read-only file system; reading commands work there, writers need a writable copy",
+                place.display()
+            ),
+            ErrorKind::StorageFull | ErrorKind::QuotaExceeded => format!(
+                "the disk holding {} is full; free space and run the command again (what was acknowledged is intact)",
+                place.display()
+            ),
+            ErrorKind::NotFound => format!("{} is missing", place.display()),
+            _ => "check the disk and the operating system's log, then run the command again"
+                .to_owned(),
+        };
+        StoreError::Io {
+            context: format!("the log at {} could not be {doing}", place.display()),
+            message: error.to_string(),
+            remedy,
+            kind: error.kind(),
+        }
+    }
+
+    /// Whether the failure says the log is damaged (as opposed to unreachable or refused).
+    pub fn is_damage(&self) -> bool {
+        matches!(self, StoreError::Backend { .. })
+    }
 }
 
 /// A place to keep records, snapshots and the head note.
@@ -81,8 +170,8 @@ pub trait RecordStore {
     /// note (never acknowledged, so never reported to anyone).
     fn discard_from(&mut self, from: Seq) -> Result<(), StoreError>;
 
-    /// The head note, if one was ever written.
-    fn read_head(&self) -> Result<Option<Head>, StoreError>;
+    /// The head note.
+    fn read_head(&self) -> Result<HeadNote, StoreError>;
 
     /// Replaces the head note durably; returns only once it is on stable storage.
     fn write_head(&mut self, head: &Head) -> Result<(), StoreError>;
@@ -113,19 +202,36 @@ pub enum Crash {
 
 /// Records in memory. The default for tests and for embedders who keep their own durability;
 /// [`MemoryStore::crash`] simulates a power cut, so crash semantics are testable without processes.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct MemoryStore {
     records: BTreeMap<Seq, Vec<u8>>,
     snapshots: BTreeMap<Seq, Vec<u8>>,
-    head: Option<Head>,
+    head: HeadNote,
     flushed: Seq,
     flushed_snapshots: Vec<Seq>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore {
+            records: BTreeMap::new(),
+            snapshots: BTreeMap::new(),
+            head: HeadNote::Absent,
+            flushed: 0,
+            flushed_snapshots: Vec::new(),
+        }
+    }
 }
 
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Replaces the head note, for tests that damage or lose it on purpose.
+    pub fn set_head(&mut self, head: HeadNote) {
+        self.head = head;
     }
 
     /// Simulates a crash: what was not flushed is lost, or left damaged as `crash` says.
@@ -213,12 +319,12 @@ impl RecordStore for MemoryStore {
         Ok(())
     }
 
-    fn read_head(&self) -> Result<Option<Head>, StoreError> {
-        Ok(self.head)
+    fn read_head(&self) -> Result<HeadNote, StoreError> {
+        Ok(self.head.clone())
     }
 
     fn write_head(&mut self, head: &Head) -> Result<(), StoreError> {
-        self.head = Some(*head);
+        self.head = HeadNote::At(*head);
         Ok(())
     }
 
