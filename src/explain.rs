@@ -74,7 +74,7 @@ pub fn watermark(
                 format!(
                     "{} ({})",
                     run.id,
-                    run.status.map_or("open", RunStatus::as_str)
+                    run.status.map_or("in-flight", RunStatus::as_str)
                 )
             })
             .collect();
@@ -187,7 +187,7 @@ pub fn obsoletion(
             lines.push(format!(
                 "The last full import of {connector}/{partition} is run {} ({span}): {}; obsoletion {}.",
                 run.id,
-                run.status.map_or("open", RunStatus::as_str),
+                run.status.map_or("in-flight", RunStatus::as_str),
                 run.obsoletion.as_str()
             ));
             match run.obsoletion {

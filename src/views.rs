@@ -33,6 +33,9 @@ pub fn run_json(run: &RunRecord) -> Value {
         "kind": run.kind.as_str(),
         "start_watermark": watermark(run.start_watermark.as_ref()),
         "status": run.status.map(RunStatus::as_str),
+        // A run without a status is open: running, if a writer holds the log, or found in
+        // flight, which the next writer closes as `interrupted` (R13).
+        "in_flight": run.status.is_none(),
         "committed_watermark": watermark(run.committed_watermark.as_ref()),
         "obsoletion": run.obsoletion.as_str(),
         "skip_reason": run.skip_reason.map(SkipReason::as_str),

@@ -589,7 +589,7 @@ fn simulate(path: &Path, folder: &Path, json: bool) -> ExitCode {
                 run.id,
                 run.partition,
                 run.kind.as_str(),
-                run.status.map_or("open", RunStatus::as_str),
+                run.status.map_or("in-flight", RunStatus::as_str),
                 watermark(run.committed_watermark.as_ref())
             ))
             .into_owned()
@@ -944,7 +944,7 @@ fn paint_status(status: &str) -> String {
     let code = match status {
         "success" => "32",
         s if s.starts_with("completed") => "33",
-        "open" => "36",
+        "in-flight" => "36",
         _ => "31",
     };
     format!("\x1b[{code}m{status}\x1b[0m")
@@ -1004,7 +1004,7 @@ fn print_runs(state: &State) {
                 run.partition.to_string(),
                 run.kind.as_str().to_owned(),
                 watermark(run.start_watermark.as_ref()),
-                run.status.map_or("open", RunStatus::as_str).to_owned(),
+                run.status.map_or("in-flight", RunStatus::as_str).to_owned(),
                 watermark(run.committed_watermark.as_ref()),
                 run.obsoletion.as_str().to_owned(),
                 run.counts.obsoleted.to_string(),
