@@ -392,6 +392,26 @@ fn open_log(folder: &Path) -> (f64, Option<Seq>) {
     (seconds, report.snapshot)
 }
 
+/// The chain check every open does below its snapshot (checksums and hashes, no decoding), timed
+/// alone up to the snapshot the open starts from.
+fn chain_check(folder: &Path, up_to: Seq) -> f64 {
+    let store = SledStore::open(folder).expect("open the log");
+    let started = Instant::now();
+    syncfold::log::check_chain(&store, up_to).expect("an intact chain");
+    started.elapsed().as_secs_f64()
+}
+
+/// What a reading command pays: a private copy of the sled files, then a read-only fold from the
+/// newest snapshot.
+fn read_copy(folder: &Path) -> f64 {
+    let started = Instant::now();
+    let store = syncfold::log::open_for_reading(folder).expect("open for reading");
+    let (state, _) = syncfold::log::read(&store).expect("read");
+    let seconds = started.elapsed().as_secs_f64();
+    drop((state, store));
+    seconds
+}
+
 #[derive(Default)]
 struct Samples {
     ingest: Vec<f64>,
@@ -401,6 +421,8 @@ struct Samples {
     replay: Vec<f64>,
     raw_scan: Vec<f64>,
     open: Vec<f64>,
+    chain: Vec<f64>,
+    read: Vec<f64>,
     peak_rss_mb: Vec<f64>,
 }
 
@@ -450,6 +472,10 @@ fn main() {
         drop(state);
         let (seconds, snapshot) = open_log(&folder);
         samples.open.push(seconds);
+        samples
+            .chain
+            .push(chain_check(&folder, snapshot.unwrap_or(0)));
+        samples.read.push(read_copy(&folder));
         snapshot_used = snapshot;
         for dir in [&folder, &raw_folder, &file_folder, &sqlite_folder] {
             let _ = std::fs::remove_dir_all(dir);
@@ -465,6 +491,8 @@ fn main() {
     let replay = median(samples.replay);
     let raw_scan = median(samples.raw_scan);
     let open = median(samples.open);
+    let chain = median(samples.chain);
+    let read = median(samples.read);
     let peak_rss = median(samples.peak_rss_mb);
     let rate = |seconds: f64| objects / seconds;
     if !args.json_only {
@@ -509,6 +537,13 @@ fn main() {
             open / replay * 100.0
         );
         println!(
+            "  of which the chain check below the snapshot: {:.1} ms ({:.1}% of the open); a reading command (private copy + read-only fold): {:.1} ms ({:.2}x the open)",
+            chain * 1e3,
+            chain / open * 100.0,
+            read * 1e3,
+            read / open
+        );
+        println!(
             "memory: peak RSS during ingest {:.0} MB; state {:.1} MB for {} objects = {:.2}x their encoded {:.1} MB\n",
             peak_rss,
             state_bytes as f64 / 1e6,
@@ -518,7 +553,7 @@ fn main() {
         );
     }
     println!(
-        "{{\"objects\":{},\"ingest_objects_per_s\":{:.0},\"ingest_vs_raw_sled\":{:.3},\"ingest_vs_sqlite\":{:.3},\"ingest_vs_file\":{:.3},\"replay_objects_per_s\":{:.0},\"replay_vs_raw_scan\":{:.3},\"open_with_snapshot_ms\":{:.1},\"full_fold_ms\":{:.1},\"peak_rss_mb\":{:.0},\"state_bytes\":{},\"encoded_object_bytes\":{},\"state_vs_encoded\":{:.3}}}",
+        "{{\"objects\":{},\"ingest_objects_per_s\":{:.0},\"ingest_vs_raw_sled\":{:.3},\"ingest_vs_sqlite\":{:.3},\"ingest_vs_file\":{:.3},\"replay_objects_per_s\":{:.0},\"replay_vs_raw_scan\":{:.3},\"open_with_snapshot_ms\":{:.1},\"full_fold_ms\":{:.1},\"chain_check_ms\":{:.1},\"read_copy_ms\":{:.1},\"peak_rss_mb\":{:.0},\"state_bytes\":{},\"encoded_object_bytes\":{},\"state_vs_encoded\":{:.3}}}",
         args.objects,
         rate(ingest),
         raw_sled / ingest,
@@ -528,6 +563,8 @@ fn main() {
         raw_scan / replay,
         open * 1e3,
         replay * 1e3,
+        chain * 1e3,
+        read * 1e3,
         peak_rss,
         state_bytes,
         object_bytes,

@@ -421,15 +421,12 @@ fn extent<S: RecordStore + ?Sized>(store: &S) -> Result<Extent, LogError> {
 }
 
 /// Checks the chain of records 1 to `up_to` (checksums, formats, hashes) without decoding or
-/// folding them: the records a snapshot stands for are still evidence, and damage among them
-/// must be found before anyone writes after them or reads past them.
-fn check_chain<S: RecordStore + ?Sized>(
-    store: &S,
-    up_to: Seq,
-    expected_hash: &Hash,
-) -> Result<(), LogError> {
+/// folding them, and returns the hash of record `up_to`: the records a snapshot stands for are
+/// still evidence, and damage among them must be found before anyone writes after them or reads
+/// past them. Every open does this below the snapshot it starts from.
+pub fn check_chain<S: RecordStore + ?Sized>(store: &S, up_to: Seq) -> Result<Hash, LogError> {
     if up_to == 0 {
-        return Ok(());
+        return Ok(GENESIS);
     }
     let mut expected = 1;
     let mut previous = GENESIS;
@@ -475,14 +472,7 @@ fn check_chain<S: RecordStore + ?Sized>(
             valid_up_to: expected - 1,
         });
     }
-    if previous != *expected_hash {
-        return Err(LogError::Corrupt {
-            seq: up_to,
-            problem: "differs from the record a snapshot was taken after".to_owned(),
-            valid_up_to: up_to - 1,
-        });
-    }
-    Ok(())
+    Ok(previous)
 }
 
 /// The newest trusted snapshot at or before `bound`, with the records before it chain-checked.
@@ -491,7 +481,14 @@ fn checked_start<S: RecordStore + ?Sized>(
     bound: Seq,
 ) -> Result<(Start, Vec<(Seq, String)>), LogError> {
     let (start, skipped) = trusted_start(store, bound)?;
-    check_chain(store, start.seq, &start.hash)?;
+    let up_to = start.seq;
+    if check_chain(store, up_to)? != start.hash {
+        return Err(LogError::Corrupt {
+            seq: up_to,
+            problem: "differs from the record a snapshot was taken after".to_owned(),
+            valid_up_to: up_to.saturating_sub(1),
+        });
+    }
     Ok((start, skipped))
 }
 
