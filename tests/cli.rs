@@ -500,3 +500,86 @@ fn simulate_killed_mid_run_keeps_every_run_it_printed() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A log that lost both copies of its head note: readers warn and still show it, `verify` fails
+/// naming the records present, a writer refuses to append, and `admin accept-records` (with a
+/// reason, recorded in the log) is the one way back to writing.
+#[test]
+fn a_lost_head_note_is_never_silent_and_accept_records_brings_the_log_back() {
+    let log = scratch("head-lost");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/watermark-abc.toml");
+    let run = |args: &[&str]| {
+        syncfold()
+            .args(args)
+            .arg("--log")
+            .arg(&log)
+            .output()
+            .expect("runs")
+    };
+    let simulate = || {
+        syncfold()
+            .arg("simulate")
+            .arg(&example)
+            .arg("--log")
+            .arg(&log)
+            .output()
+            .expect("runs")
+    };
+    assert!(simulate().status.success());
+    std::fs::write(log.join("HEAD"), b"").expect("empty HEAD");
+    std::fs::write(log.join("HEAD.mirror"), [0u8; 128]).expect("zero the mirror");
+
+    let verify = run(&["verify"]);
+    assert_eq!(verify.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&verify.stderr);
+    assert!(stderr.contains("head note is lost"), "{stderr}");
+    assert!(stderr.contains("records 1 to 19"), "{stderr}");
+    assert!(stderr.contains("accept-records"), "{stderr}");
+    let json = run(&["verify", "--json"]);
+    let line: serde_json::Value =
+        serde_json::from_slice(&json.stdout).expect("verify --json prints one object");
+    assert_eq!(line["ok"], false);
+
+    let state = run(&["state"]);
+    assert_eq!(
+        state.status.code(),
+        Some(0),
+        "readers still show the records"
+    );
+    assert!(String::from_utf8_lossy(&state.stderr).contains("warning"));
+
+    let refused = simulate();
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("head note is lost"));
+
+    let no_reason = run(&["admin", "accept-records"]);
+    assert_eq!(no_reason.status.code(), Some(2), "the reason is required");
+    let accepted = syncfold()
+        .args([
+            "admin",
+            "accept-records",
+            "--reason",
+            "HEAD lost with the disk; no backup",
+        ])
+        .args(["--actor", "alice", "--log"])
+        .arg(&log)
+        .output()
+        .expect("runs");
+    assert_eq!(accepted.status.code(), Some(0), "{accepted:?}");
+    assert!(String::from_utf8_lossy(&accepted.stdout).contains("records 1 to 19 accepted by alice"));
+    let events = run(&["events", "--json"]);
+    let last: serde_json::Value = serde_json::from_str(
+        String::from_utf8_lossy(&events.stdout)
+            .lines()
+            .last()
+            .expect("events"),
+    )
+    .expect("json");
+    assert_eq!(last["type"], "present-records-accepted");
+    assert_eq!(last["actor"], "alice");
+    assert_eq!(run(&["verify"]).status.code(), Some(0));
+    assert!(simulate().status.success(), "writable again");
+    let again = run(&["admin", "accept-records", "--reason", "twice"]);
+    assert_eq!(again.status.code(), Some(2), "nothing to accept: {again:?}");
+    let _ = std::fs::remove_dir_all(&log);
+}

@@ -374,6 +374,7 @@ fn a_log_from_a_newer_syncfold_asks_for_an_upgrade() {
 fn every_command_has_help_with_an_example() {
     for command in [
         "demo", "simulate", "state", "runs", "events", "diff", "alerts", "explain", "verify",
+        "admin",
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_syncfold"))
             .args([command, "--help"])
@@ -385,6 +386,10 @@ fn every_command_has_help_with_an_example() {
         assert!(
             text.contains(&format!("syncfold {command}")),
             "{command} --help shows no command line"
+        );
+        assert!(
+            text.contains("Exit status: 0 ok; 1 the log is damaged"),
+            "{command} --help does not document the exit statuses"
         );
     }
 }
