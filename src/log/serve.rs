@@ -70,13 +70,24 @@ pub(crate) trait ReadSource: Send + Sync {
 }
 
 /// The writer's side: a listening socket and its announcement, removed when dropped.
+///
+/// Only the server owns the source; the threads that accept and answer hold it weakly or for the
+/// length of one connection, and dropping the server cuts every connection, so the writer's store
+/// (and sled's lock on its files) is released when the writer lets go of it, not when the last
+/// reader does.
 pub(crate) struct Server {
     socket: PathBuf,
     announcement: PathBuf,
     stop: Arc<AtomicBool>,
+    _source: Arc<dyn ReadSource>,
+    connections: Connections,
 }
 
+/// The readers' connections being answered, by number, so that a stopping server can cut them.
+type Connections = Arc<Mutex<std::collections::BTreeMap<u64, UnixStream>>>;
+
 fn socket_path(folder: &Path) -> PathBuf {
+    static SERVED: AtomicUsize = AtomicUsize::new(0);
     let absolute = folder
         .canonicalize()
         .unwrap_or_else(|_| folder.to_path_buf());
@@ -85,7 +96,11 @@ fn socket_path(folder: &Path) -> PathBuf {
     if beside.as_os_str().len() < 100 {
         beside
     } else {
-        std::env::temp_dir().join(format!("syncfold-{}.sock", std::process::id()))
+        std::env::temp_dir().join(format!(
+            "syncfold-{}-{}.sock",
+            std::process::id(),
+            SERVED.fetch_add(1, Ordering::Relaxed)
+        ))
     }
 }
 
@@ -106,10 +121,12 @@ impl Server {
             .map_err(|e| StoreError::io(folder, "announced to readers (SERVING)", &e))?;
         let stop = Arc::new(AtomicBool::new(false));
         let source: Arc<dyn ReadSource> = Arc::from(source);
-        let stopping = Arc::clone(&stop);
+        let connections = Connections::default();
+        let weak = Arc::downgrade(&source);
+        let (stopping, answering) = (Arc::clone(&stop), Arc::clone(&connections));
         let spawned = std::thread::Builder::new()
             .name("syncfold-serve".to_owned())
-            .spawn(move || accept_loop(listener, source, stopping));
+            .spawn(move || accept_loop(listener, weak, stopping, answering));
         if let Err(error) = spawned {
             let _ = std::fs::remove_file(&announcement);
             let _ = std::fs::remove_file(&socket);
@@ -119,6 +136,8 @@ impl Server {
             socket,
             announcement,
             stop,
+            _source: source,
+            connections,
         })
     }
 }
@@ -130,6 +149,13 @@ impl Drop for Server {
         // Wake the accept loop so it sees the stop flag, then take the socket away.
         let _ = UnixStream::connect(&self.socket);
         let _ = std::fs::remove_file(&self.socket);
+        let connections = self
+            .connections
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for connection in connections.values() {
+            let _ = connection.shutdown(std::net::Shutdown::Both);
+        }
     }
 }
 
@@ -144,30 +170,53 @@ fn set_socket_mode(folder: &Path, socket: &Path) {
     let _ = std::fs::set_permissions(socket, std::fs::Permissions::from_mode(mode | 0o600));
 }
 
-fn accept_loop(listener: UnixListener, source: Arc<dyn ReadSource>, stop: Arc<AtomicBool>) {
-    let active = Arc::new(AtomicUsize::new(0));
+fn accept_loop(
+    listener: UnixListener,
+    source: std::sync::Weak<dyn ReadSource>,
+    stop: Arc<AtomicBool>,
+    connections: Connections,
+) {
+    let mut number = 0u64;
     for connection in listener.incoming() {
         if stop.load(Ordering::SeqCst) {
             return;
         }
         let Ok(connection) = connection else { continue };
-        if active.load(Ordering::SeqCst) >= READERS_MAX {
+        let Some(source) = source.upgrade() else {
+            return;
+        };
+        let mut answering = connections
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if answering.len() >= READERS_MAX {
             // Dropped unanswered: the reader retries.
             continue;
         }
-        active.fetch_add(1, Ordering::SeqCst);
-        let source = Arc::clone(&source);
-        let finished = Arc::clone(&active);
+        let Ok(handle) = connection.try_clone() else {
+            continue;
+        };
+        number += 1;
+        answering.insert(number, handle);
+        drop(answering);
+        let finished = Arc::clone(&connections);
+        let id = number;
         let spawned = std::thread::Builder::new()
             .name("syncfold-reader".to_owned())
             .spawn(move || {
                 if let Err(error) = answer(connection, source.as_ref()) {
                     tracing::debug!(%error, "a reader's connection ended");
                 }
-                finished.fetch_sub(1, Ordering::SeqCst);
+                drop(source);
+                finished
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .remove(&id);
             });
         if spawned.is_err() {
-            active.fetch_sub(1, Ordering::SeqCst);
+            connections
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .remove(&number);
         }
     }
 }
