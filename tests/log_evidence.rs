@@ -333,3 +333,28 @@ fn a_writer_serves_its_acknowledged_records_and_nothing_more() {
     // Without a writer the reader sees every record stored, acknowledged or not.
     assert_eq!(copy.last_seq().expect("last"), 50);
 }
+
+/// A writer whose folder is removed under it (by another program, by hand) reports nothing more
+/// as durable: its next flush fails, naming what happened.
+#[test]
+fn a_writer_whose_folder_was_removed_acknowledges_nothing_more() {
+    let events = history();
+    let folder = Scratch::new("removed");
+    let store = SledStore::open(&folder.0).expect("a new log");
+    let mut log = write(store, &events[..10], &[9].into(), 0);
+    assert_eq!(log.acknowledged(), 10);
+    std::fs::remove_dir_all(&folder.0).expect("removed under the writer");
+    for envelope in &events[10..12] {
+        log.append(envelope).expect("appends to sled's open files");
+    }
+    let error = log
+        .flush()
+        .expect_err("nothing is acknowledged into a removed folder");
+    assert!(
+        error
+            .to_string()
+            .contains("was removed while this process was writing it"),
+        "{error}"
+    );
+    assert_eq!(log.acknowledged(), 10);
+}

@@ -397,6 +397,22 @@ fn write_slots(
         file.write_all_at(&slot, offset)
             .and_then(|()| file.sync_data())
             .map_err(|e| StoreError::io(folder, &format!("written ({name})"), &e))?;
+        // A note written into a file nobody can reach any more acknowledges nothing: the folder
+        // was removed or replaced under this writer, which must not report anything durable.
+        use std::os::unix::fs::MetadataExt;
+        let linked = file
+            .metadata()
+            .map_err(|e| StoreError::io(folder, &format!("checked ({name})"), &e))?
+            .nlink();
+        if linked == 0 {
+            return Err(StoreError::Backend {
+                context: format!(
+                    "the log at {} was removed while this process was writing it; nothing after its last acknowledged record is durable. Find out what removed it, and restore the folder from a backup",
+                    folder.display()
+                ),
+                message: format!("{name} is no longer in the folder"),
+            });
+        }
     }
     Ok(())
 }
