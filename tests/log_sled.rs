@@ -512,4 +512,32 @@ fn golden_logs_of_format_1_still_fold() {
     assert_eq!(outcome(log.state()), expected);
     assert_eq!(log.state().runs().len(), 9);
     let _ = std::fs::remove_dir_all(&copy);
+
+    // Read in place, as a reading command does: the committed folder (written before the head
+    // note had a mirror) reads, and not one byte of it changes.
+    let folder = dir.join("demo-sled");
+    let fingerprint = || {
+        let mut files = Vec::new();
+        let mut pending = vec![folder.clone()];
+        while let Some(next) = pending.pop() {
+            for entry in std::fs::read_dir(&next).expect("readable folder") {
+                let path = entry.expect("entry").path();
+                if path.is_dir() {
+                    pending.push(path);
+                } else {
+                    files.push((path.clone(), std::fs::read(&path).expect("readable file")));
+                }
+            }
+        }
+        files.sort();
+        files
+    };
+    let before = fingerprint();
+    let store = syncfold::log::open_for_reading(&folder).expect("reads in place");
+    let (state, report) = syncfold::log::read(&store).expect("the golden log reads");
+    drop(store);
+    assert_eq!(outcome(&state), expected);
+    assert_eq!(report.head_lost, None);
+    assert!(report.in_flight.is_empty());
+    assert!(before == fingerprint(), "reading changed the committed golden log");
 }
