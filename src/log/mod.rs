@@ -801,6 +801,17 @@ impl<S: RecordStore> Log<S> {
         let command = command.into();
         let name = command.name();
         let decided = decide(&self.state, command)?;
+        self.append_decided(name, decided, at, actor)
+    }
+
+    /// Folds every event a command decided, then appends them all (see [`Log::execute`]).
+    fn append_decided(
+        &mut self,
+        name: &str,
+        decided: Vec<Event>,
+        at: Timestamp,
+        actor: &Actor,
+    ) -> Result<Vec<Event>, LogError> {
         let count = decided.len();
         let mut events = Vec::with_capacity(count);
         let mut records: Vec<Vec<u8>> = Vec::with_capacity(count);
@@ -808,8 +819,11 @@ impl<S: RecordStore> Log<S> {
         for (index, event) in decided.into_iter().enumerate() {
             let envelope = Envelope::new(at, actor.clone(), event);
             let seq = self.state.last_seq() + 1;
-            codec::encode_event_into(&envelope, &mut self.payload)
-                .map_err(|error| LogError::Encode(error.to_string()))?;
+            if let Err(error) = codec::encode_event_into(&envelope, &mut self.payload) {
+                // Earlier events of this command changed the state but not the store.
+                self.poisoned = index > 0;
+                return Err(LogError::Encode(error.to_string()));
+            }
             if let Err(violation) = self.state.apply(seq, &envelope) {
                 // Earlier events of this command changed the state but not the store.
                 self.poisoned = index > 0;
@@ -1040,4 +1054,51 @@ pub fn state_at<S: RecordStore + ?Sized>(store: &S, seq: Seq) -> Result<State, L
     replay(store, seq.max(1), Some(seq), &mut |_, _, _| {
         ControlFlow::Continue(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A decider bug (events the fold refuses) writes nothing of the command, is named as a bug,
+    /// and poisons the log when the first events had already been folded in memory.
+    #[test]
+    fn a_command_is_appended_whole_or_not_at_all() {
+        let actor = Actor::from_name("test");
+        let (mut log, _) =
+            Log::open(MemoryStore::new(), LogOptions::default(), Timestamp(0)).expect("opens");
+        let started = Event::RunStarted {
+            run: RunId(1),
+            connector: ConnectorName::from("hr"),
+            partition: PartitionName::from("people"),
+            kind: RunKind::FullImport,
+            start_watermark: None,
+            settings: Settings::default(),
+        };
+        // The second event names a run that was never started: the fold refuses it.
+        let stray = Event::RunInterrupted { run: RunId(7) };
+        let error = log
+            .append_decided("start-run", vec![started, stray], Timestamp(1), &actor)
+            .expect_err("refused");
+        match &error {
+            LogError::DeciderBug {
+                command,
+                index,
+                count,
+                ..
+            } => assert_eq!((command.as_str(), *index, *count), ("start-run", 2, 2)),
+            other => panic!("expected a decider bug, got {other:?}"),
+        }
+        assert!(error.to_string().starts_with("bug in syncfold"), "{error}");
+        assert_eq!(
+            log.store().last_seq().expect("last"),
+            0,
+            "nothing was written"
+        );
+        assert!(matches!(log.flush(), Err(LogError::Poisoned)));
+        // Reopened, the log is as it was before the command.
+        let (reopened, _) =
+            Log::open(log.into_store(), LogOptions::default(), Timestamp(2)).expect("reopens");
+        assert_eq!(reopened.last_seq(), 0);
+    }
 }
