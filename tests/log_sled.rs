@@ -539,5 +539,8 @@ fn golden_logs_of_format_1_still_fold() {
     assert_eq!(outcome(&state), expected);
     assert_eq!(report.head_lost, None);
     assert!(report.in_flight.is_empty());
-    assert!(before == fingerprint(), "reading changed the committed golden log");
+    assert!(
+        before == fingerprint(),
+        "reading changed the committed golden log"
+    );
 }

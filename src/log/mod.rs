@@ -545,8 +545,14 @@ fn trusted_start<S: RecordStore + ?Sized>(
             ));
             continue;
         }
-        let Some(bytes) = store.get_snapshot(seq)? else {
-            continue;
+        // A snapshot is a shortcut: one the store cannot even read is skipped like a bad one.
+        let bytes = match store.get_snapshot(seq) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => continue,
+            Err(error) => {
+                skipped.push((seq, format!("unreadable: {error}")));
+                continue;
+            }
         };
         match snapshot::decode(seq, &bytes) {
             Ok(found) => {
@@ -979,9 +985,10 @@ pub fn verify_with_progress<S: RecordStore + ?Sized>(
     let mut snapshots_valid = Vec::new();
     let mut snapshots_invalid = Vec::new();
     for seq in snapshot_seqs {
-        let verdict = match store.get_snapshot(seq)? {
-            None => Err("vanished".to_owned()),
-            Some(bytes) => snapshot::decode(seq, &bytes).and_then(|found| {
+        let verdict = match store.get_snapshot(seq) {
+            Err(error) => Err(format!("unreadable: {error}")),
+            Ok(None) => Err("vanished".to_owned()),
+            Ok(Some(bytes)) => snapshot::decode(seq, &bytes).and_then(|found| {
                 let hash = codec::state_hash(&found.state).ok();
                 match snapshot_hashes.get(&seq) {
                     Some(folded) if *folded == hash && hash.is_some() => Ok(()),

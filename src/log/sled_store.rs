@@ -111,6 +111,13 @@ fn sled_error(folder: &Path, doing: &str, error: sled::Error) -> StoreError {
         sled::Error::Io(io) if is_lock_error(&io) => StoreError::InUse {
             path: folder.display().to_string(),
         },
+        // A file sled expects inside its folder (a blob, a segment) is gone: that is damage,
+        // not an operating-system refusal.
+        sled::Error::Io(io) if io.kind() == std::io::ErrorKind::NotFound => damaged(
+            folder,
+            doing,
+            format!("a file of its sled folder is missing ({io})"),
+        ),
         sled::Error::Io(io) => StoreError::io(folder, doing, &io),
         other => damaged(folder, doing, other),
     }
@@ -555,8 +562,8 @@ fn scan_tree(
 
 fn snapshot_seqs(folder: &Path, tree: &sled::Tree, up_to: Seq) -> Result<Vec<Seq>, StoreError> {
     let mut seqs = Vec::new();
-    for item in tree.iter().keys() {
-        let key = guarded(folder, "read (snapshots)", || item)?;
+    let mut keys = guarded(folder, "read (snapshots)", || Ok(tree.iter().keys()))?;
+    while let Some(key) = guarded(folder, "read (snapshots)", || keys.next().transpose())? {
         let seq = seq_of(folder, &key)?;
         if seq <= up_to {
             seqs.push(seq);
