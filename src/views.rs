@@ -24,6 +24,36 @@ fn watermark(watermark: Option<&Watermark>) -> Value {
     watermark.map_or(Value::Null, |w| Value::String(w.display_text()))
 }
 
+/// A time stamp (milliseconds since the Unix epoch, UTC) as RFC 3339 with milliseconds, e.g.
+/// `2026-01-01T00:00:00.000Z`: the form SPEC §8 asks of `started_at` and `ended_at`.
+pub fn rfc3339(at: Timestamp) -> String {
+    let millis = at.0.rem_euclid(1000);
+    let seconds = at.0.div_euclid(1000);
+    let days = seconds.div_euclid(86_400);
+    let in_day = seconds.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's `civil_from_days`).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        in_day / 3600,
+        in_day % 3600 / 60,
+        in_day % 60
+    )
+}
+
 /// One run as `state --json` lists it in `runs[]`.
 pub fn run_json(run: &RunRecord) -> Value {
     json!({
@@ -64,6 +94,9 @@ pub fn run_json(run: &RunRecord) -> Value {
         })),
         "started_seq": run.started.seq,
         "ended_seq": run.ended.as_ref().map(|end| end.seq),
+        "started_at": rfc3339(run.started.at),
+        "ended_at": run.ended.as_ref().map(|end| rfc3339(end.at)),
+        "duration_ms": run.ended.as_ref().map(|end| end.at.0.saturating_sub(run.started.at.0)),
     })
 }
 
@@ -312,4 +345,23 @@ pub fn event_json(seq: Seq, envelope: &Envelope) -> Value {
         "summary": event_summary(&envelope.event),
         "event": serde_json::to_value(&envelope.event).unwrap_or(Value::Null),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_stamps_read_as_rfc_3339_utc() {
+        assert_eq!(rfc3339(Timestamp(0)), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            rfc3339(Timestamp(1_767_225_600_000)),
+            "2026-01-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            rfc3339(Timestamp(951_825_599_999)),
+            "2000-02-29T11:59:59.999Z"
+        );
+        assert_eq!(rfc3339(Timestamp(-1)), "1969-12-31T23:59:59.999Z");
+    }
 }
