@@ -295,6 +295,27 @@ fn weight(event: &Event) -> u64 {
     }
 }
 
+/// Record `expected` is missing: the store's next one is `found`.
+fn gap(expected: Seq, found: Seq) -> LogError {
+    LogError::Corrupt {
+        seq: expected,
+        problem: format!("missing: the store's next record is {found}"),
+        valid_up_to: expected - 1,
+    }
+}
+
+/// Record `seq` failed its checks: written by a newer format, or damaged.
+fn record_failure(seq: Seq, problem: RecordError) -> LogError {
+    match problem {
+        RecordError::NewerFormat { version } => LogError::NewerFormat { seq, version },
+        problem => LogError::Corrupt {
+            seq,
+            problem: problem.to_string(),
+            valid_up_to: seq - 1,
+        },
+    }
+}
+
 /// Verifies and folds the records after `start`. `on_event` sees each event with the state after
 /// it, and may stop the walk there.
 fn walk<S: RecordStore + ?Sized>(
@@ -316,19 +337,11 @@ fn walk<S: RecordStore + ?Sized>(
     let mut failure: Option<LogError> = None;
     store.scan(expected, &mut |seq, bytes| {
         if seq != expected {
-            failure = Some(LogError::Corrupt {
-                seq: expected,
-                problem: format!("missing: the store's next record is {seq}"),
-                valid_up_to: expected - 1,
-            });
+            failure = Some(gap(expected, seq));
             return ControlFlow::Break(());
         }
         let checked = match record::check(bytes, seq, &walk.last_hash) {
             Ok(checked) => checked,
-            Err(RecordError::NewerFormat { version }) => {
-                failure = Some(LogError::NewerFormat { seq, version });
-                return ControlFlow::Break(());
-            }
             Err(
                 problem @ (RecordError::Truncated { .. }
                 | RecordError::Checksum { .. }
@@ -340,11 +353,7 @@ fn walk<S: RecordStore + ?Sized>(
                 return ControlFlow::Break(());
             }
             Err(problem) => {
-                failure = Some(LogError::Corrupt {
-                    seq,
-                    problem: problem.to_string(),
-                    valid_up_to: seq - 1,
-                });
+                failure = Some(record_failure(seq, problem));
                 return ControlFlow::Break(());
             }
         };
@@ -433,25 +442,13 @@ pub fn check_chain<S: RecordStore + ?Sized>(store: &S, up_to: Seq) -> Result<Has
     let mut failure = None;
     store.scan(1, &mut |seq, bytes| {
         if seq != expected {
-            failure = Some(LogError::Corrupt {
-                seq: expected,
-                problem: format!("missing: the store's next record is {seq}"),
-                valid_up_to: expected - 1,
-            });
+            failure = Some(gap(expected, seq));
             return ControlFlow::Break(());
         }
         match record::check(bytes, seq, &previous) {
             Ok(checked) => previous = checked.hash,
-            Err(RecordError::NewerFormat { version }) => {
-                failure = Some(LogError::NewerFormat { seq, version });
-                return ControlFlow::Break(());
-            }
             Err(problem) => {
-                failure = Some(LogError::Corrupt {
-                    seq,
-                    problem: problem.to_string(),
-                    valid_up_to: seq - 1,
-                });
+                failure = Some(record_failure(seq, problem));
                 return ControlFlow::Break(());
             }
         }
