@@ -398,6 +398,14 @@ fn accept_records(folder: &Path, reason: &str, actor: Option<String>) -> ExitCod
     }
 }
 
+/// The exit status for an engine that could not go on.
+fn engine_status(error: &syncfold::engine::EngineError) -> u8 {
+    match error {
+        syncfold::engine::EngineError::Log(error) => exit_status(error),
+        syncfold::engine::EngineError::WriterStopped => UNAVAILABLE,
+    }
+}
+
 fn is_log_folder(folder: &Path) -> bool {
     syncfold::log::is_log_folder(folder)
 }
@@ -611,7 +619,7 @@ fn simulate(path: &Path, folder: &Path, json: bool) -> ExitCode {
     let shutdown = engine.shutdown();
     if let Err(error) = result {
         return fail(
-            1,
+            engine_status(&error),
             format!(
                 "simulating {} into {} failed: {error}",
                 path.display(),
@@ -637,7 +645,10 @@ fn simulate(path: &Path, folder: &Path, json: bool) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Err(error) => fail(1, error),
+        Err(error) => fail(
+            engine_status(&error),
+            format!("{}: {error}", folder.display()),
+        ),
     }
 }
 

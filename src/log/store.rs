@@ -131,9 +131,17 @@ impl StoreError {
             _ => "check the disk and the operating system's log, then run the command again"
                 .to_owned(),
         };
+        // sled wraps some operating-system errors into custom ones whose text is their `Debug`
+        // form; the kind says the same in words.
+        let text = error.to_string();
+        let message = if text.starts_with("Os {") {
+            error.kind().to_string()
+        } else {
+            text
+        };
         StoreError::Io {
             context: format!("the log at {} could not be {doing}", place.display()),
-            message: error.to_string(),
+            message,
             remedy,
             kind: error.kind(),
         }
