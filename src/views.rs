@@ -326,7 +326,7 @@ pub fn event_summary(event: &Event) -> String {
                 .map_or_else(String::new, |p| format!("/{p}"))
         ),
         Event::TornRecordDiscarded { seq, length } => format!(
-            "recovery: record {seq} was torn by a crash ({length} bytes, never acknowledged) and was discarded"
+            "recovery: record {seq}, the last, failed its checks ({length} bytes: a write cut short) and was discarded"
         ),
         Event::PresentRecordsAccepted { through, reason } => format!(
             "administrator: accepted records 1 to {through} of a log whose head note was lost ({reason})"

@@ -32,7 +32,7 @@ use syncfold::script::Player;
 /// The exit-status paragraph every `--help` ends with (a macro, so `concat!` can use it).
 macro_rules! exit_status {
     () => {
-        "Exit status: 0 ok; 1 the log is damaged or a rule refused what was asked; 2 usage or input error; 3 the log is busy or cannot be read or written for another cause (permissions, a full or read-only disk, a newer format)."
+        "Exit status: 0 ok; 1 the log is damaged or a rule refused what was asked; 2 usage or input error; 3 the log is busy or cannot be read or written for another cause (permissions, a full or read-only disk, a newer format); 141 the output pipe closed; 101 a bug in syncfold."
     };
 }
 
@@ -389,6 +389,9 @@ fn accept_records(folder: &Path, reason: &str, actor: Option<String>) -> ExitCod
                 folder.display(),
                 event.saturating_sub(1),
             );
+            if let Some(torn) = report.torn_record_removed {
+                say!("Record {torn}, the last, failed its checks and is not among them: it was discarded, and the log records that.");
+            }
             for run in &report.interrupted {
                 say!("Run {run} was in flight; it is recorded as interrupted.");
             }
@@ -414,6 +417,8 @@ fn is_log_folder(folder: &Path) -> bool {
 const DAMAGED: u8 = 1;
 /// Exit status for bad input (a malformed scenario, a missing log, a wrong flag).
 const USAGE: u8 = 2;
+/// Exit status for a bug in syncfold (as for a panic).
+const BUG: u8 = 101;
 /// Exit status when the log is busy or cannot be read or written for another cause than damage
 /// (permissions, a read-only or full disk, a newer format, a holder that does not serve readers).
 const UNAVAILABLE: u8 = 3;
@@ -425,13 +430,14 @@ fn exit_status(error: &LogError) -> u8 {
         | LogError::MissingAcknowledged { .. }
         | LogError::Rule(_)
         | LogError::HeadLost { .. }
-        | LogError::DeciderBug { .. }
         | LogError::Rejected(_)
         | LogError::Encode(_) => DAMAGED,
         LogError::Store(store) if store.is_damage() => DAMAGED,
         LogError::Store(StoreError::Conflict { .. } | StoreError::OutOfOrder { .. }) => DAMAGED,
         LogError::Beyond { .. } | LogError::NothingToAccept => USAGE,
         LogError::NewerFormat { .. } | LogError::Store(_) | LogError::Poisoned => UNAVAILABLE,
+        // The decider and the fold disagree: a bug, whatever the log holds.
+        LogError::DeciderBug { .. } => BUG,
     }
 }
 
@@ -486,8 +492,18 @@ fn open_existing(folder: &Path) -> Result<Reading, ExitCode> {
     if !is_log_folder(folder) {
         return Err(no_log(folder));
     }
-    let store = open_for_reading(folder).map_err(|error| fail_log(folder, error.into()))?;
-    let (state, report) = syncfold::log::read(&store).map_err(|error| fail_log(folder, error))?;
+    // A writer that stops while it answers leaves the log to be read from the folder: try again.
+    let mut attempt = 0;
+    let (store, state, report) = loop {
+        attempt += 1;
+        let store = open_for_reading(folder).map_err(|error| fail_log(folder, error.into()))?;
+        match syncfold::log::read(&store) {
+            Ok((state, report)) => break (store, state, report),
+            Err(LogError::Store(StoreError::Io { .. }))
+                if store.holder().is_some() && attempt < 3 => {}
+            Err(error) => return Err(fail_log(folder, error)),
+        }
+    };
     for (seq, reason) in &report.snapshots_skipped {
         eprintln!("warning: snapshot after record {seq} skipped: {reason}");
     }
@@ -495,12 +511,14 @@ fn open_existing(folder: &Path) -> Result<Reading, ExitCode> {
         eprintln!(
             "warning: {}: {}",
             folder.display(),
-            LogError::HeadLost {
-                records: report.last,
-                why: why.clone()
-            }
-            .to_string()
-            .replace("--log LOG", &format!("--log {}", folder.display()))
+            syncfold::text::escape(
+                &LogError::HeadLost {
+                    records: report.last,
+                    why: why.clone()
+                }
+                .to_string()
+                .replace("--log LOG", &format!("--log {}", folder.display()))
+            )
         );
     }
     if let Some(torn) = report.torn_tail {
@@ -571,7 +589,12 @@ fn simulate(path: &Path, folder: &Path, json: bool) -> ExitCode {
         .build()
     {
         Ok(runtime) => runtime,
-        Err(error) => return fail(1, format!("cannot start the engine's runtime: {error}")),
+        Err(error) => {
+            return fail(
+                UNAVAILABLE,
+                format!("cannot start the engine's runtime: {error}"),
+            )
+        }
     };
     let engine = Engine::new(log, EngineOptions::default());
     // On a terminal, with the runs going to a file or a pipe, a progress line on stderr.
@@ -745,17 +768,20 @@ fn print_alerts(state: &State, catalog: &RemedyCatalog) {
     }
 }
 
-/// Whether the log at `folder` is a demo log: its first event was written by the demo.
+/// Whether the log at `folder` is a demo log: every event in it was written by the demo. A
+/// demo log that anything else appended to (a `simulate` into the same folder) is no longer one.
 fn is_demo_log(folder: &Path) -> Result<bool, LogError> {
     let store = open_for_reading(folder)?;
-    let Some(bytes) = store.get(1)? else {
-        return Ok(false);
-    };
-    let Ok(checked) = syncfold::log::record::check(&bytes, 1, &syncfold::log::GENESIS) else {
-        return Ok(false);
-    };
-    Ok(syncfold::log::codec::decode_event(checked.payload)
-        .is_ok_and(|envelope| envelope.actor.0 == syncfold::demo::ACTOR))
+    let mut demo_only = store.last_seq()? > 0;
+    syncfold::log::replay(&store, 1, None, &mut |_, envelope, _| {
+        if envelope.actor.0 == syncfold::demo::ACTOR {
+            std::ops::ControlFlow::Continue(())
+        } else {
+            demo_only = false;
+            std::ops::ControlFlow::Break(())
+        }
+    })?;
+    Ok(demo_only)
 }
 
 /// Makes `folder` ready for the demo: a new or empty folder is used as it is; an earlier demo
@@ -789,7 +815,7 @@ fn clear_for_demo(folder: &Path) -> Result<(), ExitCode> {
             return refuse(
                 USAGE,
                 format!(
-                    "{} holds a syncfold log that the demo did not write",
+                    "{} holds a syncfold log that the demo did not write (or not alone)",
                     folder.display()
                 ),
             )

@@ -54,6 +54,11 @@ pub(super) fn events(
         Ok(log) => log,
         Err(code) => return code,
     };
+    // As `state --at`: asking past the end is an input error, not an empty answer.
+    let last = log.state().last_seq();
+    if let Some(seq) = from.filter(|seq| *seq > last.max(1)) {
+        return super::fail_log(folder, LogError::Beyond { seq, last });
+    }
     let mut rows = Vec::new();
     let mut out = std::io::stdout().lock();
     let result = replay(
@@ -66,8 +71,10 @@ pub(super) fn events(
             }
             if json {
                 use std::io::Write;
-                if writeln!(out, "{}", views::event_json(seq, envelope)).is_err() {
-                    return ControlFlow::Break(());
+                // A write that fails ends the command as `println!` would (see main.rs): a closed
+                // pipe quietly, a full disk with a sentence; never a silently short output.
+                if let Err(error) = writeln!(out, "{}", views::event_json(seq, envelope)) {
+                    panic!("failed printing to stdout: {error}");
                 }
             } else {
                 rows.push(vec![
@@ -518,12 +525,17 @@ fn damage_extent(error: &LogError) -> (Option<Seq>, Option<Seq>) {
     }
 }
 
+/// What is wrong with either copy of the head note, for `verify` to say.
+fn read_head_copies(folder: &Path) -> Vec<String> {
+    syncfold::log::head_copy_problems(folder).unwrap_or_else(|error| vec![error.to_string()])
+}
+
 pub(super) fn verify_log(folder: &Path, json: bool) -> ExitCode {
     let refuse = |code: u8, message: String, acknowledged: Option<Seq>, head: String| {
         if json {
             println!(
                 "{}",
-                json!({ "ok": false, "status": code, "error": message, "acknowledged": acknowledged, "head": head })
+                json!({ "ok": false, "status": code, "error": message, "acknowledged": acknowledged, "head": head, "first_bad_seq": null, "valid_up_to": null })
             );
         }
         fail(code, message)
@@ -547,6 +559,9 @@ pub(super) fn verify_log(folder: &Path, json: bool) -> ExitCode {
         Ok(HeadNote::Lost { why }) => (None, format!("the head note is lost ({why})")),
         Err(error) => (None, format!("the head note could not be read ({error})")),
     };
+    // A damaged or stale copy of the note loses nothing while the other is current, but the
+    // redundancy is gone until the next writer's flush: said, not failed.
+    let copies = read_head_copies(folder);
     let store = match open_for_reading(folder) {
         Ok(store) => store,
         Err(error) => {
@@ -574,6 +589,7 @@ pub(super) fn verify_log(folder: &Path, json: bool) -> ExitCode {
                         "records": report.records,
                         "acknowledged": report.acknowledged,
                         "head": head,
+                        "head_copies": copies,
                         "torn_tail": report.torn_tail,
                         "served_by": store.holder(),
                         "snapshots_valid": report.snapshots_valid,
@@ -591,6 +607,9 @@ pub(super) fn verify_log(folder: &Path, json: bool) -> ExitCode {
                 if let Some(pid) = store.holder() {
                     say!("Read through process {pid}, which holds the log: its acknowledged records only.");
                 }
+                for problem in &copies {
+                    say!("Warning: {problem}; the other copy of the head note names the extent, and the next writer's flush rewrites both.");
+                }
                 if let Some(torn) = report.torn_tail {
                     say!("Record {torn} is a write cut short by a crash and was never acknowledged: the log is a valid prefix; the next writer discards that record and records that it did.");
                 }
@@ -603,13 +622,15 @@ pub(super) fn verify_log(folder: &Path, json: bool) -> ExitCode {
         Err(error) => {
             let code = super::exit_status(&error);
             let (first_bad, valid_up_to) = damage_extent(&error);
-            let message = format!(
-                "{}: {}; {head}",
-                folder.display(),
-                error
-                    .to_string()
-                    .replace("--log LOG", &format!("--log {}", folder.display()))
-            );
+            let text = error
+                .to_string()
+                .replace("--log LOG", &format!("--log {}", folder.display()));
+            // A lost note says so itself; other failures are told where the note stands.
+            let message = if matches!(error, LogError::HeadLost { .. }) {
+                format!("{}: {text}", folder.display())
+            } else {
+                format!("{}: {text}; {head}", folder.display())
+            };
             if json {
                 println!(
                     "{}",

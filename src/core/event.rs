@@ -248,9 +248,11 @@ pub enum Event {
         /// The action.
         action: AdminAction,
     },
-    /// A writer reopened the log and found its last record torn by a crash: a write that was
-    /// never acknowledged as durable, so nobody was told of it. The writer removed it and records
-    /// that here, at the same sequence number, so the log says what recovery did.
+    /// A writer reopened the log and found its last record torn by a crash: a write past the
+    /// head note, never acknowledged as durable, so nobody was told of it (or, when an
+    /// administrator accepted the records present of a log whose note was lost, a bad last record
+    /// that is not among them). The writer removed it and records that here, at the same
+    /// sequence number, so the log says what recovery did.
     TornRecordDiscarded {
         /// The sequence number of the torn record (this event takes its place).
         seq: Seq,

@@ -51,7 +51,7 @@ pub use pipelined::Pipelined;
 pub use reading::{open_for_reading, ReadStore};
 pub use record::{Hash, RecordError, GENESIS};
 pub use serve::{announcement, Announcement, ServedStore};
-pub use sled_store::{is_log_folder, read_head_note, SledOptions, SledStore};
+pub use sled_store::{head_copy_problems, is_log_folder, read_head_note, SledOptions, SledStore};
 pub use store::{Crash, Head, HeadNote, MemoryStore, RecordStore, StoreError};
 
 use crate::core::*;
@@ -112,8 +112,9 @@ pub enum LogError {
     /// A record folded into a rule violation.
     #[error("{0}; the log was written by a faulty engine or edited: `syncfold verify` names every such record")]
     Rule(#[from] Violation),
-    /// The head note is lost while the log has records: how many were acknowledged is unknown.
-    #[error("the head note is lost ({why}): the log holds records 1 to {records}, but how many of them were acknowledged as durable is unknown, so records lost from its end cannot be ruled out. Look for a copy or backup of the folder that holds more records; if there is none, accept the present records with `syncfold admin accept-records --log LOG --reason TEXT` before writing to this log again")]
+    /// The head note was written and cannot be read: how many records were acknowledged is
+    /// unknown.
+    #[error("the head note is lost ({why}): the log holds {}, but how many records were acknowledged as durable is unknown, so records lost from its end cannot be ruled out. Look for a copy or backup of the folder that holds more records; if there is none, accept the present records with `syncfold admin accept-records --log LOG --reason TEXT` before writing to this log again", present(*records))]
     HeadLost {
         /// The last record present.
         records: Seq,
@@ -158,6 +159,15 @@ pub enum LogError {
         /// The last event of the log.
         last: Seq,
     },
+}
+
+/// "records 1 to N", or "no records".
+fn present(records: Seq) -> String {
+    if records == 0 {
+        "no records".to_owned()
+    } else {
+        format!("records 1 to {records}")
+    }
 }
 
 /// Proof that every record up to [`Durable::seq`] is on stable storage. Only [`Log::flush`] makes
@@ -398,9 +408,19 @@ struct Extent {
 }
 
 impl Extent {
-    /// The acknowledged sequence number, 0 when unknown (used only to place a torn tail).
+    /// The acknowledged sequence number, 0 when none is known.
     fn acknowledged(&self) -> Seq {
         self.head.map_or(0, |head| head.seq)
+    }
+
+    /// The last record that may not be torn: a bad last record past it is a write cut by a
+    /// crash. When the note is lost nobody can tell, so every bad record is damage.
+    fn torn_after(&self) -> Seq {
+        match (&self.head, &self.lost) {
+            (Some(head), _) => head.seq,
+            (None, Some(_)) => Seq::MAX,
+            (None, None) => 0,
+        }
     }
 }
 
@@ -416,7 +436,9 @@ fn extent<S: RecordStore + ?Sized>(store: &S) -> Result<Extent, LogError> {
             None,
             Some("no head note at all, though the log has records".to_owned()),
         ),
-        HeadNote::Lost { why } => (None, (last > 0).then_some(why)),
+        // A note that was written and cannot be read proves records were acknowledged, even
+        // when none is left.
+        HeadNote::Lost { why } => (None, Some(why)),
     };
     if let Some(head) = head {
         if head.seq > last {
@@ -595,7 +617,7 @@ pub fn read<S: RecordStore + ?Sized>(store: &S) -> Result<(State, ReadReport), L
     let walk = walk(
         store,
         start,
-        extent.acknowledged(),
+        extent.torn_after(),
         extent.last,
         &mut |_, _, _| ControlFlow::Continue(()),
     )?;
@@ -648,7 +670,7 @@ impl<S: RecordStore> Log<S> {
     ) -> Result<(Self, OpenReport), LogError> {
         let mut store = store;
         let extent = extent(&store)?;
-        if extent.head.is_none() && extent.last == 0 {
+        if extent.head.is_none() && extent.lost.is_none() && extent.last == 0 {
             // A new log notes at once that nothing is acknowledged: from now on a log with
             // records and no readable note can only be one that lost its note.
             store.write_head(&Head {
@@ -671,13 +693,15 @@ impl<S: RecordStore> Log<S> {
             tracing::warn!(snapshot = seq, reason = reason.as_str(), "snapshot skipped");
         }
         let snapshot = (start.seq > 0).then_some(start.seq);
-        let walk = walk(
-            &store,
-            start,
-            extent.acknowledged(),
-            extent.last,
-            &mut |_, _, _| ControlFlow::Continue(()),
-        )?;
+        // Accepting the present records accepts that a bad last record is not among them.
+        let torn_after = if accept.is_some() {
+            0
+        } else {
+            extent.torn_after()
+        };
+        let walk = walk(&store, start, torn_after, extent.last, &mut |_, _, _| {
+            ControlFlow::Continue(())
+        })?;
         check_head(&store, extent.head, extent.last, walk.acknowledged_hash)?;
         let acknowledged = extent.acknowledged();
         let mut log = Log {
@@ -958,6 +982,7 @@ pub fn verify_with_progress<S: RecordStore + ?Sized>(
 ) -> Result<VerifyReport, LogError> {
     let extent = extent(store)?;
     let (head, last, acknowledged) = (extent.head, extent.last, extent.acknowledged());
+    let torn_after = extent.torn_after();
     let snapshot_seqs = store.snapshot_seqs()?;
     let mut snapshot_hashes = std::collections::BTreeMap::new();
     let start = Start {
@@ -965,7 +990,7 @@ pub fn verify_with_progress<S: RecordStore + ?Sized>(
         seq: 0,
         hash: GENESIS,
     };
-    let walk = walk(store, start, acknowledged, last, &mut |seq, _, state| {
+    let walk = walk(store, start, torn_after, last, &mut |seq, _, state| {
         if snapshot_seqs.contains(&seq) {
             snapshot_hashes.insert(seq, codec::state_hash(state).ok());
         }
@@ -1028,7 +1053,7 @@ pub fn replay<S: RecordStore + ?Sized>(
     let walk = walk(
         store,
         start,
-        extent.acknowledged(),
+        extent.torn_after(),
         extent.last,
         &mut |seq, envelope, state| {
             if until.is_some_and(|until| seq > until) {

@@ -26,8 +26,10 @@ use std::path::Path;
 use std::time::Duration;
 
 /// How long a reader waits for a writer that holds the log to announce its socket (a writer
-/// announces once it has opened sled; a big log takes a moment).
+/// announces as soon as it has opened sled).
 const ANNOUNCEMENT_WAIT: Duration = Duration::from_secs(2);
+/// How long a reader waits for an announced, living holder that does not answer yet.
+const BUSY_WAIT: Duration = Duration::from_secs(10);
 const RETRY_EVERY: Duration = Duration::from_millis(50);
 
 /// A log opened for reading: never written, whichever way it was reached.
@@ -88,10 +90,49 @@ fn probe(folder: &Path) -> Result<Probe, StoreError> {
     }
 }
 
+/// Whether process `pid` is alive, as `/proc` says; when there is no `/proc` to ask, every
+/// process counts as alive (nothing is swept, nothing of a live process is touched).
+fn alive(pid: i32) -> bool {
+    let proc = Path::new("/proc");
+    !proc.join("self").exists() || proc.join(pid.to_string()).exists()
+}
+
+/// Removes what readers and writers killed before they could clean up left in the temporary
+/// folder: private copies (`syncfold-read-PID-…`) and fallback sockets (`syncfold-PID-N.sock`) of
+/// processes that are gone. A live process's files are never touched.
+fn sweep_leftovers() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let pid = name
+            .strip_prefix("syncfold-read-")
+            .or_else(|| {
+                name.strip_prefix("syncfold-")
+                    .filter(|_| name.ends_with(".sock"))
+            })
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<i32>().ok());
+        let Some(pid) = pid else { continue };
+        if pid > 0 && !alive(pid) {
+            let path = entry.path();
+            let _ = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+        }
+    }
+}
+
 /// Opens the log at `folder` for reading (see the module's table). Nothing in `folder` is
-/// created, changed or removed.
+/// created, changed or removed. Copies and sockets left in the temporary folder by syncfold
+/// processes that were killed are removed first.
 pub fn open_for_reading(folder: &Path) -> Result<ReadStore, StoreError> {
-    let deadline = std::time::Instant::now() + ANNOUNCEMENT_WAIT;
+    sweep_leftovers();
+    let started = std::time::Instant::now();
     loop {
         match probe(folder)? {
             Probe::Free(lock) => {
@@ -100,13 +141,22 @@ pub fn open_for_reading(folder: &Path) -> Result<ReadStore, StoreError> {
                 return store.map(ReadStore::Copy);
             }
             Probe::Held => {
-                let announced = announcement(folder);
+                // An announcement of a live process that does not answer yet (busy with other
+                // readers) is worth a longer wait than none, or a dead process's leftover: a
+                // serving writer announces itself the moment it has opened sled.
+                let announced = announcement(folder)
+                    .filter(|announced| i32::try_from(announced.pid).is_ok_and(alive));
                 if let Some(announced) = &announced {
                     if let Ok(served) = ServedStore::connect(folder, announced) {
                         return Ok(ReadStore::Served(served));
                     }
                 }
-                if std::time::Instant::now() >= deadline {
+                let wait = if announced.is_some() {
+                    BUSY_WAIT
+                } else {
+                    ANNOUNCEMENT_WAIT
+                };
+                if started.elapsed() >= wait {
                     return Err(StoreError::Held {
                         path: folder.display().to_string(),
                         holder: announced.map_or_else(

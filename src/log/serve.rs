@@ -49,6 +49,8 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 const RECORD_BYTES_MAX: u64 = (HEADER_BYTES + PAYLOAD_BYTES_MAX) as u64;
 /// Largest snapshot a reader accepts (the state codec's own limit, plus its header).
 const SNAPSHOT_BYTES_MAX: u64 = super::codec::STATE_BYTES_MAX as u64 + 4096;
+/// Most snapshots a reader accepts in a list (a log keeps a few).
+const SNAPSHOTS_MAX: u32 = 1 << 16;
 /// Longest text (a lost note's reason, an error) a reader accepts.
 const TEXT_BYTES_MAX: u64 = 64 * 1024;
 
@@ -159,15 +161,23 @@ impl Drop for Server {
     }
 }
 
-/// Lets whoever may read the log's head note connect, and nobody else.
+/// Lets whoever may read the log connect, and nobody else: a class of users (owner, group,
+/// others) may connect when it may read the head note and enter the folder. The check matters
+/// most for a socket in the temporary folder, outside the log folder's own protection.
 fn set_socket_mode(folder: &Path, socket: &Path) {
     use std::os::unix::fs::PermissionsExt;
-    let read_bits = std::fs::metadata(folder.join("HEAD"))
-        .map(|meta| meta.permissions().mode())
-        .unwrap_or(0o600)
-        & 0o444;
-    let mode = read_bits | (read_bits >> 1);
-    let _ = std::fs::set_permissions(socket, std::fs::Permissions::from_mode(mode | 0o600));
+    let mode = |path: &Path| {
+        std::fs::metadata(path)
+            .map(|meta| meta.permissions().mode())
+            .unwrap_or(0)
+    };
+    let readable = mode(&folder.join("HEAD")) & 0o444;
+    let searchable = (mode(folder) & 0o111) << 2;
+    let allowed = readable & searchable;
+    let _ = std::fs::set_permissions(
+        socket,
+        std::fs::Permissions::from_mode(allowed | (allowed >> 1) | 0o600),
+    );
 }
 
 fn accept_loop(
@@ -197,6 +207,12 @@ fn accept_loop(
         };
         number += 1;
         answering.insert(number, handle);
+        // Checked under the lock the stopping server takes after setting the flag: either the
+        // server cuts this connection, or this loop sees the flag.
+        if stop.load(Ordering::SeqCst) {
+            let _ = connection.shutdown(std::net::Shutdown::Both);
+            return;
+        }
         drop(answering);
         let finished = Arc::clone(&connections);
         let id = number;
@@ -461,8 +477,14 @@ impl ServedStore {
         output.flush()?;
         let head = read_note(&mut input)?;
         let count = read_u32(&mut input)?;
+        if count > SNAPSHOTS_MAX {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("the holder names {count} snapshots, over the limit of {SNAPSHOTS_MAX}"),
+            ));
+        }
         let mut snapshots = Vec::new();
-        for _ in 0..count.min(1 << 20) {
+        for _ in 0..count {
             snapshots.push(read_u64(&mut input)?);
         }
         let last = head.head().map_or(0, |head| head.seq);
@@ -569,13 +591,20 @@ impl RecordStore for ServedStore {
         })?;
         match served_error {
             None => Ok(()),
-            Some(message) => Err(StoreError::Backend {
+            // The holder's own store failed; whether that is damage, only a check of the
+            // folder can tell once the holder has stopped.
+            Some(message) => Err(StoreError::Io {
                 context: format!(
                     "process {}, which holds the log at {}, could not read it",
                     self.holder,
                     self.folder.display()
                 ),
                 message,
+                remedy: format!(
+                    "run `syncfold verify --log {}` once that process has stopped",
+                    self.folder.display()
+                ),
+                kind: std::io::ErrorKind::Other,
             }),
         }
     }

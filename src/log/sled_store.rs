@@ -39,8 +39,15 @@ use std::sync::{Arc, Mutex};
 
 const HEAD_MAGIC: &[u8; 4] = b"SFLH";
 const HEAD_SLOT_BYTES: usize = 64;
-/// How long a writer waits for readers copying the sled files.
-const READER_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long a writer waits for readers copying the sled files (a copy of a log of millions of
+/// objects takes seconds; a reader holds its lock for nothing else).
+const READER_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Whether the processes holding the log's sled files are all readers: a shared lock can be had
+/// exactly when no writer holds sled's exclusive one.
+fn only_readers(folder: &Path) -> bool {
+    File::open(folder.join("sled").join("db")).is_ok_and(|file| file.try_lock_shared().is_ok())
+}
 /// The head note's file names: the note, then its mirror.
 pub(crate) const HEAD_FILES: [&str; 2] = ["HEAD", "HEAD.mirror"];
 
@@ -198,6 +205,43 @@ pub fn read_head_note(folder: &Path) -> Result<HeadNote, StoreError> {
     Ok(read_head_generation(folder)?.0)
 }
 
+/// What is wrong with either copy of the head note while the note as a whole is readable: a copy
+/// that is damaged, missing beside a written one, or behind the other (each flush writes the same
+/// generation into both). Nothing is lost while one copy is current, but the redundancy is: the
+/// next writer's flush rewrites both. A mirror missing beside a note of a log written before the
+/// mirror existed is not reported.
+pub fn head_copy_problems(folder: &Path) -> Result<Vec<String>, StoreError> {
+    let notes = [
+        read_head_file(folder, HEAD_FILES[0])?,
+        read_head_file(folder, HEAD_FILES[1])?,
+    ];
+    let newest = notes
+        .iter()
+        .filter_map(|note| match note {
+            FileNote::Found(generation, _) => Some(*generation),
+            _ => None,
+        })
+        .max();
+    let Some(newest) = newest else {
+        return Ok(Vec::new());
+    };
+    let mut problems = Vec::new();
+    for (note, name) in notes.iter().zip(HEAD_FILES) {
+        match note {
+            FileNote::Found(generation, _) if *generation < newest => problems.push(format!(
+                "{name} is behind the other copy (generation {generation} of {newest})"
+            )),
+            FileNote::Found(..) => {}
+            FileNote::Unreadable(why) => problems.push(why.clone()),
+            FileNote::Missing if name == HEAD_FILES[0] => {
+                problems.push(format!("{name} is missing"))
+            }
+            FileNote::Missing => {}
+        }
+    }
+    Ok(problems)
+}
+
 fn read_head_generation(folder: &Path) -> Result<(HeadNote, u64), StoreError> {
     let mut best: Option<(u64, Head)> = None;
     let mut problems = Vec::new();
@@ -276,15 +320,26 @@ impl SledStore {
     /// Opens (creating if needed) the log folder `folder` for writing.
     pub fn open_with(folder: &Path, options: SledOptions) -> Result<Self, StoreError> {
         std::fs::create_dir_all(folder).map_err(|e| StoreError::io(folder, "created", &e))?;
-        // A reader copying the sled files holds a shared lock for the moment of the copy; a
-        // writer waits for it. A writer holding the log announces itself: no wait then.
-        let deadline = std::time::Instant::now() + READER_WAIT;
+        if is_log_folder(folder) && !folder.join("sled").is_dir() {
+            // sled would start an empty database inside the evidence: refuse instead.
+            return Err(damaged(
+                folder,
+                "opened",
+                "its sled folder is missing, though its head note is there",
+            ));
+        }
+        // Readers copying the sled files hold shared locks; a writer holds sled's exclusive one.
+        // While a shared lock can be had, only readers are there: wait for them (a copy of a big
+        // log takes a while). Otherwise another writer holds the log: say so at once.
+        let started = std::time::Instant::now();
         let db = loop {
             match open_sled(folder, &folder.join("sled")) {
                 Err(StoreError::InUse { .. })
-                    if super::serve::announcement(folder).is_none()
-                        && std::time::Instant::now() < deadline =>
+                    if only_readers(folder) && started.elapsed() < READER_WAIT =>
                 {
+                    if started.elapsed() >= std::time::Duration::from_secs(2) {
+                        tracing::info!(folder = %folder.display(), "waiting for readers copying the log");
+                    }
                     std::thread::sleep(std::time::Duration::from_millis(50));
                 }
                 opened => break opened?,
@@ -681,12 +736,23 @@ fn copy_tree(from: &Path, to: &Path, folder: &Path) -> Result<(), StoreError> {
                 use std::os::unix::fs::PermissionsExt;
                 std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600))
             });
-            copied.map_err(|e| {
-                StoreError::io(
+            copied.map_err(|e| match e.kind() {
+                // What filled up is the temporary folder, not the disk holding the evidence.
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+                    StoreError::io(
+                        &std::env::temp_dir(),
+                        &format!(
+                            "used for a private copy of the log at {} (set TMPDIR to a folder with room for its sled files)",
+                            folder.display()
+                        ),
+                        &e,
+                    )
+                }
+                _ => StoreError::io(
                     folder,
                     &format!("copied for reading ({})", entry.path().display()),
                     &e,
-                )
+                ),
             })?;
         }
     }

@@ -73,7 +73,7 @@ pub enum StoreError {
     },
     /// Another process holds the log and does not answer readers (an older syncfold, or an
     /// embedder that turned serving off).
-    #[error("the log at {path} is held by {holder}, which does not serve readers; read it once that process has stopped, or read a copy of the folder")]
+    #[error("the log at {path} is held by {holder}, which has not answered readers (it may still be opening the log, or it does not serve readers); try again, read it once that process has stopped, or read a copy of the folder")]
     Held {
         /// The log's folder.
         path: String,
