@@ -671,3 +671,103 @@ fn a_full_disk_is_said_as_such_and_loses_nothing_acknowledged() {
     let _ = std::fs::remove_file(&scenario);
     drop(guard);
 }
+
+/// The review's findings, each as an operator meets it: a demo log that `simulate` appended to is
+/// not the demo's to replace; a damaged copy of the head note is said by `verify`; an output that
+/// cannot be written is status 3 with a sentence; copies left in TMPDIR by a killed reader are
+/// swept by the next one (a live process's never); a writer waits for a reader's copy.
+#[test]
+fn evidence_edges_from_the_review() {
+    let dir = scratch("edges");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let log = dir.join("log");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/watermark-abc.toml");
+    let demo = syncfold()
+        .arg("demo")
+        .arg("--log")
+        .arg(&log)
+        .output()
+        .expect("runs");
+    assert!(demo.status.success());
+    let simulate = |log: &Path| {
+        syncfold()
+            .arg("simulate")
+            .arg(&example)
+            .arg("--log")
+            .arg(log)
+            .output()
+            .expect("runs")
+    };
+    assert!(
+        simulate(&log).status.success(),
+        "simulate may append to a demo log"
+    );
+    let again = syncfold()
+        .arg("demo")
+        .arg("--log")
+        .arg(&log)
+        .output()
+        .expect("runs");
+    assert_eq!(again.status.code(), Some(2), "{again:?}");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("did not write (or not alone)"));
+
+    // One damaged copy of the note: verify passes and says which.
+    std::fs::write(log.join("HEAD.mirror"), b"garbage").expect("damage the mirror");
+    let verify = syncfold()
+        .args(["verify", "--log"])
+        .arg(&log)
+        .output()
+        .expect("runs");
+    assert_eq!(verify.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&verify.stdout).contains("Warning: HEAD.mirror has no valid slot"),
+        "{verify:?}"
+    );
+
+    // An output that cannot be written.
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full");
+    if let Ok(full) = full {
+        let output = syncfold()
+            .args(["runs", "--json", "--log"])
+            .arg(&log)
+            .stdout(full)
+            .output()
+            .expect("runs");
+        assert_eq!(output.status.code(), Some(3));
+        assert!(String::from_utf8_lossy(&output.stderr).contains("could not write the output"));
+    }
+
+    // Leftovers of a dead reader are swept; a live process's are not.
+    let tmp = dir.join("tmp");
+    std::fs::create_dir_all(&tmp).expect("tmp");
+    let mut gone = Command::new("true").spawn().expect("spawn");
+    let dead = gone.id();
+    gone.wait().expect("reaped");
+    let dead_copy = tmp.join(format!("syncfold-read-{dead}-0-1"));
+    let live_copy = tmp.join(format!("syncfold-read-{}-0-1", std::process::id()));
+    std::fs::create_dir_all(dead_copy.join("sled")).expect("leftover");
+    std::fs::create_dir_all(&live_copy).expect("live");
+    let read = syncfold()
+        .args(["runs", "--log"])
+        .arg(&log)
+        .env("TMPDIR", &tmp)
+        .output()
+        .expect("runs");
+    assert!(read.status.success());
+    assert!(!dead_copy.exists(), "a dead reader's copy is swept");
+    assert!(live_copy.exists(), "a live process's copy is left alone");
+
+    // A writer waits while only a reader holds the sled files.
+    let db = std::fs::File::open(log.join("sled").join("db")).expect("db");
+    db.try_lock_shared().expect("a reader's shared lock");
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        drop(db);
+    });
+    let started = std::time::Instant::now();
+    let output = simulate(&log);
+    assert!(output.status.success(), "{output:?}");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(600));
+    release.join().expect("released");
+    let _ = std::fs::remove_dir_all(&dir);
+}

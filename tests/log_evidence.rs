@@ -358,3 +358,64 @@ fn a_writer_whose_folder_was_removed_acknowledges_nothing_more() {
     );
     assert_eq!(log.acknowledged(), 10);
 }
+
+/// With the head note lost, a bad last record cannot be told from a write cut by a crash: it is
+/// damage to readers and to `verify`, and accepting the present records discards it, saying so.
+#[test]
+fn a_bad_last_record_of_a_log_without_its_note_is_damage_until_accepted() {
+    let events = history();
+    let flushed: BTreeSet<usize> = (0..events.len()).collect();
+    let mut store = write(MemoryStore::new(), &events, &flushed, 0).into_store();
+    let last = events.len() as Seq;
+    if let Some(bytes) = store.records_mut().get_mut(&last) {
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x08;
+    }
+    store.set_head(HeadNote::Lost {
+        why: "both copies deleted".to_owned(),
+    });
+    for (what, outcome) in [
+        ("read", read(&store).map(|_| ())),
+        ("verify", verify(&store).map(|_| ())),
+    ] {
+        match outcome {
+            Err(LogError::Corrupt { seq, .. }) => assert_eq!(seq, last, "{what}"),
+            other => panic!("{what}: expected damage at {last}, got {other:?}"),
+        }
+    }
+    let (log, report) = Log::accept_present_records(
+        store,
+        options(0),
+        Timestamp(5),
+        &Actor::from_name("alice"),
+        "the last record is beyond saving",
+    )
+    .expect("accepting the present records discards the bad last one");
+    assert_eq!(report.torn_record_removed, Some(last));
+    assert_eq!(report.accepted_at, Some(last + 1));
+    assert!(matches!(
+        event_at(&log, last),
+        Event::TornRecordDiscarded { seq, .. } if seq == last
+    ));
+    verify(&log.into_store()).expect("verifies once accepted");
+}
+
+/// A note that was written and cannot be read is lost even when no record is left: the records
+/// were there once, so `verify` fails and a writer refuses to start over silently.
+#[test]
+fn a_lost_note_over_no_records_is_still_lost() {
+    let mut store = MemoryStore::new();
+    store.set_head(HeadNote::Lost {
+        why: "HEAD holds only zeros".to_owned(),
+    });
+    assert!(matches!(
+        verify(&store),
+        Err(LogError::HeadLost { records: 0, .. })
+    ));
+    let message = verify(&store).expect_err("fails").to_string();
+    assert!(message.contains("holds no records"), "{message}");
+    assert!(matches!(
+        Log::open(store, options(0), Timestamp(1)),
+        Err(LogError::HeadLost { .. })
+    ));
+}
