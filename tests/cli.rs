@@ -4,6 +4,8 @@
 //! malformed scenarios, missing logs and logs in use get errors that say where and what to do;
 //! and `simulate` killed with SIGKILL mid-run keeps every run it printed.
 
+mod common;
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -417,41 +419,12 @@ fn reading_a_missing_log_or_one_in_use_says_what_to_do() {
     );
 }
 
-/// A long scenario: `runs` delta imports of `pages` pages on three partitions.
-fn long_scenario(path: &Path, runs: usize, pages: usize) {
-    let mut file = std::fs::File::create(path).expect("create");
-    writeln!(
-        file,
-        "[connector]\nname = \"long\"\nsnapshot_limit = 1000000\n"
-    )
-    .expect("write");
-    for run in 0..runs {
-        writeln!(
-            file,
-            "[[step]]\nkind = \"delta-import\"\npartition = \"p{}\"",
-            run % 3
-        )
-        .expect("write");
-        for page in 0..pages {
-            writeln!(file, "  [[step.page]]\n  watermark = \"r{run}p{page}\"").expect("write");
-            write!(file, "  objects = [").expect("write");
-            for object in 0..20 {
-                write!(file, "{{ anchor = \"u{}\", change = \"update\", attrs = {{ mail = \"x{run}\" }} }}, ", (page * 20 + object) % 400).expect("write");
-            }
-            writeln!(file, "]").expect("write");
-            if (run + page) % 13 == 0 {
-                writeln!(file, "  errors = [ {{ anchor = \"bad{run}\", error = \"custom-continue-run\", name = \"e\" }} ]").expect("write");
-            }
-        }
-    }
-}
-
 #[test]
 fn simulate_killed_mid_run_keeps_every_run_it_printed() {
     let dir = scratch("kill");
     std::fs::create_dir_all(&dir).expect("dir");
     let scenario = dir.join("long.toml");
-    long_scenario(&scenario, 400, 12);
+    common::long_scenario(&scenario, 400, 12, 20);
     for (round, after) in [1usize, 7, 25, 60, 3].into_iter().enumerate() {
         let log = dir.join(format!("log{round}"));
         let mut child = syncfold()

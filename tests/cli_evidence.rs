@@ -13,9 +13,11 @@
 //! printing exactly one JSON object in every case. Each test works in its own scratch folder under
 //! the temporary folder, removed when it ends (a guard's `Drop`, so also when it fails).
 
+mod common;
+
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -445,46 +447,6 @@ fn tiny_scenario(path: &Path, connector: &str, partition: &str) {
     .expect("write the scenario");
 }
 
-/// A long scenario (as in tests/cli.rs): `runs` delta imports of `pages` pages of `objects`
-/// objects on three partitions `p0`..`p2` of connector `long`.
-fn long_scenario(path: &Path, runs: usize, pages: usize, objects: usize) {
-    let mut file = std::io::BufWriter::new(std::fs::File::create(path).expect("create"));
-    writeln!(
-        file,
-        "[connector]\nname = \"long\"\nsnapshot_limit = 1000000\n"
-    )
-    .expect("write");
-    for run in 0..runs {
-        writeln!(
-            file,
-            "[[step]]\nkind = \"delta-import\"\npartition = \"p{}\"",
-            run % 3
-        )
-        .expect("write");
-        for page in 0..pages {
-            writeln!(file, "  [[step.page]]\n  watermark = \"r{run}p{page}\"").expect("write");
-            write!(file, "  objects = [").expect("write");
-            for object in 0..objects {
-                write!(
-                    file,
-                    "{{ anchor = \"u{}\", change = \"update\", attrs = {{ mail = \"x{run}\" }} }}, ",
-                    (page * objects + object) % 400
-                )
-                .expect("write");
-            }
-            writeln!(file, "]").expect("write");
-            if (run + page) % 13 == 0 {
-                writeln!(
-                    file,
-                    "  errors = [ {{ anchor = \"bad{run}\", error = \"custom-continue-run\", name = \"e\" }} ]"
-                )
-                .expect("write");
-            }
-        }
-    }
-    file.flush().expect("flush");
-}
-
 fn run_with_id(runs: &[Value], id: u64) -> &Value {
     runs.iter()
         .find(|run| run["id"] == id)
@@ -753,7 +715,7 @@ fn a_reader_beside_a_running_simulate_gets_the_state() {
     let tmp = scratch.dir("tmp");
     let scenario = scratch.join("long.toml");
     // Many short runs (the scenario's size is capped at 16 MiB), so simulate runs for a while.
-    long_scenario(&scenario, 12_000, 1, 5);
+    common::long_scenario(&scenario, 12_000, 1, 5);
     let log = scratch.join("log");
     let simulate_stderr = scratch.join("simulate.stderr");
     let simulate_err = std::fs::File::create(&simulate_stderr).expect("file");
@@ -1021,7 +983,7 @@ fn piping_every_command_into_head_prints_no_panic() {
     let scratch = Scratch::new("pipe");
     let tmp = scratch.dir("tmp");
     let scenario = scratch.join("long.toml");
-    long_scenario(&scenario, 300, 4, 20);
+    common::long_scenario(&scenario, 300, 4, 20);
     let log = scratch.join("log");
     simulate(&tmp, &scenario, &log);
     let err = scratch.join("stderr");
@@ -1169,19 +1131,7 @@ fn exit_statuses_are_consistent() {
         .status()
         .expect("cp");
     assert!(copied.success());
-    {
-        let db = sled::open(damaged.join("sled")).expect("sled");
-        let records = db.open_tree("records").expect("tree");
-        let mut value = records
-            .get(5u64.to_be_bytes())
-            .expect("get")
-            .expect("record 5")
-            .to_vec();
-        let middle = value.len() / 2;
-        value[middle] ^= 0x20;
-        records.insert(5u64.to_be_bytes(), value).expect("insert");
-        db.flush().expect("flush");
-    }
+    common::damage_record(&damaged, 5);
     for line in reading_commands(&damaged, "people", "5") {
         let output = syncfold(&tmp, &line);
         assert_status(&output, 1, &shown(&line));

@@ -7,6 +7,8 @@
 //! and, on a damaged one, exits non-zero naming the damage and the remedy without a panic;
 //! `demo` writes a log the other commands can read; errors say what to do.
 
+mod common;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -314,19 +316,7 @@ fn verify_accepts_a_healthy_log_and_names_damage_without_a_panic() {
         .output()
         .expect("cp");
     assert!(output.status.success());
-    {
-        let db = sled::open(copy.join("sled")).expect("sled");
-        let records = db.open_tree("records").expect("tree");
-        let mut value = records
-            .get(5u64.to_be_bytes())
-            .expect("get")
-            .expect("record 5")
-            .to_vec();
-        let middle = value.len() / 2;
-        value[middle] ^= 0x20;
-        records.insert(5u64.to_be_bytes(), value).expect("insert");
-        db.flush().expect("flush");
-    }
+    common::damage_record(&copy, 5);
     let output = syncfold(&["verify"], &copy);
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);

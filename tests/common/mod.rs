@@ -1,0 +1,62 @@
+//! Helpers shared by the CLI tests (each test file is its own crate and uses a part of them).
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::Path;
+
+/// A long scenario: `runs` delta imports of `pages` pages of `objects` objects each, on three
+/// partitions `p0`..`p2` of connector `long`, with an object error now and then.
+pub fn long_scenario(path: &Path, runs: usize, pages: usize, objects: usize) {
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path).expect("create"));
+    writeln!(
+        file,
+        "[connector]\nname = \"long\"\nsnapshot_limit = 1000000\n"
+    )
+    .expect("write");
+    for run in 0..runs {
+        writeln!(
+            file,
+            "[[step]]\nkind = \"delta-import\"\npartition = \"p{}\"",
+            run % 3
+        )
+        .expect("write");
+        for page in 0..pages {
+            writeln!(file, "  [[step.page]]\n  watermark = \"r{run}p{page}\"").expect("write");
+            write!(file, "  objects = [").expect("write");
+            for object in 0..objects {
+                write!(
+                    file,
+                    "{{ anchor = \"u{}\", change = \"update\", attrs = {{ mail = \"x{run}\" }} }}, ",
+                    (page * objects + object) % 400
+                )
+                .expect("write");
+            }
+            writeln!(file, "]").expect("write");
+            if (run + page) % 13 == 0 {
+                writeln!(
+                    file,
+                    "  errors = [ {{ anchor = \"bad{run}\", error = \"custom-continue-run\", name = \"e\" }} ]"
+                )
+                .expect("write");
+            }
+        }
+    }
+    file.flush().expect("flush");
+}
+
+/// Flips one bit in the middle of record `seq` of the log at `folder`, behind the log's back
+/// (through sled itself), as damage on disk would.
+pub fn damage_record(folder: &Path, seq: u64) {
+    let db = sled::open(folder.join("sled")).expect("sled");
+    let records = db.open_tree("records").expect("tree");
+    let mut value = records
+        .get(seq.to_be_bytes())
+        .expect("get")
+        .expect("the record")
+        .to_vec();
+    let middle = value.len() / 2;
+    value[middle] ^= 0x20;
+    records.insert(seq.to_be_bytes(), value).expect("insert");
+    db.flush().expect("flush");
+}
