@@ -359,32 +359,22 @@ fn reading_a_missing_log_or_one_in_use_says_what_to_do() {
 
     let log = scratch("in-use");
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/watermark-abc.toml");
-    let status = syncfold()
-        .arg("simulate")
-        .arg(&example)
-        .arg("--log")
-        .arg(&log)
-        .output()
-        .expect("runs")
-        .status;
-    assert!(status.success());
+    let run = |command: &str, scenario: Option<&Path>| {
+        let mut line = syncfold();
+        line.arg(command);
+        if let Some(scenario) = scenario {
+            line.arg(scenario);
+        }
+        line.arg("--log").arg(&log).output().expect("runs")
+    };
+    assert!(run("simulate", Some(&example)).status.success());
     // A holder that serves readers (the default): the reading command reads through it.
     let holder = syncfold::log::SledStore::open(&log).expect("this test holds the log");
-    let output = syncfold()
-        .args(["state", "--log"])
-        .arg(&log)
-        .output()
-        .expect("runs");
+    let output = run("state", None);
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     assert!(String::from_utf8_lossy(&output.stdout).contains("completed-discovery-errors"));
     // A second writer is refused at once, naming the remedy.
-    let output = syncfold()
-        .arg("simulate")
-        .arg(&example)
-        .arg("--log")
-        .arg(&log)
-        .output()
-        .expect("runs");
+    let output = run("simulate", Some(&example));
     assert_eq!(output.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("in use by another process"), "{stderr}");
@@ -397,11 +387,7 @@ fn reading_a_missing_log_or_one_in_use_says_what_to_do() {
         },
     )
     .expect("this test holds the log");
-    let output = syncfold()
-        .args(["state", "--log"])
-        .arg(&log)
-        .output()
-        .expect("runs");
+    let output = run("state", None);
     assert_eq!(output.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("does not serve readers"), "{stderr}");
