@@ -44,6 +44,9 @@ fn transient(kind: FaultKind) -> bool {
 struct Account {
     /// Per connector: consecutive runs ending with each transient code.
     counts: BTreeMap<ConnectorName, BTreeMap<&'static str, u32>>,
+    /// Per connector: transient codes whose alert is open (R10: until a run of the connector
+    /// ends without the code; an administrator's action is not a run).
+    open_transient: BTreeMap<ConnectorName, BTreeSet<&'static str>>,
     suspended: BTreeMap<ConnectorName, &'static str>,
     /// Disabled connectors, and whether `credentials-updated` was recorded since.
     disabled: BTreeMap<ConnectorName, bool>,
@@ -179,6 +182,12 @@ fn check_history(script: &syncfold::script::Script) -> Result<(), TestCaseError>
                     .copied()
                     .filter(|kind| transient(*kind))
                     .map(FaultKind::as_str);
+                let open = account
+                    .open_transient
+                    .entry(connector.clone())
+                    .or_default();
+                open.retain(|open| Some(*open) == code);
+                open.extend(code);
                 let counts = account.counts.entry(connector.clone()).or_default();
                 counts.retain(|counted, _| Some(*counted) == code);
                 if let Some(code) = code {
@@ -255,6 +264,41 @@ fn check_history(script: &syncfold::script::Script) -> Result<(), TestCaseError>
                     prop_assert_eq!(warning.objects.iter().collect::<Vec<_>>(), holding);
                 }
             }
+        }
+        // R10: a transient fault's alert is open exactly until a run of its connector ends
+        // without it, whatever administrators did meanwhile.
+        for (connector, _) in state.connectors() {
+            let shown: BTreeSet<&str> = alerts
+                .iter()
+                .filter(|a| {
+                    &a.connector == connector
+                        && a.scope == AlertScope::Connector
+                        && a.recipient == Recipient::ConnectorOwner
+                        && [
+                            FaultKind::ServerDown,
+                            FaultKind::FailedConnection,
+                            FaultKind::DroppedConnection,
+                            FaultKind::ConnectorException,
+                        ]
+                        .iter()
+                        .any(|kind| kind.as_str() == a.code)
+                })
+                .map(|a| a.code.as_str())
+                .collect();
+            let expected: BTreeSet<&str> = account
+                .open_transient
+                .get(connector)
+                .into_iter()
+                .flatten()
+                .copied()
+                .collect();
+            prop_assert_eq!(
+                shown,
+                expected,
+                "transient alerts of {} after event {}",
+                connector,
+                state.last_seq()
+            );
         }
         // R9: escalation exactly at retry_count: a transient alert is a warning below it.
         for alert in alerts.iter().filter(|a| {

@@ -151,7 +151,14 @@ impl State {
                     connector_alerts.push((
                         Severity::Warning,
                         code.clone(),
-                        format!("{} ({} consecutive runs)", failures.message, failures.count),
+                        if failures.count == 0 {
+                            format!(
+                                "{} (count reset by `resume`; open until a run ends without it)",
+                                failures.message
+                            )
+                        } else {
+                            format!("{} ({} consecutive runs)", failures.message, failures.count)
+                        },
                         failures.first.clone(),
                         failures.last.clone(),
                     ));

@@ -1247,7 +1247,12 @@ impl State {
                 AdminAction::Resume => match partition {
                     None => {
                         state.suspended = None;
-                        state.transient.clear();
+                        // R9: `resume` starts the escalation count again; R10: the transient
+                        // alert stays open until a run ends without the fault (an administrator's
+                        // action is not a run).
+                        for failures in state.transient.values_mut() {
+                            failures.count = 0;
+                        }
                         for part in state.partitions.values_mut() {
                             part.suspended = None;
                         }
