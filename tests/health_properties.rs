@@ -56,6 +56,8 @@ struct Account {
     stuck: BTreeMap<PartitionName, u32>,
     held: BTreeMap<PartitionName, BTreeSet<Anchor>>,
     runs_started: BTreeMap<RunId, (ConnectorName, PartitionName, RunKind, Option<Watermark>)>,
+    /// Every partition a run was asked for (started or refused).
+    partitions: BTreeSet<(ConnectorName, PartitionName)>,
 }
 
 fn check_history(script: &syncfold::script::Script) -> Result<(), TestCaseError> {
@@ -73,6 +75,22 @@ fn check_history(script: &syncfold::script::Script) -> Result<(), TestCaseError>
         state
             .apply(state.last_seq() + 1, envelope)
             .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        // Every partition a run was asked for exists from then on, started or refused.
+        if let Event::RunStarted {
+            connector,
+            partition,
+            ..
+        }
+        | Event::RunRefused {
+            connector,
+            partition,
+            ..
+        } = &envelope.event
+        {
+            account
+                .partitions
+                .insert((connector.clone(), partition.clone()));
+        }
         match &envelope.event {
             Event::RunStarted {
                 run,
@@ -182,10 +200,7 @@ fn check_history(script: &syncfold::script::Script) -> Result<(), TestCaseError>
                     .copied()
                     .filter(|kind| transient(*kind))
                     .map(FaultKind::as_str);
-                let open = account
-                    .open_transient
-                    .entry(connector.clone())
-                    .or_default();
+                let open = account.open_transient.entry(connector.clone()).or_default();
                 open.retain(|open| Some(*open) == code);
                 open.extend(code);
                 let counts = account.counts.entry(connector.clone()).or_default();
@@ -263,6 +278,31 @@ fn check_history(script: &syncfold::script::Script) -> Result<(), TestCaseError>
                         .collect();
                     prop_assert_eq!(warning.objects.iter().collect::<Vec<_>>(), holding);
                 }
+            }
+        }
+        // §7 and R10: every partition a run was asked for is listed, and its owner has an info
+        // copy of each of its connector's alerts.
+        for (connector, name) in &account.partitions {
+            prop_assert!(
+                state.partition(connector, name).is_some(),
+                "partition {} missing after event {}",
+                name,
+                state.last_seq()
+            );
+            for owner in alerts.iter().filter(|a| {
+                &a.connector == connector
+                    && a.scope == AlertScope::Connector
+                    && a.recipient == Recipient::ConnectorOwner
+            }) {
+                prop_assert!(
+                    alerts.iter().any(|a| a.code == owner.code
+                        && a.severity == Severity::Info
+                        && a.partition.as_ref() == Some(name)),
+                    "no info copy of {} for {} after event {}",
+                    owner.code,
+                    name,
+                    state.last_seq()
+                );
             }
         }
         // R10: a transient fault's alert is open exactly until a run of its connector ends

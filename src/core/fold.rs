@@ -422,6 +422,9 @@ impl State {
             );
         }
         let committed = existing.and_then(|p| p.committed_watermark.clone());
+        // A partition that was asked for exists, even if no run on it could start: its health
+        // (a suspended connector's, say) and its owner's info alerts must be visible (R10).
+        self.partition_mut(connector, partition);
         self.runs.push(RunRecord {
             id: run,
             connector: connector.clone(),
