@@ -58,6 +58,11 @@ struct Account {
     runs_started: BTreeMap<RunId, (ConnectorName, PartitionName, RunKind, Option<Watermark>)>,
     /// Every partition a run was asked for (started or refused).
     partitions: BTreeSet<(ConnectorName, PartitionName)>,
+    /// Per run: the limit that stopped it.
+    limits: BTreeMap<RunId, LimitKind>,
+    /// Per partition: the limit codes whose alert is open (R10: until a later run on the
+    /// partition runs to its end).
+    open_limits: BTreeMap<(ConnectorName, PartitionName), BTreeSet<&'static str>>,
 }
 
 fn check_history(script: &syncfold::script::Script) -> Result<(), TestCaseError> {
@@ -169,6 +174,9 @@ fn check_history(script: &syncfold::script::Script) -> Result<(), TestCaseError>
                 },
                 _ => {}
             },
+            Event::LimitReached { run, limit, .. } => {
+                account.limits.insert(*run, *limit);
+            }
             Event::ObsoletionHeld { run, anchors } => {
                 let partition = account.runs_started[run].1.clone();
                 account
@@ -193,6 +201,17 @@ fn check_history(script: &syncfold::script::Script) -> Result<(), TestCaseError>
                 ..
             } if *status != RunStatus::Interrupted => {
                 let (connector, partition, kind, start) = account.runs_started[run].clone();
+                // R10: limit alerts close when a run runs to its end; a limit opens its own.
+                let open = account
+                    .open_limits
+                    .entry((connector.clone(), partition.clone()))
+                    .or_default();
+                if status.ran_to_end() {
+                    open.clear();
+                }
+                if let Some(limit) = account.limits.get(run) {
+                    open.insert(limit.code());
+                }
                 // R9: consecutive runs of the connector ending with the same transient code.
                 let code = account
                     .faults
@@ -304,6 +323,27 @@ fn check_history(script: &syncfold::script::Script) -> Result<(), TestCaseError>
                     state.last_seq()
                 );
             }
+        }
+        // R10: each limit alert is open exactly until a later run on its partition runs to its
+        // end, whatever other limit stopped runs meanwhile.
+        for ((connector, name), expected) in &account.open_limits {
+            let shown: BTreeSet<&str> = alerts
+                .iter()
+                .filter(|a| {
+                    &a.connector == connector
+                        && a.partition.as_ref() == Some(name)
+                        && a.scope == AlertScope::Partition
+                        && a.code.ends_with("-limit-exceeded")
+                })
+                .map(|a| a.code.as_str())
+                .collect();
+            prop_assert_eq!(
+                &shown,
+                expected,
+                "limit alerts of {} after event {}",
+                name,
+                state.last_seq()
+            );
         }
         // R10: a transient fault's alert is open exactly until a run of its connector ends
         // without it, whatever administrators did meanwhile.

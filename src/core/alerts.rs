@@ -285,7 +285,7 @@ impl State {
                 alerts.push(stuck);
             }
         }
-        if let Some(limit) = &part.limit_alert {
+        for limit in part.limit_alerts.values() {
             alerts.push(alert(
                 Severity::Error,
                 limit.limit.kind.code(),

@@ -1197,14 +1197,18 @@ impl State {
         }
         let part = self.partition_mut(&open.connector, &open.partition);
         // R11: a limit alert stays open until a later run on the partition runs to its end.
+        // A run stopped by another limit opens that limit's alert and leaves the others open.
         if status.ran_to_end() {
-            part.limit_alert = None;
+            part.limit_alerts.clear();
         }
         if let Some(limit) = open.limit {
-            part.limit_alert = Some(LimitAlert {
-                limit,
-                since: here.clone(),
-            });
+            part.limit_alerts.insert(
+                limit.kind,
+                LimitAlert {
+                    limit,
+                    since: here.clone(),
+                },
+            );
         }
         // R6: delta imports held back by object errors count; a moved watermark resets.
         if moved {

@@ -140,7 +140,7 @@ pub struct PartitionState {
     pub(crate) full_import_cause: Option<String>,
     pub(crate) suspended: Option<Suspension>,
     pub(crate) stuck: StuckWatermark,
-    pub(crate) limit_alert: Option<LimitAlert>,
+    pub(crate) limit_alerts: BTreeMap<LimitKind, LimitAlert>,
 }
 
 /// An obsoletion the deletion guard held (R4), waiting for `approve-obsoletion`.
