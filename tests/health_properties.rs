@@ -58,6 +58,10 @@ struct Account {
     runs_started: BTreeMap<RunId, (ConnectorName, PartitionName, RunKind, Option<Watermark>)>,
     /// Every partition a run was asked for (started or refused).
     partitions: BTreeSet<(ConnectorName, PartitionName)>,
+    /// Per partition: the permanent codes of a broken change log whose alert is open (R9, R10:
+    /// `watermark-expired` in any run, a fatal import error in a delta import; until a clean full
+    /// import).
+    change_log: BTreeMap<(ConnectorName, PartitionName), BTreeSet<&'static str>>,
     /// Per run: the limit that stopped it.
     limits: BTreeMap<RunId, LimitKind>,
     /// Per partition: the limit codes whose alert is open (R10: until a later run on the
@@ -141,6 +145,14 @@ fn check_history(script: &syncfold::script::Script) -> Result<(), TestCaseError>
             },
             Event::FaultRecorded { run, fault, .. } => {
                 account.faults.insert(*run, fault.kind);
+                if fault.kind == FaultKind::WatermarkExpired {
+                    let (connector, partition, ..) = &account.runs_started[run];
+                    account
+                        .change_log
+                        .entry((connector.clone(), partition.clone()))
+                        .or_default()
+                        .insert(fault.kind.as_str());
+                }
                 if matches!(
                     fault.kind,
                     FaultKind::BadCredentials | FaultKind::OauthTokenExpired
@@ -174,6 +186,16 @@ fn check_history(script: &syncfold::script::Script) -> Result<(), TestCaseError>
                 },
                 _ => {}
             },
+            Event::FatalImportErrorRecorded { run, error, .. } => {
+                let (connector, partition, kind, _) = &account.runs_started[run];
+                if *kind == RunKind::DeltaImport {
+                    account
+                        .change_log
+                        .entry((connector.clone(), partition.clone()))
+                        .or_default()
+                        .insert(error.kind.as_str());
+                }
+            }
             Event::LimitReached { run, limit, .. } => {
                 account.limits.insert(*run, *limit);
             }
@@ -208,6 +230,18 @@ fn check_history(script: &syncfold::script::Script) -> Result<(), TestCaseError>
                     .or_default();
                 if status.ran_to_end() {
                     open.clear();
+                }
+                if kind == RunKind::FullImport
+                    && matches!(
+                        status,
+                        RunStatus::Success
+                            | RunStatus::CompletedWarnings
+                            | RunStatus::StoppedDeletionThresholdExceeded
+                    )
+                {
+                    account
+                        .change_log
+                        .remove(&(connector.clone(), partition.clone()));
                 }
                 if let Some(limit) = account.limits.get(run) {
                     open.insert(limit.code());
@@ -341,6 +375,37 @@ fn check_history(script: &syncfold::script::Script) -> Result<(), TestCaseError>
                 &shown,
                 expected,
                 "limit alerts of {} after event {}",
+                name,
+                state.last_seq()
+            );
+        }
+        // R9, R10: a broken change log's permanent codes are error alerts until a clean full
+        // import, whatever kind of run met them.
+        for (connector, name) in &account.partitions {
+            let shown: BTreeSet<&str> = alerts
+                .iter()
+                .filter(|a| {
+                    &a.connector == connector
+                        && a.partition.as_ref() == Some(name)
+                        && a.scope == AlertScope::Partition
+                        && [
+                            "watermark-expired",
+                            "import-parse-error",
+                            "import-read-error",
+                        ]
+                        .contains(&a.code.as_str())
+                })
+                .map(|a| a.code.as_str())
+                .collect();
+            let expected = account
+                .change_log
+                .get(&(connector.clone(), name.clone()))
+                .cloned()
+                .unwrap_or_default();
+            prop_assert_eq!(
+                shown,
+                expected,
+                "change-log alerts of {} after event {}",
                 name,
                 state.last_seq()
             );

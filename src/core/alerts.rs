@@ -224,19 +224,22 @@ impl State {
                 &suspension.since,
             ));
         }
+        for (code, since) in &part.change_log_faults {
+            let by = since
+                .run
+                .map_or_else(String::new, |run| format!(" in run {run}"));
+            alerts.push(alert(
+                Severity::Error,
+                code,
+                format!("the delta change log cannot be used ({code}{by})"),
+                since,
+                since,
+            ));
+        }
         if let Some(flag) = &part.full_import_required {
             let set_by = flag
                 .run
                 .map_or_else(String::new, |run| format!(" by run {run}"));
-            if let Some(cause) = &part.full_import_cause {
-                alerts.push(alert(
-                    Severity::Error,
-                    cause,
-                    format!("the delta change log cannot be used ({cause}{set_by})"),
-                    flag,
-                    flag,
-                ));
-            }
             alerts.push(alert(
                 Severity::Error,
                 "full-import-required",

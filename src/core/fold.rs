@@ -495,8 +495,10 @@ impl State {
             // R5: the change log is broken; only a full import gives a new watermark.
             if part.full_import_required.is_none() {
                 part.full_import_required = Some(here.clone());
-                part.full_import_cause = Some(error.kind.as_str().to_owned());
             }
+            part.change_log_faults
+                .entry(error.kind.as_str().to_owned())
+                .or_insert_with(|| here.clone());
         } else {
             // R2: in a full import it acts as custom-stop-run on the object.
             if let Some(anchor) = &error.anchor {
@@ -606,12 +608,16 @@ impl State {
         };
         let (connector, partition, kind) =
             (open.connector.clone(), open.partition.clone(), open.kind);
-        if fault.kind == FaultKind::WatermarkExpired && kind.is_import() {
+        if fault.kind == FaultKind::WatermarkExpired {
             let part = self.partition_mut(&connector, &partition);
-            if part.full_import_required.is_none() {
+            if kind.is_import() && part.full_import_required.is_none() {
                 part.full_import_required = Some(here.clone());
-                part.full_import_cause = Some(fault.kind.as_str().to_owned());
             }
+            // R9: permanent at partition scope in any run, so an error alert (R10) until a clean
+            // full import, even when the flag was already set or the run was an export.
+            part.change_log_faults
+                .entry(fault.kind.as_str().to_owned())
+                .or_insert_with(|| here.clone());
         }
         if matches!(
             fault.kind,
@@ -1122,7 +1128,7 @@ impl State {
         if clean_full_import {
             // R2: a clean full import, even one whose obsoletion is held, clears the flag.
             part.full_import_required = None;
-            part.full_import_cause = None;
+            part.change_log_faults.clear();
         }
         let committed = part.committed_watermark.clone();
         let Some(open) = self.open_runs.remove(&run) else {

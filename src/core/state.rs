@@ -137,7 +137,7 @@ pub struct PartitionState {
     pub(crate) object_errors: BTreeMap<Anchor, ObjectErrorRecord>,
     pub(crate) held_obsoletion: Option<HeldObsoletion>,
     pub(crate) open_run: Option<RunId>,
-    pub(crate) full_import_cause: Option<String>,
+    pub(crate) change_log_faults: BTreeMap<String, Occurrence>,
     pub(crate) suspended: Option<Suspension>,
     pub(crate) stuck: StuckWatermark,
     pub(crate) limit_alerts: BTreeMap<LimitKind, LimitAlert>,
