@@ -232,11 +232,11 @@ fn broken_delta_log_requires_a_full_import() {
     let ImportPage::Page(mut broken) = page("W2", &["u2"]) else {
         unreachable!()
     };
-    broken.fatal = Some(FatalImportError {
+    broken.fatal_errors = vec![FatalImportError {
         anchor: Some(a("u9")),
         kind: FatalImportErrorKind::ImportReadError,
         description: "change log entry 4411 unreadable".into(),
-    });
+    }];
     let delta = story.play(import(
         RunKind::DeltaImport,
         vec![

@@ -42,7 +42,7 @@ fn page(mark: &str, anchors: &[&str], errors: &[(&str, ObjectErrorKind)]) -> Pag
                 description: "forged".into(),
             })
             .collect(),
-        fatal: None,
+        fatal_errors: Vec::new(),
         watermark: Some(w(mark)),
     }
 }
@@ -582,11 +582,11 @@ fn refusals_that_do_not_match_the_flag() {
     let mut p = player();
     let run = start(&mut p, RunKind::DeltaImport, Settings::default());
     let mut broken = page("A", &[], &[]);
-    broken.fatal = Some(FatalImportError {
+    broken.fatal_errors = vec![FatalImportError {
         anchor: None,
         kind: FatalImportErrorKind::ImportReadError,
         description: "x".into(),
-    });
+    }];
     p.execute(&Command::RecordPage { run, page: broken })
         .expect("page");
     p.execute(&Command::EndRun { run }).expect("ends");

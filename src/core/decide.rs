@@ -218,16 +218,20 @@ fn record_page(state: &State, run: RunId, page: Page) -> Result<Vec<Event>, Reje
     let Page {
         changes,
         errors,
-        fatal,
+        fatal_errors,
         watermark,
     } = page;
-    let clean: Vec<ObjectChange> = if errors.is_empty() && fatal.is_none() {
+    let clean: Vec<ObjectChange> = if errors.is_empty() && fatal_errors.is_empty() {
         changes
     } else {
         let failed: BTreeSet<&Anchor> = errors
             .iter()
             .map(|error| &error.anchor)
-            .chain(fatal.iter().filter_map(|fatal| fatal.anchor.as_ref()))
+            .chain(
+                fatal_errors
+                    .iter()
+                    .filter_map(|fatal| fatal.anchor.as_ref()),
+            )
             .collect();
         changes
             .into_iter()
@@ -251,8 +255,8 @@ fn record_page(state: &State, run: RunId, page: Page) -> Result<Vec<Event>, Reje
             maximum: settings.snapshot_limit,
         }]);
     }
-    let errors_after = open.counts().errors + errors.len() as u64 + u64::from(fatal.is_some());
-    let mut events = Vec::with_capacity(errors.len() + 3);
+    let errors_after = open.counts().errors + errors.len() as u64 + fatal_errors.len() as u64;
+    let mut events = Vec::with_capacity(errors.len() + fatal_errors.len() + 2);
     events.extend(
         errors
             .into_iter()
@@ -262,13 +266,15 @@ fn record_page(state: &State, run: RunId, page: Page) -> Result<Vec<Event>, Reje
                 error,
             }),
     );
-    if let Some(error) = fatal {
-        events.push(Event::FatalImportErrorRecorded {
-            run,
-            page: number,
-            error,
-        });
-    }
+    events.extend(
+        fatal_errors
+            .into_iter()
+            .map(|error| Event::FatalImportErrorRecorded {
+                run,
+                page: number,
+                error,
+            }),
+    );
     events.push(Event::PageRead {
         run,
         page: number,

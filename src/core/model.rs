@@ -266,8 +266,9 @@ pub struct Page {
     pub changes: Vec<ObjectChange>,
     /// Object-level errors on this page.
     pub errors: Vec<DiscoveryError>,
-    /// A fatal import error on this page, if the change log broke here.
-    pub fatal: Option<FatalImportError>,
+    /// The fatal import errors on this page, if the change log broke here: a connector reading
+    /// a corrupted change log may find several unreadable entries on one page.
+    pub fatal_errors: Vec<FatalImportError>,
     /// The watermark after this page, if the connector proposes one.
     pub watermark: Option<Watermark>,
 }

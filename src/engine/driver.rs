@@ -440,7 +440,7 @@ impl<S: RecordStore + Send + 'static> Engine<S> {
             span.in_scope(|| {
                 info!(
                     objects = page.changes.len(),
-                    errors = page.errors.len() + usize::from(page.fatal.is_some()),
+                    errors = page.errors.len() + page.fatal_errors.len(),
                     watermark = page
                         .watermark
                         .as_ref()

@@ -46,8 +46,8 @@
 //!   one, in the order given.
 //! - **Object errors** (`custom-continue-run`, `custom-stop-run`) need an `anchor`; `name` defaults to
 //!   the error kind itself and `description` to `""`. **Fatal import errors** (`import-parse-error`,
-//!   `import-read-error`): at most one per page (the change log breaks once), `anchor` optional (the
-//!   object being read, when known), `name` accepted and ignored, `description` defaulting to `""`.
+//!   `import-read-error`): any number per page (a corrupted change log can hold several unreadable
+//!   entries; each is recorded and counted), `anchor` optional (the object being read, when known), `name` accepted and ignored, `description` defaulting to `""`.
 //! - A page with **`fault`** is not returned at all, so it has no `watermark`, `objects` or `errors`;
 //!   `message` (the connector's own words) defaults to the fault's name. An export step's `fault`
 //!   fails the export as a whole before anything is sent, so it has no `results`.
@@ -654,7 +654,6 @@ fn parse_page(source: &Source<'_>, table: &Table<'_, '_>) -> Result<ImportPage, 
         }
     }
     if let Some(entry) = table.get("errors") {
-        let mut fatal_at: Option<String> = None;
         for error in &array_of_tables(
             source,
             entry.value,
@@ -663,20 +662,7 @@ fn parse_page(source: &Source<'_>, table: &Table<'_, '_>) -> Result<ImportPage, 
         )? {
             match parse_import_error(source, error)? {
                 ParsedImportError::Object(discovery) => page.errors.push(discovery),
-                ParsedImportError::Fatal(fatal, error_entry) => {
-                    if let Some(first) = &fatal_at {
-                        return Err(source.error(
-                            &error_entry.value.span(),
-                            &error_entry.path,
-                            format!(
-                                "a page has at most one import-parse-error or import-read-error \
-                                 (the change log breaks once, at {first}); remove one"
-                            ),
-                        ));
-                    }
-                    fatal_at = Some(error.path.clone());
-                    page.fatal = Some(fatal);
-                }
+                ParsedImportError::Fatal(fatal) => page.fatal_errors.push(fatal),
             }
         }
     }
@@ -714,15 +700,15 @@ fn parse_object(source: &Source<'_>, table: &Table<'_, '_>) -> Result<ObjectChan
     })
 }
 
-enum ParsedImportError<'t, 'a, 'i> {
+enum ParsedImportError {
     Object(DiscoveryError),
-    Fatal(FatalImportError, &'t Entry<'a, 'i>),
+    Fatal(FatalImportError),
 }
 
-fn parse_import_error<'t, 'a, 'i>(
+fn parse_import_error(
     source: &Source<'_>,
-    table: &'t Table<'a, 'i>,
-) -> Result<ParsedImportError<'t, 'a, 'i>, ScenarioError> {
+    table: &Table<'_, '_>,
+) -> Result<ParsedImportError, ScenarioError> {
     table.allow_only(source, ERROR_KEYS, |_| None)?;
     let error_entry = table.required(
         source,
@@ -760,14 +746,11 @@ fn parse_import_error<'t, 'a, 'i>(
             if let Some(name) = table.get("name") {
                 string(source, name.value, &name.path, "an error name")?;
             }
-            Ok(ParsedImportError::Fatal(
-                FatalImportError {
-                    anchor,
-                    kind,
-                    description: description.to_owned(),
-                },
-                error_entry,
-            ))
+            Ok(ParsedImportError::Fatal(FatalImportError {
+                anchor,
+                kind,
+                description: description.to_owned(),
+            }))
         }
     }
 }
@@ -1502,19 +1485,19 @@ partition = "people"
                                     description: String::new(),
                                 },
                             ],
-                            fatal: Some(FatalImportError {
+                            fatal_errors: vec![FatalImportError {
                                 anchor: Some(Anchor::from("u7")),
                                 kind: FatalImportErrorKind::ImportParseError,
                                 description: "log corrupt".into(),
-                            }),
+                            }],
                             watermark: Some(Watermark::from_text("A")),
                         }),
                         ImportPage::Page(Page {
-                            fatal: Some(FatalImportError {
+                            fatal_errors: vec![FatalImportError {
                                 anchor: None,
                                 kind: FatalImportErrorKind::ImportReadError,
                                 description: String::new(),
-                            }),
+                            }],
                             ..Page::default()
                         }),
                         ImportPage::Fault(Fault {
@@ -1909,13 +1892,6 @@ partition = "people"
             line: 7,
             key: Some("step[0].page[0].errors[0].anchor"),
             says: "missing key `anchor`",
-        },
-        Malformed {
-            case: "two fatal errors on one page",
-            text: "[connector]\nname = \"hr\"\n[[step]]\nkind = \"delta-import\"\n[[step.page]]\nerrors = [ { error = \"import-read-error\" },\n  { anchor = \"u2\", error = \"import-parse-error\" } ]\n",
-            line: 7,
-            key: Some("step[0].page[0].errors[1].error"),
-            says: "at most one import-parse-error or import-read-error",
         },
         Malformed {
             case: "pages on an export step",

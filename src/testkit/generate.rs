@@ -181,14 +181,14 @@ fn page(shape: &HistoryShape) -> impl Strategy<Value = ImportPage> {
     let page = (
         vec(change(shape), 0..=shape.changes_max),
         prop_oneof![3 => Just(Vec::new()), 2 => vec(discovery_error(shape), 1..3)],
-        prop_oneof![15 => Just(None), 1 => fatal_import_error(shape).prop_map(Some)],
+        prop_oneof![15 => Just(Vec::new()), 1 => vec(fatal_import_error(shape), 1..3)],
         prop::bool::weighted(0.9),
     )
-        .prop_map(|(changes, errors, fatal, has_watermark)| {
+        .prop_map(|(changes, errors, fatal_errors, has_watermark)| {
             ImportPage::Page(Page {
                 changes,
                 errors,
-                fatal,
+                fatal_errors,
                 // A placeholder: `script` numbers every watermark uniquely.
                 watermark: has_watermark.then(|| Watermark::from_text("?")),
             })

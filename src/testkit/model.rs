@@ -511,7 +511,11 @@ impl ReferenceModel {
                 .errors
                 .iter()
                 .map(|error| &error.anchor)
-                .chain(page.fatal.iter().filter_map(|fatal| fatal.anchor.as_ref()))
+                .chain(
+                    page.fatal_errors
+                        .iter()
+                        .filter_map(|fatal| fatal.anchor.as_ref()),
+                )
                 .collect();
             let clean: Vec<&ObjectChange> = page
                 .changes
@@ -527,7 +531,7 @@ impl ReferenceModel {
             }
 
             // 2. The page's errors: one per object-level error, one per fatal import error.
-            run.errors += page.errors.len() as u64 + u64::from(page.fatal.is_some());
+            run.errors += page.errors.len() as u64 + page.fatal_errors.len() as u64;
             seen.extend(error_anchors.iter().map(|anchor| (*anchor).clone()));
 
             // 3. Clean objects are staged in order (R1), even on and after page k.
@@ -537,7 +541,7 @@ impl ReferenceModel {
             }
 
             // R1: the watermark never advances past an error page.
-            if !page.errors.is_empty() || page.fatal.is_some() {
+            if !page.errors.is_empty() || !page.fatal_errors.is_empty() {
                 error_page_met = true;
             }
             if let Some(watermark) = &page.watermark {
@@ -552,7 +556,7 @@ impl ReferenceModel {
                 .errors
                 .iter()
                 .any(|error| error.kind == ObjectErrorKind::CustomStopRun);
-            stop = if page.fatal.is_some() {
+            stop = if !page.fatal_errors.is_empty() {
                 if kind == RunKind::DeltaImport {
                     partition.full_import_required = true; // R5
                     Some(RunStatus::StoppedDeltaLogBroken)
@@ -841,7 +845,7 @@ mod tests {
         ImportPage::Page(Page {
             changes,
             errors,
-            fatal: None,
+            fatal_errors: Vec::new(),
             watermark: Some(wm(watermark)),
         })
     }
