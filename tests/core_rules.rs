@@ -683,3 +683,86 @@ fn an_object_error_turns_permanent_by_name() {
     assert_eq!(permanent(&story), (1, false));
     assert_eq!(story.partition().object_errors()[&a("u1")].failing_runs, 6);
 }
+
+/// Error counting (SEMANTICS): a fatal import error that names no object still counts one error,
+/// and two fatal errors on one page count two. (Found by mutation testing: `+= 1` turned into
+/// `*= 1` on the anchor-less branch changed no outcome.)
+#[test]
+fn a_fatal_import_error_without_an_object_counts_one_error() {
+    let mut story = Story::new(Settings::default());
+    let ImportPage::Page(mut broken) = page("W1", &["u1"]) else {
+        unreachable!()
+    };
+    broken.fatal_errors = vec![FatalImportError {
+        anchor: None,
+        kind: FatalImportErrorKind::ImportReadError,
+        description: "the change log's segment 12 is unreadable".into(),
+    }];
+    let run = story.play(import(
+        RunKind::DeltaImport,
+        vec![ImportPage::Page(broken.clone())],
+    ));
+    assert_eq!(
+        story.run(run).status,
+        Some(RunStatus::StoppedDeltaLogBroken)
+    );
+    assert_eq!(story.run(run).counts.errors, 1);
+
+    let mut story = Story::new(Settings::default());
+    broken.fatal_errors.push(FatalImportError {
+        anchor: Some(a("u7")),
+        kind: FatalImportErrorKind::ImportParseError,
+        description: "entry 4412 truncated".into(),
+    });
+    let run = story.play(import(RunKind::DeltaImport, vec![ImportPage::Page(broken)]));
+    assert_eq!(story.run(run).counts.errors, 2);
+}
+
+/// R13: an interrupted run stops on the page after the last one it read, and says so to whoever
+/// asks to record more. (Found by mutation testing: `pages_read + 1` turned into `- 1` or `* 1`
+/// changed no outcome.)
+#[test]
+fn an_interrupted_run_stops_on_the_page_after_the_last_one_read() {
+    let actor = Actor::from_name("story");
+    let mut state = State::new();
+    let mut apply = |state: &mut State, command: Command| {
+        for event in decide(state, command).expect("decided") {
+            let envelope = Envelope::new(Timestamp(0), actor.clone(), event);
+            state.apply(state.last_seq() + 1, &envelope).expect("folds");
+        }
+    };
+    apply(
+        &mut state,
+        Command::StartRun {
+            connector: ConnectorName::from("hr"),
+            partition: PartitionName::from("people"),
+            kind: RunKind::DeltaImport,
+            settings: Settings::default(),
+        },
+    );
+    let run = RunId(1);
+    for watermark in ["W1", "W2"] {
+        let ImportPage::Page(page) = page(watermark, &["u1"]) else {
+            unreachable!()
+        };
+        apply(&mut state, Command::RecordPage { run, page });
+    }
+    let interrupted = Envelope::new(Timestamp(0), actor.clone(), Event::RunInterrupted { run });
+    state
+        .apply(state.last_seq() + 1, &interrupted)
+        .expect("folds");
+    let open = state.open_run(run).expect("still open until it ends");
+    assert_eq!(open.stop(), Some((StopCause::Interrupted, 3)));
+    let refused = decide(
+        &state,
+        Command::RecordPage {
+            run,
+            page: Page::default(),
+        },
+    )
+    .expect_err("an interrupted run reads no more pages");
+    assert!(
+        refused.to_string().contains("stopped on page 3"),
+        "{refused}"
+    );
+}
