@@ -725,7 +725,7 @@ fn a_fatal_import_error_without_an_object_counts_one_error() {
 fn an_interrupted_run_stops_on_the_page_after_the_last_one_read() {
     let actor = Actor::from_name("story");
     let mut state = State::new();
-    let mut apply = |state: &mut State, command: Command| {
+    let apply = |state: &mut State, command: Command| {
         for event in decide(state, command).expect("decided") {
             let envelope = Envelope::new(Timestamp(0), actor.clone(), event);
             state.apply(state.last_seq() + 1, &envelope).expect("folds");
