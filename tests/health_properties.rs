@@ -29,14 +29,35 @@ fn config() -> ProptestConfig {
     config
 }
 
+/// The transient faults of R9's table.
+const TRANSIENT: [FaultKind; 4] = [
+    FaultKind::ServerDown,
+    FaultKind::FailedConnection,
+    FaultKind::DroppedConnection,
+    FaultKind::ConnectorException,
+];
+
 fn transient(kind: FaultKind) -> bool {
-    matches!(
-        kind,
-        FaultKind::ServerDown
-            | FaultKind::FailedConnection
-            | FaultKind::DroppedConnection
-            | FaultKind::ConnectorException
-    )
+    TRANSIENT.contains(&kind)
+}
+
+/// The codes of the partition-scope alerts of `connector`/`name` that `wanted` picks.
+fn partition_codes<'a>(
+    alerts: &'a [Alert],
+    connector: &ConnectorName,
+    name: &PartitionName,
+    wanted: impl Fn(&str) -> bool,
+) -> BTreeSet<&'a str> {
+    alerts
+        .iter()
+        .filter(|a| {
+            &a.connector == connector
+                && a.partition.as_ref() == Some(name)
+                && a.scope == AlertScope::Partition
+                && wanted(&a.code)
+        })
+        .map(|a| a.code.as_str())
+        .collect()
 }
 
 /// What the rules demand, kept from the events alone.
@@ -361,16 +382,9 @@ fn check_history(script: &syncfold::script::Script) -> Result<(), TestCaseError>
         // R10: each limit alert is open exactly until a later run on its partition runs to its
         // end, whatever other limit stopped runs meanwhile.
         for ((connector, name), expected) in &account.open_limits {
-            let shown: BTreeSet<&str> = alerts
-                .iter()
-                .filter(|a| {
-                    &a.connector == connector
-                        && a.partition.as_ref() == Some(name)
-                        && a.scope == AlertScope::Partition
-                        && a.code.ends_with("-limit-exceeded")
-                })
-                .map(|a| a.code.as_str())
-                .collect();
+            let shown = partition_codes(&alerts, connector, name, |code| {
+                code.ends_with("-limit-exceeded")
+            });
             prop_assert_eq!(
                 &shown,
                 expected,
@@ -382,21 +396,14 @@ fn check_history(script: &syncfold::script::Script) -> Result<(), TestCaseError>
         // R9, R10: a broken change log's permanent codes are error alerts until a clean full
         // import, whatever kind of run met them.
         for (connector, name) in &account.partitions {
-            let shown: BTreeSet<&str> = alerts
-                .iter()
-                .filter(|a| {
-                    &a.connector == connector
-                        && a.partition.as_ref() == Some(name)
-                        && a.scope == AlertScope::Partition
-                        && [
-                            "watermark-expired",
-                            "import-parse-error",
-                            "import-read-error",
-                        ]
-                        .contains(&a.code.as_str())
-                })
-                .map(|a| a.code.as_str())
-                .collect();
+            let shown = partition_codes(&alerts, connector, name, |code| {
+                [
+                    "watermark-expired",
+                    "import-parse-error",
+                    "import-read-error",
+                ]
+                .contains(&code)
+            });
             let expected = account
                 .change_log
                 .get(&(connector.clone(), name.clone()))
@@ -419,14 +426,7 @@ fn check_history(script: &syncfold::script::Script) -> Result<(), TestCaseError>
                     &a.connector == connector
                         && a.scope == AlertScope::Connector
                         && a.recipient == Recipient::ConnectorOwner
-                        && [
-                            FaultKind::ServerDown,
-                            FaultKind::FailedConnection,
-                            FaultKind::DroppedConnection,
-                            FaultKind::ConnectorException,
-                        ]
-                        .iter()
-                        .any(|kind| kind.as_str() == a.code)
+                        && TRANSIENT.iter().any(|kind| kind.as_str() == a.code)
                 })
                 .map(|a| a.code.as_str())
                 .collect();

@@ -441,11 +441,16 @@ fn exit_status(error: &LogError) -> u8 {
     }
 }
 
+/// `error`'s sentence about the log at `folder`, its remedies naming that folder.
+fn log_message(folder: &Path, error: &LogError) -> String {
+    error
+        .to_string()
+        .replace("--log LOG", &format!("--log {}", folder.display()))
+}
+
 /// Fails with the status that fits `error`, naming the log.
 fn fail_log(folder: &Path, error: LogError) -> ExitCode {
-    let message = error
-        .to_string()
-        .replace("--log LOG", &format!("--log {}", folder.display()));
+    let message = log_message(folder, &error);
     fail(
         exit_status(&error),
         format!("{}: {message}", folder.display()),
@@ -511,14 +516,13 @@ fn open_existing(folder: &Path) -> Result<Reading, ExitCode> {
         eprintln!(
             "warning: {}: {}",
             folder.display(),
-            syncfold::text::escape(
+            syncfold::text::escape(&log_message(
+                folder,
                 &LogError::HeadLost {
                     records: report.last,
                     why: why.clone()
                 }
-                .to_string()
-                .replace("--log LOG", &format!("--log {}", folder.display()))
-            )
+            ))
         );
     }
     if let Some(torn) = report.torn_tail {

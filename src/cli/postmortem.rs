@@ -622,9 +622,7 @@ pub(super) fn verify_log(folder: &Path, json: bool) -> ExitCode {
         Err(error) => {
             let code = super::exit_status(&error);
             let (first_bad, valid_up_to) = damage_extent(&error);
-            let text = error
-                .to_string()
-                .replace("--log LOG", &format!("--log {}", folder.display()));
+            let text = super::log_message(folder, &error);
             // A lost note says so itself; other failures are told where the note stands.
             let message = if matches!(error, LogError::HeadLost { .. }) {
                 format!("{}: {text}", folder.display())

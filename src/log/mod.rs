@@ -57,6 +57,14 @@ pub use store::{Crash, Head, HeadNote, MemoryStore, RecordStore, StoreError};
 use crate::core::*;
 use std::ops::ControlFlow;
 
+/// Why an event did not become a record.
+enum Unstaged {
+    /// It could not be encoded.
+    Encode(String),
+    /// The fold refused it.
+    Refused(Violation),
+}
+
 /// How a log takes snapshots and who it says recovered it.
 #[derive(Clone, Debug)]
 pub struct LogOptions {
@@ -793,16 +801,37 @@ impl<S: RecordStore> Log<S> {
         if self.poisoned {
             return Err(LogError::Poisoned);
         }
-        let seq = self.state.last_seq() + 1;
-        codec::encode_event_into(envelope, &mut self.payload)
-            .map_err(|error| LogError::Encode(error.to_string()))?;
-        self.state.apply(seq, envelope)?;
-        record::encode(seq, &self.last_hash, &self.payload, &mut self.record);
+        let previous = self.last_hash;
+        let mut record = std::mem::take(&mut self.record);
+        let staged = self.stage(envelope, &previous, &mut record);
+        self.record = record;
+        let seq = match staged {
+            Ok(seq) => seq,
+            Err(Unstaged::Encode(error)) => return Err(LogError::Encode(error)),
+            Err(Unstaged::Refused(violation)) => return Err(LogError::Rule(violation)),
+        };
         if let Err(error) = self.store.append(seq, &self.record) {
             self.poisoned = true;
             return Err(error.into());
         }
         self.last_hash = record::hash(&self.record);
+        Ok(seq)
+    }
+
+    /// Encodes `envelope`, folds it, and lays it out in `out` as the next record, chained to
+    /// `previous`; the one path by which an event becomes a record. On failure the state is as
+    /// it was (the fold checks before it changes anything).
+    fn stage(
+        &mut self,
+        envelope: &Envelope,
+        previous: &Hash,
+        out: &mut Vec<u8>,
+    ) -> Result<Seq, Unstaged> {
+        let seq = self.state.last_seq() + 1;
+        codec::encode_event_into(envelope, &mut self.payload)
+            .map_err(|error| Unstaged::Encode(error.to_string()))?;
+        self.state.apply(seq, envelope).map_err(Unstaged::Refused)?;
+        record::encode(seq, previous, &self.payload, out);
         self.since_snapshot += weight(&envelope.event);
         Ok(seq)
     }
@@ -845,26 +874,21 @@ impl<S: RecordStore> Log<S> {
         let mut last_hash = self.last_hash;
         for (index, event) in decided.into_iter().enumerate() {
             let envelope = Envelope::new(at, actor.clone(), event);
-            let seq = self.state.last_seq() + 1;
-            if let Err(error) = codec::encode_event_into(&envelope, &mut self.payload) {
+            let mut bytes = Vec::new();
+            if let Err(unstaged) = self.stage(&envelope, &last_hash, &mut bytes) {
                 // Earlier events of this command changed the state but not the store.
                 self.poisoned = index > 0;
-                return Err(LogError::Encode(error.to_string()));
-            }
-            if let Err(violation) = self.state.apply(seq, &envelope) {
-                // Earlier events of this command changed the state but not the store.
-                self.poisoned = index > 0;
-                return Err(LogError::DeciderBug {
-                    command: name.to_owned(),
-                    index: index + 1,
-                    count,
-                    violation,
+                return Err(match unstaged {
+                    Unstaged::Encode(error) => LogError::Encode(error),
+                    Unstaged::Refused(violation) => LogError::DeciderBug {
+                        command: name.to_owned(),
+                        index: index + 1,
+                        count,
+                        violation,
+                    },
                 });
             }
-            let mut bytes = Vec::new();
-            record::encode(seq, &last_hash, &self.payload, &mut bytes);
             last_hash = record::hash(&bytes);
-            self.since_snapshot += weight(&envelope.event);
             records.push(bytes);
             events.push(envelope.event);
         }

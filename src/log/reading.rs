@@ -17,10 +17,9 @@
 //! shares blocks instead): see `docs/PERFORMANCE.md`.
 
 use super::serve::{announcement, ServedStore};
-use super::sled_store::SledStore;
+use super::sled_store::{probe, Probe, SledStore};
 use super::store::{Head, HeadNote, RecordStore, StoreError};
 use crate::core::Seq;
-use std::fs::{File, TryLockError};
 use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::Duration;
@@ -61,31 +60,6 @@ impl ReadStore {
         match self {
             ReadStore::Copy(store) => store,
             ReadStore::Served(store) => store,
-        }
-    }
-}
-
-/// Whether a writer holds the sled files of `folder`: sled takes an exclusive `flock` on its
-/// `db` file, so a shared one succeeds exactly when no writer is there. The returned file keeps
-/// the shared lock until dropped (a writer that starts meanwhile waits or reports the log busy).
-enum Probe {
-    Free(Option<File>),
-    Held,
-}
-
-fn probe(folder: &Path) -> Result<Probe, StoreError> {
-    let db = folder.join("sled").join("db");
-    let file = match File::open(&db) {
-        Ok(file) => file,
-        // No sled files at all: nothing to lock, nothing a writer holds.
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Probe::Free(None)),
-        Err(error) => return Err(StoreError::io(folder, "read (sled/db)", &error)),
-    };
-    match file.try_lock_shared() {
-        Ok(()) => Ok(Probe::Free(Some(file))),
-        Err(TryLockError::WouldBlock) => Ok(Probe::Held),
-        Err(TryLockError::Error(error)) => {
-            Err(StoreError::io(folder, "locked for reading", &error))
         }
     }
 }

@@ -538,39 +538,23 @@ impl ServedStore {
         Ok(value)
     }
 
-    fn refuse(&self) -> StoreError {
-        StoreError::ReadOnly {
-            path: self.folder.display().to_string(),
-        }
-    }
-}
-
-impl RecordStore for ServedStore {
-    fn append(&mut self, _: Seq, _: &[u8]) -> Result<(), StoreError> {
-        Err(self.refuse())
-    }
-
-    fn flush(&mut self) -> Result<(), StoreError> {
-        Err(self.refuse())
-    }
-
-    fn last_seq(&self) -> Result<Seq, StoreError> {
-        Ok(self.last)
-    }
-
-    fn scan(
+    /// Asks the holder for records `from` to `to` (never past its acknowledged head at connect)
+    /// and shows each to `visit` as it arrives.
+    fn records(
         &self,
         from: Seq,
+        to: Seq,
         visit: &mut dyn FnMut(Seq, &[u8]) -> ControlFlow<()>,
     ) -> Result<(), StoreError> {
-        if from > self.last {
+        let to = to.min(self.last);
+        if from > to {
             return Ok(());
         }
         let mut served_error = None;
         self.exchange(|(input, output)| {
             output.write_all(&[2])?;
             output.write_all(&from.to_le_bytes())?;
-            output.write_all(&self.last.to_le_bytes())?;
+            output.write_all(&to.to_le_bytes())?;
             output.flush()?;
             loop {
                 let seq = read_u64(input)?;
@@ -609,27 +593,42 @@ impl RecordStore for ServedStore {
         }
     }
 
+    fn refuse(&self) -> StoreError {
+        StoreError::ReadOnly {
+            path: self.folder.display().to_string(),
+        }
+    }
+}
+
+impl RecordStore for ServedStore {
+    fn append(&mut self, _: Seq, _: &[u8]) -> Result<(), StoreError> {
+        Err(self.refuse())
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        Err(self.refuse())
+    }
+
+    fn last_seq(&self) -> Result<Seq, StoreError> {
+        Ok(self.last)
+    }
+
+    fn scan(
+        &self,
+        from: Seq,
+        visit: &mut dyn FnMut(Seq, &[u8]) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        self.records(from, self.last, visit)
+    }
+
     fn get(&self, seq: Seq) -> Result<Option<Vec<u8>>, StoreError> {
         let mut found = None;
-        if seq == 0 || seq > self.last {
+        if seq == 0 {
             return Ok(None);
         }
-        self.exchange(|(input, output)| {
-            output.write_all(&[2])?;
-            output.write_all(&seq.to_le_bytes())?;
-            output.write_all(&seq.to_le_bytes())?;
-            output.flush()?;
-            loop {
-                let at = read_u64(input)?;
-                if at == 0 || at == u64::MAX {
-                    if at == u64::MAX {
-                        read_text(input)?;
-                    }
-                    return Ok(((), true));
-                }
-                let len = read_u32(input)?;
-                found = Some(read_bytes(input, u64::from(len), RECORD_BYTES_MAX)?);
-            }
+        self.records(seq, seq, &mut |_, bytes| {
+            found = Some(bytes.to_vec());
+            ControlFlow::Continue(())
         })?;
         Ok(found)
     }

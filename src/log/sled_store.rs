@@ -31,7 +31,7 @@ use super::record::{Hash, GENESIS};
 use super::serve::{ReadSource, Server};
 use super::store::{Head, HeadNote, RecordStore, StoreError};
 use crate::core::Seq;
-use std::fs::{File, OpenOptions};
+use std::fs::{File, OpenOptions, TryLockError};
 use std::ops::ControlFlow;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -46,8 +46,34 @@ const READER_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
 /// Whether the processes holding the log's sled files are all readers: a shared lock can be had
 /// exactly when no writer holds sled's exclusive one.
 fn only_readers(folder: &Path) -> bool {
-    File::open(folder.join("sled").join("db")).is_ok_and(|file| file.try_lock_shared().is_ok())
+    matches!(probe(folder), Ok(Probe::Free(_)))
 }
+
+/// Whether a writer holds the sled files of `folder`: sled takes an exclusive `flock` on its
+/// `db` file, so a shared one succeeds exactly when no writer is there. The returned file keeps
+/// the shared lock until dropped (a writer that starts meanwhile waits or reports the log busy).
+pub(crate) enum Probe {
+    Free(Option<File>),
+    Held,
+}
+
+pub(crate) fn probe(folder: &Path) -> Result<Probe, StoreError> {
+    let db = folder.join("sled").join("db");
+    let file = match File::open(&db) {
+        Ok(file) => file,
+        // No sled files at all: nothing to lock, nothing a writer holds.
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Probe::Free(None)),
+        Err(error) => return Err(StoreError::io(folder, "read (sled/db)", &error)),
+    };
+    match file.try_lock_shared() {
+        Ok(()) => Ok(Probe::Free(Some(file))),
+        Err(TryLockError::WouldBlock) => Ok(Probe::Held),
+        Err(TryLockError::Error(error)) => {
+            Err(StoreError::io(folder, "locked for reading", &error))
+        }
+    }
+}
+
 /// The head note's file names: the note, then its mirror.
 pub(crate) const HEAD_FILES: [&str; 2] = ["HEAD", "HEAD.mirror"];
 
@@ -533,10 +559,7 @@ impl RecordStore for SledStore {
 
     fn read_head(&self) -> Result<HeadNote, StoreError> {
         match &self.mode {
-            Mode::Writer { acknowledged, .. } => Ok(acknowledged
-                .lock()
-                .map(|note| note.clone())
-                .unwrap_or_else(|poisoned| poisoned.into_inner().clone())),
+            Mode::Writer { acknowledged, .. } => Ok(current(acknowledged)),
             Mode::Reader { head, .. } => Ok(head.clone()),
         }
     }
@@ -627,6 +650,14 @@ fn snapshot_seqs(folder: &Path, tree: &sled::Tree, up_to: Seq) -> Result<Vec<Seq
     Ok(seqs)
 }
 
+/// The head note a writer last made durable (shared by the writer and its reader socket).
+fn current(acknowledged: &Mutex<HeadNote>) -> HeadNote {
+    acknowledged
+        .lock()
+        .map(|note| note.clone())
+        .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+}
+
 /// What a writer serves to readers: its trees and its acknowledged head, nothing past it.
 struct SledSource {
     records: sled::Tree,
@@ -636,10 +667,7 @@ struct SledSource {
 
 impl ReadSource for SledSource {
     fn head(&self) -> HeadNote {
-        self.acknowledged
-            .lock()
-            .map(|note| note.clone())
-            .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+        current(&self.acknowledged)
     }
 
     fn snapshot_seqs(&self, up_to: Seq) -> Result<Vec<Seq>, StoreError> {
