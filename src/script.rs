@@ -67,13 +67,68 @@ pub enum PlayError {
     /// The fold refused an event the decider produced: a bug in the core.
     #[error(transparent)]
     Violated(#[from] Violation),
+    /// The run machine was answered out of turn: a bug in the player.
+    #[error(transparent)]
+    OutOfTurn(#[from] Unexpected),
 }
 
-/// Plays steps through the core, keeping the state and the events in log order.
+/// What a scripted connector answers for one step: the pages of an import, or the results (and
+/// the fault) of an export. Pure, so the [`Player`] and the engine's scenario connector answer
+/// from the same script the same way.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScriptedAnswers {
+    pages: Vec<ImportPage>,
+    results: BTreeMap<Anchor, ExportOutcome>,
+    fault: Option<Fault>,
+}
+
+impl ScriptedAnswers {
+    /// The answers a step scripts (an administrator's step scripts none).
+    pub fn of(step: &Step) -> Self {
+        match step {
+            Step::Import { pages, .. } => ScriptedAnswers {
+                pages: pages.clone(),
+                ..Self::default()
+            },
+            Step::Export { results, fault, .. } => ScriptedAnswers {
+                results: results.clone(),
+                fault: fault.clone(),
+                ..Self::default()
+            },
+            Step::Admin { .. } => Self::default(),
+        }
+    }
+
+    /// Opening the session: an export's scripted fault fails it (once).
+    pub fn open(&mut self) -> Result<(), Fault> {
+        self.fault.take().map_or(Ok(()), Err)
+    }
+
+    /// Page `page` (from 1): the scripted page or fault, or the end of the import.
+    pub fn page(&self, page: u64) -> PageAnswer {
+        let index = usize::try_from(page.saturating_sub(1)).unwrap_or(usize::MAX);
+        match self.pages.get(index) {
+            None => Ok(None),
+            Some(ImportPage::Page(page)) => Ok(Some(page.clone())),
+            Some(ImportPage::Fault(fault)) => Err(fault.clone()),
+        }
+    }
+
+    /// The results for an export batch (see [`scripted_answers`]).
+    pub fn export(&self, batch: &[ExportChange]) -> Vec<(Anchor, ExportOutcome)> {
+        scripted_answers(&self.results, batch.iter().map(|change| &change.anchor))
+    }
+}
+
+/// Plays steps through the core, keeping the state and the events in log order. Each run is a
+/// [`RunMachine`] pumped synchronously: every action is carried out at once, with the script's
+/// answers for the connector.
 #[derive(Clone, Debug)]
 pub struct Player {
     state: State,
     log: Vec<Envelope>,
+    /// Where each command's events end in `log` (exclusive), in order.
+    commands: Vec<usize>,
     actor: Actor,
     clock: Timestamp,
     tick_ms: i64,
@@ -86,6 +141,7 @@ impl Player {
         Player {
             state: State::new(),
             log: Vec::new(),
+            commands: Vec::new(),
             actor,
             clock: start,
             tick_ms,
@@ -109,6 +165,17 @@ impl Player {
         &self.log
     }
 
+    /// The events of each command executed so far, in log order: what a log appends, and
+    /// flushes after when [`needs_flush`] says so, for one command.
+    pub fn commands(&self) -> impl Iterator<Item = &[Envelope]> + '_ {
+        let mut start = 0;
+        self.commands.iter().map(move |&end| {
+            let events = self.log.get(start..end).unwrap_or_default();
+            start = end;
+            events
+        })
+    }
+
     /// Moves the clock forward, e.g. to put a night between two runs.
     pub fn advance_clock(&mut self, milliseconds: i64) {
         self.clock = Timestamp(self.clock.0 + milliseconds);
@@ -122,6 +189,9 @@ impl Player {
             self.state.apply(self.state.last_seq() + 1, &envelope)?;
             self.log.push(envelope);
             self.clock = Timestamp(self.clock.0 + self.tick_ms);
+        }
+        if !events.is_empty() {
+            self.commands.push(self.log.len());
         }
         Ok(events)
     }
@@ -144,39 +214,12 @@ impl Player {
         settings: &Settings,
         step: &Step,
     ) -> Result<Option<RunId>, PlayError> {
-        match step {
+        let (partition, kind) = match step {
             Step::Import {
-                partition,
-                kind,
-                pages,
-            } => {
-                let Some(run) = self.start(connector, partition, *kind, settings)? else {
-                    return Ok(Some(self.state.next_run_id().prev()));
-                };
-                for page in pages {
-                    if self.stopped(run) {
-                        break;
-                    }
-                    let command = match page {
-                        ImportPage::Page(page) => Command::RecordPage {
-                            run,
-                            page: page.clone(),
-                        },
-                        ImportPage::Fault(fault) => Command::RecordFault {
-                            run,
-                            fault: fault.clone(),
-                        },
-                    };
-                    self.execute(&command)?;
-                }
-                self.execute(&Command::EndRun { run })?;
-                Ok(Some(run))
-            }
+                partition, kind, ..
+            } => (partition, *kind),
             Step::Export {
-                partition,
-                enqueue,
-                results,
-                fault,
+                partition, enqueue, ..
             } => {
                 for change in enqueue {
                     self.execute(&Command::QueueExport {
@@ -185,31 +228,7 @@ impl Player {
                         change: change.clone(),
                     })?;
                 }
-                let Some(run) = self.start(connector, partition, RunKind::Export, settings)? else {
-                    return Ok(Some(self.state.next_run_id().prev()));
-                };
-                if let Some(fault) = fault {
-                    self.execute(&Command::RecordFault {
-                        run,
-                        fault: fault.clone(),
-                    })?;
-                }
-                while !self.stopped(run) {
-                    let sent = self.execute(&Command::SendExportBatch {
-                        run,
-                        batch_size_max: self.batch_size_max,
-                    })?;
-                    let Some(Event::ExportBatchSent { anchors, .. }) = sent.first() else {
-                        break;
-                    };
-                    let answers = scripted_answers(results, anchors);
-                    self.execute(&Command::RecordExportResults {
-                        run,
-                        results: answers,
-                    })?;
-                }
-                self.execute(&Command::EndRun { run })?;
-                Ok(Some(run))
+                (partition, RunKind::Export)
             }
             Step::Admin { partition, action } => {
                 self.execute(&Command::RecordAdminAction {
@@ -217,33 +236,35 @@ impl Player {
                     partition: partition.clone(),
                     action: *action,
                 })?;
-                Ok(None)
+                return Ok(None);
+            }
+        };
+        let mut plan = RunPlan::new(connector.clone(), partition.clone(), kind, settings.clone());
+        plan.batch_size_max = self.batch_size_max;
+        self.run(plan, ScriptedAnswers::of(step)).map(Some)
+    }
+
+    /// Pumps one run's machine to its end, answering for the connector from the script.
+    pub fn run(&mut self, plan: RunPlan, mut answers: ScriptedAnswers) -> Result<RunId, PlayError> {
+        let mut machine = RunMachine::new(plan);
+        while let Some(action) = machine.poll() {
+            match action {
+                Action::Execute(command) => match self.execute(&command) {
+                    Ok(events) => machine.executed(&Executed::new(&self.state, events))?,
+                    Err(PlayError::Rejected(rejection)) => machine.refused(rejection)?,
+                    Err(error) => return Err(error),
+                },
+                Action::Open { .. } => machine.opened(answers.open())?,
+                Action::ReadPage { page, .. } => machine.page_read(answers.page(page))?,
+                Action::Export { changes } => machine.exported(Ok(answers.export(&changes)))?,
+                Action::Close => machine.closed()?,
+                Action::Finished { run, .. } => return Ok(run),
             }
         }
-    }
-
-    /// Starts a run; `None` when the core refused to start it (the refusal is recorded).
-    fn start(
-        &mut self,
-        connector: &ConnectorName,
-        partition: &PartitionName,
-        kind: RunKind,
-        settings: &Settings,
-    ) -> Result<Option<RunId>, PlayError> {
-        let events = self.execute(&Command::StartRun {
-            connector: connector.clone(),
-            partition: partition.clone(),
-            kind,
-            settings: settings.clone(),
-        })?;
-        Ok(match events.first() {
-            Some(Event::RunStarted { run, .. }) => Some(*run),
-            _ => None,
-        })
-    }
-
-    fn stopped(&self, run: RunId) -> bool {
-        self.state.open_run(run).is_none_or(OpenRun::is_stopped)
+        Err(PlayError::OutOfTurn(Unexpected {
+            input: "nothing",
+            phase: "waiting for an answer the player never gives",
+        }))
     }
 }
 
@@ -267,11 +288,4 @@ pub fn scripted_answers<'a>(
         }
     }
     answers
-}
-
-impl RunId {
-    /// The id before this one (for the run a refusal just took).
-    pub fn prev(self) -> RunId {
-        RunId(self.0.saturating_sub(1))
-    }
 }

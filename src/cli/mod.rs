@@ -405,7 +405,11 @@ fn accept_records(folder: &Path, reason: &str, actor: Option<String>) -> ExitCod
 fn engine_status(error: &syncfold::engine::EngineError) -> u8 {
     match error {
         syncfold::engine::EngineError::Log(error) => exit_status(error),
-        syncfold::engine::EngineError::WriterStopped => UNAVAILABLE,
+        syncfold::engine::EngineError::WriterStopped
+        | syncfold::engine::EngineError::WriterNotStarted { .. } => UNAVAILABLE,
+        syncfold::engine::EngineError::WriterPanicked { .. }
+        | syncfold::engine::EngineError::NotDurable { .. }
+        | syncfold::engine::EngineError::OutOfTurn(_) => BUG,
     }
 }
 
@@ -883,10 +887,12 @@ fn demo(folder: PathBuf) -> ExitCode {
         .map_err(syncfold::log::LogError::from)
         .and_then(|store| Log::open(store, LogOptions::default(), Timestamp(0)))
         .and_then(|(mut log, _)| {
-            for envelope in player.log() {
-                log.append(envelope)?;
-                // The same commit points as the engine's (R13).
-                if envelope.event.is_commit_point() {
+            // Command by command, flushed where the engine's log flushes (R13).
+            for command in player.commands() {
+                for envelope in command {
+                    log.append(envelope)?;
+                }
+                if needs_flush(command.iter().map(|envelope| &envelope.event)) {
                     log.flush()?;
                 }
             }

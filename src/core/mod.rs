@@ -62,6 +62,7 @@ mod fold;
 mod model;
 mod packed;
 mod rule;
+mod run;
 mod state;
 
 pub use alerts::{Alert, AlertScope, Recipient, Severity};
@@ -71,4 +72,5 @@ pub use fold::exceeds_threshold;
 pub use model::*;
 pub use packed::PackedAttributes;
 pub use rule::{Rejection, Rule, Violation};
+pub use run::{needs_flush, Action, Executed, PageAnswer, RunMachine, RunPlan, Unexpected};
 pub use state::*;

@@ -46,15 +46,39 @@ impl Default for EngineOptions {
     }
 }
 
-/// The engine cannot go on: the log failed or refused what the engine asked.
+/// The engine cannot go on: the log failed or refused what the engine asked, or the log writer
+/// is gone. Each cause is its own variant so an embedder can tell a disk from a bug.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     /// The log failed (disk, damage) or refused a command.
     #[error(transparent)]
     Log(#[from] LogError),
-    /// The log writer stopped (after an earlier failure, or at shutdown).
+    /// The log-writer thread could not be started (the system refused a thread).
+    #[error("the log writer could not be started: {reason}")]
+    WriterNotStarted {
+        /// Why the system refused.
+        reason: String,
+    },
+    /// The log writer has stopped taking commands: the engine was shut down, or the writer ended
+    /// after a panic (see the next variant when it is joined).
     #[error("the log writer has stopped; restart the engine to continue from the log")]
     WriterStopped,
+    /// The log writer panicked (a bug); its message is kept.
+    #[error("the log writer panicked: {message}; restart the engine to continue from the log")]
+    WriterPanicked {
+        /// The panic's message.
+        message: String,
+    },
+    /// A run's end or an administrator's action was recorded but the log has no flush covering
+    /// it, so it cannot be reported as finished (R13). A bug of the log or the engine.
+    #[error("{what} was recorded but is not durable; restart the engine to continue from the log")]
+    NotDurable {
+        /// What was not made durable.
+        what: String,
+    },
+    /// The run machine was answered out of turn: a bug of the engine.
+    #[error(transparent)]
+    OutOfTurn(#[from] Unexpected),
 }
 
 /// A finished run, with the proof that its end is durable.
@@ -66,13 +90,10 @@ pub struct RunReport {
     pub durable: Durable,
 }
 
-/// What the writer answers for one command.
-struct Executed {
-    events: Vec<Event>,
+/// What the writer answers for one command: what it did, and the last flush.
+struct Written {
+    executed: Executed,
     durable: Option<Durable>,
-    run_stopped: bool,
-    batch: Vec<ExportChange>,
-    record: Option<RunRecord>,
 }
 
 type Inspector = Box<dyn FnOnce(&State) + Send>;
@@ -80,7 +101,7 @@ type Inspector = Box<dyn FnOnce(&State) + Send>;
 /// Held by the run in progress on a partition: one run at a time per partition.
 type PartitionLock = Arc<tokio::sync::Mutex<()>>;
 
-type Reply = oneshot::Sender<Result<Executed, LogError>>;
+type Reply = oneshot::Sender<Result<Written, LogError>>;
 
 enum Request {
     Execute {
@@ -91,10 +112,18 @@ enum Request {
     Inspect(Inspector),
 }
 
+/// What the connector answered to one call of a run.
+enum Answer {
+    Opened(Result<(), Fault>),
+    Page(PageAnswer),
+    Exported(Result<Vec<(Anchor, ExportOutcome)>, Fault>),
+    Closed,
+}
+
 /// Drives runs into one log.
 pub struct Engine<S: RecordStore + Send + 'static> {
     requests: mpsc::Sender<Request>,
-    writer: Option<std::thread::JoinHandle<Log<S>>>,
+    writer: Result<std::thread::JoinHandle<Log<S>>, String>,
     partitions: Mutex<BTreeMap<(ConnectorName, PartitionName), PartitionLock>>,
     options: EngineOptions,
     clock: fn() -> Timestamp,
@@ -108,49 +137,19 @@ pub fn system_clock() -> Timestamp {
     Timestamp(i64::try_from(now.as_millis()).unwrap_or(i64::MAX))
 }
 
-fn writer_loop<S: RecordStore>(mut log: Log<S>, mut requests: mpsc::Receiver<Request>) -> Log<S> {
-    let actor = Actor::from_name("syncfold-engine");
+fn writer_loop<S: RecordStore>(
+    mut log: Log<S>,
+    mut requests: mpsc::Receiver<Request>,
+    actor: Actor,
+) -> Log<S> {
     log.defer_snapshots();
     while let Some(request) = requests.blocking_recv() {
         match request {
             Request::Inspect(inspect) => inspect(log.state()),
             Request::Execute { command, at, reply } => {
-                let result = log.execute(command, at, &actor).map(|events| {
-                    let run = events.first().and_then(Event::run);
-                    let durable = log.durable();
-                    let run_stopped = run.is_some_and(|run| {
-                        log.state().open_run(run).is_none_or(OpenRun::is_stopped)
-                    });
-                    let batch = match events.first() {
-                        Some(Event::ExportBatchSent { run, anchors }) => log
-                            .state()
-                            .run(*run)
-                            .and_then(|record| {
-                                log.state().partition(&record.connector, &record.partition)
-                            })
-                            .map(|part| {
-                                anchors
-                                    .iter()
-                                    .filter_map(|anchor| part.exports().get(anchor))
-                                    .map(|entry| entry.change.clone())
-                                    .collect()
-                            })
-                            .unwrap_or_default(),
-                        _ => Vec::new(),
-                    };
-                    let record = match events.last() {
-                        Some(Event::RunEnded { run, .. } | Event::RunRefused { run, .. }) => {
-                            log.state().run(*run).cloned()
-                        }
-                        _ => None,
-                    };
-                    Executed {
-                        events,
-                        durable,
-                        run_stopped,
-                        batch,
-                        record,
-                    }
+                let result = log.execute(command, at, &actor).map(|events| Written {
+                    executed: Executed::new(log.state(), events),
+                    durable: log.durable(),
                 });
                 let _ = reply.send(result);
                 // After a commit point, once the run has its answer (a snapshot in the middle of
@@ -171,6 +170,14 @@ fn writer_loop<S: RecordStore>(mut log: Log<S>, mut requests: mpsc::Receiver<Req
     log
 }
 
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
 /// Polls a connector's future, turning a panic inside it into an error carrying its message.
 struct CatchUnwind<'a, T>(Pin<Box<dyn Future<Output = T> + Send + 'a>>);
 
@@ -182,14 +189,7 @@ impl<T> Future for CatchUnwind<'_, T> {
         match catch_unwind(AssertUnwindSafe(|| future.poll(context))) {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
-            Err(panic) => {
-                let message = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                    .unwrap_or_else(|| "a panic without a message".to_owned());
-                Poll::Ready(Err(message))
-            }
+            Err(panic) => Poll::Ready(Err(panic_message(panic.as_ref()))),
         }
     }
 }
@@ -219,13 +219,15 @@ impl<S: RecordStore + Send + 'static> Engine<S> {
         Self::with_clock(log, options, system_clock)
     }
 
-    /// Starts an engine whose events are stamped by `clock` (tests use a fixed one).
+    /// Starts an engine whose events are stamped by `clock` (tests use a fixed one). Its events
+    /// carry `options.actor`.
     pub fn with_clock(log: Log<S>, options: EngineOptions, clock: fn() -> Timestamp) -> Self {
         let (requests, receiver) = mpsc::channel(options.queue_depth.max(1));
+        let actor = options.actor.clone();
         let writer = std::thread::Builder::new()
             .name("syncfold-log-writer".into())
-            .spawn(move || writer_loop(log, receiver))
-            .ok();
+            .spawn(move || writer_loop(log, receiver, actor))
+            .map_err(|error| error.to_string());
         Engine {
             requests,
             writer,
@@ -235,18 +237,27 @@ impl<S: RecordStore + Send + 'static> Engine<S> {
         }
     }
 
-    async fn execute(&self, command: Command) -> Result<Executed, EngineError> {
+    /// Why the writer is not there to answer: never started, or stopped.
+    fn writer_gone(&self) -> EngineError {
+        match &self.writer {
+            Err(reason) => EngineError::WriterNotStarted {
+                reason: reason.clone(),
+            },
+            Ok(_) => EngineError::WriterStopped,
+        }
+    }
+
+    async fn execute(&self, command: Command) -> Result<Written, EngineError> {
         let (reply, answer) = oneshot::channel();
         let request = Request::Execute {
             command,
             at: (self.clock)(),
             reply,
         };
-        self.requests
-            .send(request)
-            .await
-            .map_err(|_| EngineError::WriterStopped)?;
-        Ok(answer.await.map_err(|_| EngineError::WriterStopped)??)
+        if self.requests.send(request).await.is_err() {
+            return Err(self.writer_gone());
+        }
+        Ok(answer.await.map_err(|_| self.writer_gone())??)
     }
 
     /// Reads the current state (a consistent view between two commands).
@@ -258,11 +269,10 @@ impl<S: RecordStore + Send + 'static> Engine<S> {
         let inspect: Inspector = Box::new(move |state| {
             let _ = reply.send(read(state));
         });
-        self.requests
-            .send(Request::Inspect(inspect))
-            .await
-            .map_err(|_| EngineError::WriterStopped)?;
-        answer.await.map_err(|_| EngineError::WriterStopped)
+        if self.requests.send(Request::Inspect(inspect)).await.is_err() {
+            return Err(self.writer_gone());
+        }
+        answer.await.map_err(|_| self.writer_gone())
     }
 
     /// Queues a change for export on a partition (sent by its next export run).
@@ -288,14 +298,16 @@ impl<S: RecordStore + Send + 'static> Engine<S> {
         partition: Option<&PartitionName>,
         action: AdminAction,
     ) -> Result<Durable, EngineError> {
-        let executed = self
+        let written = self
             .execute(Command::RecordAdminAction {
                 connector: connector.clone(),
                 partition: partition.cloned(),
                 action,
             })
             .await?;
-        executed.durable.ok_or(EngineError::WriterStopped)
+        written.durable.ok_or_else(|| EngineError::NotDurable {
+            what: format!("the administrator's action {}", action.as_str()),
+        })
     }
 
     fn partition_lock(
@@ -315,6 +327,10 @@ impl<S: RecordStore + Send + 'static> Engine<S> {
 
     /// Runs one step (`kind`) of `connector` on `partition`, to its end, and reports it once its
     /// end is durable. A run that may not start is reported too (`no-start-*`).
+    ///
+    /// The run is a [`RunMachine`] pumped here: each drain of its actions holds at most one
+    /// command for the log and one connector call, carried out together (so page n+1 is read
+    /// while page n is recorded), and their answers go back before the next drain.
     pub async fn run<C: Connector>(
         &self,
         connector: &mut C,
@@ -325,229 +341,169 @@ impl<S: RecordStore + Send + 'static> Engine<S> {
     ) -> Result<RunReport, EngineError> {
         let lock = self.partition_lock(name, partition);
         let _one_run_per_partition = lock.lock().await;
-        let started = self
-            .execute(Command::StartRun {
-                connector: name.clone(),
-                partition: partition.clone(),
-                kind,
-                settings: settings.clone(),
-            })
-            .await?;
-        let (run, start_watermark) = match started.events.first() {
-            Some(Event::RunStarted {
-                run,
-                start_watermark,
-                ..
-            }) => (*run, start_watermark.clone()),
-            _ => return Self::report(started),
-        };
-        let context = RunContext {
-            run,
+        let mut plan = RunPlan::new(name.clone(), partition.clone(), kind, settings.clone());
+        plan.batch_size_max = self.options.export_batch_size.max(1);
+        plan.pages_max = self.options.pages_per_run_max;
+        let mut machine = RunMachine::new(plan);
+        let span = info_span!("run", connector = %name, partition = %partition,
+            run = tracing::field::Empty, kind = kind.as_str());
+        let mut context = RunContext {
+            run: RunId(0),
             connector: name.clone(),
             partition: partition.clone(),
             kind,
-            start_watermark,
+            start_watermark: None,
         };
-        let span = info_span!(
-            "run",
-            connector = %name,
-            partition = %partition,
-            run = run.0,
-            kind = kind.as_str(),
-        );
+        let mut last = None;
         async {
-            let timeout = self.options.connector_call_timeout;
-            match guarded(timeout, connector.open_run(&context), "open_run").await {
-                Ok(()) => {
-                    if kind.is_import() {
-                        self.import(connector, &context).await?;
-                    } else {
-                        self.export(connector, &context).await?;
+            loop {
+                let (mut command, mut call) = (None, None);
+                while let Some(action) = machine.poll() {
+                    match action {
+                        Action::Execute(next) => command = Some(next),
+                        Action::Finished { run, .. } => return Self::report(run, last),
+                        Action::Open {
+                            run,
+                            ref start_watermark,
+                        } => {
+                            tracing::Span::current().record("run", run.0);
+                            context.run = run;
+                            context.start_watermark.clone_from(start_watermark);
+                            call = Some(action);
+                        }
+                        other => call = Some(other),
                     }
                 }
-                Err(fault) => {
-                    self.record_fault(run, fault).await?;
+                let (written, answer) = tokio::join!(
+                    self.execute_traced(command),
+                    self.call(connector, &context, call)
+                );
+                match written {
+                    Some(Ok(written)) => {
+                        machine.executed(&written.executed)?;
+                        last = Some(written);
+                    }
+                    Some(Err(EngineError::Log(LogError::Rejected(rejection)))) => {
+                        machine.refused(rejection).map_err(LogError::Rejected)?
+                    }
+                    Some(Err(error)) => return Err(error),
+                    None => {}
+                }
+                match answer {
+                    Some(Answer::Opened(answer)) => machine.opened(answer)?,
+                    Some(Answer::Page(answer)) => machine.page_read(answer)?,
+                    Some(Answer::Exported(answer)) => machine.exported(answer)?,
+                    Some(Answer::Closed) => machine.closed()?,
+                    None => {}
                 }
             }
-            let close = async {
-                connector.close_run(&context).await;
-                Ok(())
-            };
-            if let Err(fault) = guarded(timeout, close, "close_run").await {
-                warn!(message = %fault.message, "closing the run failed; the run's outcome stands");
-            }
-            let ended = self.execute(Command::EndRun { run }).await?;
-            let report = Self::report(ended)?;
-            info!(
-                status = report.record.status.map_or("open", RunStatus::as_str),
-                watermark = report
-                    .record
-                    .committed_watermark
-                    .as_ref()
-                    .map_or_else(|| "-".to_owned(), Watermark::display_text),
-                errors = report.record.counts.errors,
-                "run finished"
-            );
-            Ok(report)
         }
         .instrument(span)
         .await
     }
 
-    /// Records a fault that stops the run, and says so in the trace.
-    async fn record_fault(&self, run: RunId, fault: Fault) -> Result<(), EngineError> {
-        warn!(fault = fault.kind.as_str(), message = %fault.message, "connector fault");
-        self.execute(Command::RecordFault { run, fault }).await?;
-        Ok(())
-    }
-
-    fn report(executed: Executed) -> Result<RunReport, EngineError> {
-        match (executed.record, executed.durable) {
-            (Some(record), Some(durable))
-                if record
-                    .ended
+    /// Executes the machine's command, if it has one, saying in the trace what a page held and
+    /// which fault stopped a run.
+    async fn execute_traced(
+        &self,
+        command: Option<Command>,
+    ) -> Option<Result<Written, EngineError>> {
+        match &command {
+            Some(Command::RecordPage { page, .. }) => info!(
+                objects = page.changes.len(),
+                errors = page.errors.len() + page.fatal_errors.len(),
+                watermark = page
+                    .watermark
                     .as_ref()
-                    .is_some_and(|end| durable.covers(end.seq)) =>
-            {
-                Ok(RunReport { record, durable })
+                    .map_or_else(|| "-".to_owned(), Watermark::display_text),
+                "page read"
+            ),
+            Some(Command::RecordFault { fault, .. }) => {
+                warn!(fault = fault.kind.as_str(), message = %fault.message, "connector fault");
             }
-            _ => Err(EngineError::WriterStopped),
+            _ => {}
         }
+        Some(self.execute(command?).await)
     }
 
-    /// Reads pages and records them, reading page n+1 while page n is being recorded. When page n
-    /// stops the run, the page read ahead is dropped unrecorded (reads have no effect to undo).
-    async fn import<C: Connector>(
+    /// Carries out the machine's connector call, if it has one, under the call timeout and the
+    /// panic guard (a failure of either is a `connector-exception` fault).
+    async fn call<C: Connector>(
         &self,
         connector: &mut C,
         context: &RunContext,
-    ) -> Result<(), EngineError> {
-        let most = self.options.pages_per_run_max;
-        let mut watermark = context.start_watermark.clone();
-        let mut answer = self
-            .read_page(connector, context, 1, watermark.clone())
-            .await;
-        for number in 1..=most {
-            let page = match answer {
-                Ok(Some(page)) => page,
-                Ok(None) => return Ok(()),
-                Err(fault) => return self.record_fault(context.run, fault).await,
-            };
-            if page.watermark.is_some() {
-                watermark.clone_from(&page.watermark);
+        action: Option<Action>,
+    ) -> Option<Answer> {
+        let timeout = self.options.connector_call_timeout;
+        Some(match action? {
+            Action::Open { .. } => {
+                Answer::Opened(guarded(timeout, connector.open_run(context), "open_run").await)
             }
-            let span = info_span!("page", page = number);
-            span.in_scope(|| {
-                info!(
-                    objects = page.changes.len(),
-                    errors = page.errors.len() + page.fatal_errors.len(),
-                    watermark = page
-                        .watermark
-                        .as_ref()
-                        .map_or_else(|| "-".to_owned(), Watermark::display_text),
-                    "page read"
-                );
-            });
-            let record = self
-                .execute(Command::RecordPage {
-                    run: context.run,
+            Action::ReadPage { page, watermark } => {
+                let request = ImportRequest {
+                    context: context.clone(),
                     page,
-                })
-                .instrument(span);
-            let recorded = if number < most {
-                let read = self.read_page(connector, context, number + 1, watermark.clone());
-                let (recorded, next) = tokio::join!(record, read);
-                answer = next;
-                recorded?
-            } else {
-                answer = Ok(None);
-                record.await?
-            };
-            if recorded.run_stopped {
-                return Ok(());
+                    watermark,
+                };
+                let read = guarded(timeout, connector.import_page(&request), "import_page");
+                Answer::Page(read.instrument(info_span!("page", page)).await)
             }
-        }
-        let fault = Fault {
-            kind: FaultKind::ConnectorException,
-            message: format!("the connector returned more than {most} pages in one run"),
-        };
-        self.record_fault(context.run, fault).await
-    }
-
-    /// Asks the connector for page `page` from `watermark`, under the call timeout and panic guard.
-    async fn read_page<C: Connector>(
-        &self,
-        connector: &mut C,
-        context: &RunContext,
-        page: u64,
-        watermark: Option<Watermark>,
-    ) -> Result<Option<Page>, Fault> {
-        let request = ImportRequest {
-            context: context.clone(),
-            page,
-            watermark,
-        };
-        let timeout = self.options.connector_call_timeout;
-        guarded(timeout, connector.import_page(&request), "import_page")
-            .instrument(info_span!("page", page))
-            .await
-    }
-
-    async fn export<C: Connector>(
-        &self,
-        connector: &mut C,
-        context: &RunContext,
-    ) -> Result<(), EngineError> {
-        let timeout = self.options.connector_call_timeout;
-        loop {
-            let sent = self
-                .execute(Command::SendExportBatch {
-                    run: context.run,
-                    batch_size_max: self.options.export_batch_size.max(1),
-                })
-                .await?;
-            if sent.batch.is_empty() {
-                return Ok(());
+            Action::Export { changes } => {
+                let span = info_span!("batch", objects = changes.len());
+                let sent = guarded(timeout, connector.export(context, &changes), "export");
+                Answer::Exported(sent.instrument(span).await)
             }
-            let span = info_span!("batch", objects = sent.batch.len());
-            let answer = guarded(timeout, connector.export(context, &sent.batch), "export")
-                .instrument(span)
-                .await;
-            let fault = match answer {
-                Ok(results) => {
-                    match self
-                        .execute(Command::RecordExportResults {
-                            run: context.run,
-                            results,
-                        })
-                        .await
-                    {
-                        Ok(recorded) if recorded.run_stopped => return Ok(()),
-                        Ok(_) => continue,
-                        // The connector answered with the wrong objects: a connector bug.
-                        Err(EngineError::Log(LogError::Rejected(rejection))) => Fault {
-                            kind: FaultKind::ConnectorException,
-                            message: format!(
-                                "the connector's export results were refused: {}",
-                                rejection.detail
-                            ),
-                        },
-                        Err(error) => return Err(error),
-                    }
+            Action::Close => {
+                let close = async {
+                    connector.close_run(context).await;
+                    Ok(())
+                };
+                if let Err(fault) = guarded(timeout, close, "close_run").await {
+                    warn!(message = %fault.message, "closing the run failed; the run's outcome stands");
                 }
-                Err(fault) => fault,
-            };
-            return self.record_fault(context.run, fault).await;
+                Answer::Closed
+            }
+            Action::Execute(_) | Action::Finished { .. } => return None,
+        })
+    }
+
+    /// The report of a finished run: its record, and the flush that covers its end.
+    fn report(run: RunId, last: Option<Written>) -> Result<RunReport, EngineError> {
+        let not_durable = || EngineError::NotDurable {
+            what: format!("the end of run {run}"),
+        };
+        let written = last.ok_or_else(not_durable)?;
+        let (Some(record), Some(durable)) = (written.executed.record, written.durable) else {
+            return Err(not_durable());
+        };
+        if !record
+            .ended
+            .as_ref()
+            .is_some_and(|end| durable.covers(end.seq))
+        {
+            return Err(not_durable());
         }
+        info!(
+            status = record.status.map_or("open", RunStatus::as_str),
+            watermark = record
+                .committed_watermark
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), Watermark::display_text),
+            errors = record.counts.errors,
+            "run finished"
+        );
+        Ok(RunReport { record, durable })
     }
 
     /// Stops the engine after the queued commands and gives the log back.
     pub fn shutdown(mut self) -> Result<Log<S>, EngineError> {
-        let writer = self.writer.take();
+        let writer = std::mem::replace(&mut self.writer, Err(String::new()));
         drop(self);
-        writer
-            .ok_or(EngineError::WriterStopped)?
-            .join()
-            .map_err(|_| EngineError::WriterStopped)
+        match writer {
+            Err(reason) => Err(EngineError::WriterNotStarted { reason }),
+            Ok(handle) => handle.join().map_err(|panic| EngineError::WriterPanicked {
+                message: panic_message(panic.as_ref()),
+            }),
+        }
     }
 }

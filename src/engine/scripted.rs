@@ -5,15 +5,13 @@ use super::connector::{Connector, ImportRequest, RunContext};
 use super::driver::{Engine, EngineError, RunReport};
 use crate::core::*;
 use crate::log::RecordStore;
-use crate::script::{scripted_answers, ImportPage, Script, Step};
-use std::collections::BTreeMap;
+use crate::script::{Script, ScriptedAnswers, Step};
 
-/// Answers one scripted step at a time: the pages of an import, or the results of an export.
+/// Answers one scripted step at a time: the pages of an import, or the results of an export,
+/// exactly as the [`Player`](crate::script::Player) answers them ([`ScriptedAnswers`]).
 #[derive(Clone, Debug, Default)]
 pub struct ScriptedConnector {
-    pages: Vec<ImportPage>,
-    results: BTreeMap<Anchor, ExportOutcome>,
-    fault: Option<Fault>,
+    answers: ScriptedAnswers,
 }
 
 impl ScriptedConnector {
@@ -24,33 +22,17 @@ impl ScriptedConnector {
 
     /// Scripts the next run's answers from a step.
     pub fn script(&mut self, step: &Step) {
-        *self = Self::default();
-        match step {
-            Step::Import { pages, .. } => self.pages = pages.clone(),
-            Step::Export { results, fault, .. } => {
-                self.results = results.clone();
-                self.fault = fault.clone();
-            }
-            Step::Admin { .. } => {}
-        }
+        self.answers = ScriptedAnswers::of(step);
     }
 }
 
 impl Connector for ScriptedConnector {
     async fn open_run(&mut self, _context: &RunContext) -> Result<(), Fault> {
-        match self.fault.take() {
-            Some(fault) => Err(fault),
-            None => Ok(()),
-        }
+        self.answers.open()
     }
 
     async fn import_page(&mut self, request: &ImportRequest) -> Result<Option<Page>, Fault> {
-        let index = usize::try_from(request.page.saturating_sub(1)).unwrap_or(usize::MAX);
-        match self.pages.get(index) {
-            None => Ok(None),
-            Some(ImportPage::Page(page)) => Ok(Some(page.clone())),
-            Some(ImportPage::Fault(fault)) => Err(fault.clone()),
-        }
+        self.answers.page(request.page)
     }
 
     async fn export(
@@ -58,8 +40,7 @@ impl Connector for ScriptedConnector {
         _context: &RunContext,
         batch: &[ExportChange],
     ) -> Result<Vec<(Anchor, ExportOutcome)>, Fault> {
-        let answers = scripted_answers(&self.results, batch.iter().map(|change| &change.anchor));
-        Ok(answers)
+        Ok(self.answers.export(batch))
     }
 }
 

@@ -900,7 +900,7 @@ impl<S: RecordStore> Log<S> {
             }
         }
         self.last_hash = last_hash;
-        if events.iter().any(Event::is_commit_point) {
+        if needs_flush(&events) {
             self.flush()?;
         }
         Ok(events)
