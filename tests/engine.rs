@@ -9,11 +9,12 @@
 
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
+use std::ops::ControlFlow;
 use std::time::Duration;
 use syncfold::core::*;
 use syncfold::engine::scripted::{play, ScriptedConnector};
 use syncfold::engine::{Connector, Engine, EngineOptions, ImportRequest, RunContext};
-use syncfold::log::{verify, Log, LogOptions, MemoryStore};
+use syncfold::log::{replay, verify, Log, LogOptions, MemoryStore};
 use syncfold::script::{Player, Script};
 use syncfold::testkit::generate::{script, HistoryShape};
 
@@ -71,9 +72,21 @@ fn outcome(state: &State) -> String {
     out
 }
 
-fn through_engine(script: &Script, batch: usize) -> (State, Vec<u64>) {
+/// Every event of a log, with the actor that wrote it.
+fn events_of(store: &MemoryStore) -> Vec<(String, Event)> {
+    let mut events = Vec::new();
+    replay(store, 1, None, &mut |_, envelope, _| {
+        events.push((envelope.actor.0.clone(), envelope.event.clone()));
+        ControlFlow::Continue(())
+    })
+    .expect("the engine's log replays");
+    events
+}
+
+fn through_engine(script: &Script, batch: usize) -> (State, Vec<u64>, Vec<(String, Event)>) {
     let engine = engine(EngineOptions {
         export_batch_size: batch,
+        actor: Actor::from_name("player"),
         ..EngineOptions::default()
     });
     let mut reported = Vec::new();
@@ -95,20 +108,31 @@ fn through_engine(script: &Script, batch: usize) -> (State, Vec<u64>) {
         .expect("plays");
     let log = engine.shutdown().expect("shutdown");
     verify(log.store()).expect("the engine's log verifies");
-    (log.state().clone(), reported)
+    (log.state().clone(), reported, events_of(log.store()))
 }
 
-fn through_player(script: &Script, batch: usize) -> State {
+/// The player's state and events, each with its actor.
+fn through_player(script: &Script, batch: usize) -> (State, Vec<(String, Event)>) {
     let mut player = Player::new(Actor::from_name("player"), clock(), 0).with_batch_size_max(batch);
     player.play_script(script).expect("plays");
-    player.state().clone()
+    let events = player
+        .log()
+        .iter()
+        .map(|envelope| (envelope.actor.0.clone(), envelope.event.clone()))
+        .collect();
+    (player.state().clone(), events)
 }
 
 #[test]
 fn the_engine_reaches_the_players_outcome_on_the_demo() {
     let script = syncfold::demo::week();
-    let (state, reported) = through_engine(&script, 100);
-    assert_eq!(outcome(&state), outcome(&through_player(&script, 100)));
+    let (state, reported, events) = through_engine(&script, 100);
+    let (played, played_events) = through_player(&script, 100);
+    assert_eq!(outcome(&state), outcome(&played));
+    assert_eq!(
+        events, played_events,
+        "the same events, by the engine's actor"
+    );
     assert_eq!(
         reported,
         (1..=9).collect::<Vec<u64>>(),
@@ -123,11 +147,14 @@ proptest! {
         ..ProptestConfig::default()
     })]
 
-    /// The async engine and the pure player agree on every generated history.
+    /// The async engine and the pure player agree on every generated history: the same events
+    /// (both pump one run machine), so the same outcome.
     #[test]
     fn the_engine_reaches_the_players_outcome(script in script(HistoryShape::default()), batch in 1usize..4) {
-        let (state, _) = through_engine(&script, batch);
-        prop_assert_eq!(outcome(&state), outcome(&through_player(&script, batch)));
+        let (state, _, events) = through_engine(&script, batch);
+        let (played, played_events) = through_player(&script, batch);
+        prop_assert_eq!(outcome(&state), outcome(&played));
+        prop_assert_eq!(events, played_events);
     }
 }
 

@@ -1,6 +1,6 @@
 //! The core agrees with an independent reference model of the rules.
 //!
-//! `syncfold::testkit::model::ReferenceModel` was written from SPEC.md and docs/SEMANTICS.md alone,
+//! `syncfold::testkit::reference::ReferenceModel` was written from SPEC.md and docs/SEMANTICS.md alone,
 //! without the core's decider or fold. proptest-state-machine generates histories step by step
 //! (imports with errors, faults and limits; exports with every action; administrator actions),
 //! plays each step through the real core and through the model, and after every step compares
@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use syncfold::core::*;
 use syncfold::script::{ImportPage, Player, Step};
 use syncfold::testkit::generate::{settings, step, HistoryShape};
-use syncfold::testkit::model::ReferenceModel;
+use syncfold::testkit::reference::ReferenceModel;
 
 #[derive(Clone, Debug)]
 struct Reference {

@@ -3,4 +3,4 @@
 //! same property tests we do against their own engines and connectors.
 
 pub mod generate;
-pub mod model;
+pub mod reference;
