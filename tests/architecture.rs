@@ -27,6 +27,10 @@ const FORBIDDEN: &[&str] = &[
     "crate::script",
     "crate::testkit",
     "crate::demo",
+    "crate::views",
+    "crate::explain",
+    "crate::remedy",
+    "crate::scenario",
     "println!",
     "eprintln!",
 ];

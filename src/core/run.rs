@@ -1,8 +1,8 @@
 //! The run machine: one run of a connector, from start to end, as a sans-IO state machine.
 //!
 //! The machine decides *what happens next* in a run and nothing else: it does no IO, keeps no
-//! clock and calls no connector. A shell (the synchronous [`Player`](crate::script::Player), the
-//! tokio [`Engine`](crate::engine::Engine), an embedder's own loop) pumps it:
+//! clock and calls no connector. A shell (the synchronous `script::Player`, the tokio
+//! `engine::Engine`, an embedder's own loop) pumps it:
 //!
 //! 1. take every [`Action`] from [`RunMachine::poll`] until it returns `None`;
 //! 2. carry them out (an action may overlap the other one of the same drain: a page read while
