@@ -409,7 +409,8 @@ fn engine_status(error: &syncfold::engine::EngineError) -> u8 {
         | syncfold::engine::EngineError::WriterNotStarted { .. } => UNAVAILABLE,
         syncfold::engine::EngineError::WriterPanicked { .. }
         | syncfold::engine::EngineError::NotDurable { .. }
-        | syncfold::engine::EngineError::OutOfTurn(_) => BUG,
+        | syncfold::engine::EngineError::OutOfTurn(_)
+        | syncfold::engine::EngineError::NoTimeDriver => BUG,
     }
 }
 

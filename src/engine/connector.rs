@@ -77,3 +77,75 @@ pub trait Connector: Send {
         async {}
     }
 }
+
+/// A boxed future a [`DynConnector`] returns.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// [`Connector`] in a form that can be a trait object, so a registry of configured connectors
+/// can hold `Box<dyn DynConnector>` (an LDAP directory beside a CRM) instead of an enum. Every
+/// [`Connector`] is one; a `Box<dyn DynConnector>` is a [`Connector`] again, so the engine runs
+/// it as any other. The price is one allocation per call.
+pub trait DynConnector: Send {
+    /// See [`Connector::open_run`].
+    fn open_run<'a>(&'a mut self, context: &'a RunContext) -> BoxFuture<'a, Result<(), Fault>>;
+    /// See [`Connector::import_page`].
+    fn import_page<'a>(
+        &'a mut self,
+        request: &'a ImportRequest,
+    ) -> BoxFuture<'a, Result<Option<Page>, Fault>>;
+    /// See [`Connector::export`].
+    fn export<'a>(
+        &'a mut self,
+        context: &'a RunContext,
+        batch: &'a [ExportChange],
+    ) -> BoxFuture<'a, Result<Vec<(Anchor, ExportOutcome)>, Fault>>;
+    /// See [`Connector::close_run`].
+    fn close_run<'a>(&'a mut self, context: &'a RunContext) -> BoxFuture<'a, ()>;
+}
+
+impl<C: Connector> DynConnector for C {
+    fn open_run<'a>(&'a mut self, context: &'a RunContext) -> BoxFuture<'a, Result<(), Fault>> {
+        Box::pin(Connector::open_run(self, context))
+    }
+
+    fn import_page<'a>(
+        &'a mut self,
+        request: &'a ImportRequest,
+    ) -> BoxFuture<'a, Result<Option<Page>, Fault>> {
+        Box::pin(Connector::import_page(self, request))
+    }
+
+    fn export<'a>(
+        &'a mut self,
+        context: &'a RunContext,
+        batch: &'a [ExportChange],
+    ) -> BoxFuture<'a, Result<Vec<(Anchor, ExportOutcome)>, Fault>> {
+        Box::pin(Connector::export(self, context, batch))
+    }
+
+    fn close_run<'a>(&'a mut self, context: &'a RunContext) -> BoxFuture<'a, ()> {
+        Box::pin(Connector::close_run(self, context))
+    }
+}
+
+impl Connector for Box<dyn DynConnector> {
+    async fn open_run(&mut self, context: &RunContext) -> Result<(), Fault> {
+        DynConnector::open_run(self.as_mut(), context).await
+    }
+
+    async fn import_page(&mut self, request: &ImportRequest) -> Result<Option<Page>, Fault> {
+        DynConnector::import_page(self.as_mut(), request).await
+    }
+
+    async fn export(
+        &mut self,
+        context: &RunContext,
+        batch: &[ExportChange],
+    ) -> Result<Vec<(Anchor, ExportOutcome)>, Fault> {
+        DynConnector::export(self.as_mut(), context, batch).await
+    }
+
+    async fn close_run(&mut self, context: &RunContext) {
+        DynConnector::close_run(self.as_mut(), context).await
+    }
+}

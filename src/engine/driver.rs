@@ -5,6 +5,14 @@
 //! order, and a slow disk slows connectors down instead of growing memory. A run is reported
 //! finished ([`RunReport`]) only with the [`Durable`] token the log minted when it flushed the
 //! run's end (R13). One run at a time per partition: a second run on a busy partition waits.
+//!
+//! A run is never left open behind the engine's back. A run whose future is dropped (an outer
+//! timeout, a `select!`, a task aborted at shutdown) is closed as `interrupted` and its partition
+//! freed; [`Engine::interrupt`] stops a run on purpose, the same way; a shutdown closes every run
+//! still in flight as `interrupted`. Each is recorded, so the log says why the run has no outcome.
+//!
+//! The engine needs tokio's time driver (every connector call runs under a timeout): a runtime
+//! built without `enable_time()` gets [`EngineError::NoTimeDriver`], not a panic.
 
 use super::connector::{Connector, ImportRequest, RunContext};
 use crate::core::*;
@@ -13,10 +21,10 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tracing::{info, info_span, warn, Instrument};
 
 /// How the engine bounds its work.
@@ -79,6 +87,9 @@ pub enum EngineError {
     /// The run machine was answered out of turn: a bug of the engine.
     #[error(transparent)]
     OutOfTurn(#[from] Unexpected),
+    /// The tokio runtime has no time driver, which the connector-call timeouts need.
+    #[error("the engine needs tokio's time driver for its connector-call timeouts: build the runtime with `enable_time()` or `enable_all()`")]
+    NoTimeDriver,
 }
 
 /// A finished run, with the proof that its end is durable.
@@ -110,7 +121,16 @@ enum Request {
         reply: Reply,
     },
     Inspect(Inspector),
+    /// A run's future was dropped: close the partition's open run, if any, as interrupted.
+    Abandoned {
+        connector: ConnectorName,
+        partition: PartitionName,
+        at: Timestamp,
+    },
 }
+
+/// The engine's clock: any function of nothing that gives the time to stamp events with.
+type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
 
 /// What the connector answered to one call of a run.
 enum Answer {
@@ -120,13 +140,18 @@ enum Answer {
     Closed,
 }
 
-/// Drives runs into one log.
+/// Drives runs into one log. Shared by reference (or in an `Arc`) between the tasks that run
+/// connectors; every method takes `&self`.
 pub struct Engine<S: RecordStore + Send + 'static> {
-    requests: mpsc::Sender<Request>,
-    writer: Result<std::thread::JoinHandle<Log<S>>, String>,
+    /// `None` once shut down: nothing more reaches the writer.
+    requests: RwLock<Option<mpsc::Sender<Request>>>,
+    /// The writer thread, until it is joined; or why it never started.
+    writer: Mutex<Option<Result<std::thread::JoinHandle<Log<S>>, String>>>,
     partitions: Mutex<BTreeMap<(ConnectorName, PartitionName), PartitionLock>>,
+    /// The runs in progress, each with the signal that interrupts it.
+    running: Mutex<BTreeMap<RunId, Arc<Notify>>>,
     options: EngineOptions,
-    clock: fn() -> Timestamp,
+    clock: Clock,
 }
 
 /// The wall clock, in milliseconds since the Unix epoch.
@@ -141,11 +166,27 @@ fn writer_loop<S: RecordStore>(
     mut log: Log<S>,
     mut requests: mpsc::Receiver<Request>,
     actor: Actor,
+    clock: Clock,
 ) -> Log<S> {
+    let shutdown_at = || clock();
     log.defer_snapshots();
     while let Some(request) = requests.blocking_recv() {
         match request {
             Request::Inspect(inspect) => inspect(log.state()),
+            Request::Abandoned {
+                connector,
+                partition,
+                at,
+            } => {
+                let open = log
+                    .state()
+                    .partition(&connector, &partition)
+                    .and_then(|part| part.open_run());
+                if let Some(run) = open {
+                    warn!(run = run.0, %connector, %partition, "a run was dropped before its end; it is recorded as interrupted");
+                    interrupt(&mut log, run, at, &actor);
+                }
+            }
             Request::Execute { command, at, reply } => {
                 let result = log.execute(command, at, &actor).map(|events| Written {
                     executed: Executed::new(log.state(), events),
@@ -162,12 +203,28 @@ fn writer_loop<S: RecordStore>(
             }
         }
     }
-    // At shutdown, whatever was appended since the last commit point (and the last snapshot)
-    // becomes durable too.
+    // At shutdown, runs still in flight will never end: they are recorded as interrupted (as the
+    // next writer would), and whatever was appended since the last commit point becomes durable.
+    let open: Vec<RunId> = log.state().open_runs().map(|(run, _)| run).collect();
+    for run in open {
+        warn!(
+            run = run.0,
+            "the engine shut down during a run; it is recorded as interrupted"
+        );
+        interrupt(&mut log, run, shutdown_at(), &actor);
+    }
     if let Err(error) = log.flush() {
         warn!(%error, "the log could not be flushed at shutdown");
     }
     log
+}
+
+/// Closes an open run as interrupted; a failure only stays in the trace (the next writer to open
+/// the log interrupts the run instead).
+fn interrupt<S: RecordStore>(log: &mut Log<S>, run: RunId, at: Timestamp, actor: &Actor) {
+    if let Err(error) = log.execute(Command::InterruptRun { run }, at, actor) {
+        warn!(run = run.0, %error, "the run could not be recorded as interrupted");
+    }
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
@@ -219,19 +276,26 @@ impl<S: RecordStore + Send + 'static> Engine<S> {
         Self::with_clock(log, options, system_clock)
     }
 
-    /// Starts an engine whose events are stamped by `clock` (tests use a fixed one). Its events
-    /// carry `options.actor`.
-    pub fn with_clock(log: Log<S>, options: EngineOptions, clock: fn() -> Timestamp) -> Self {
+    /// Starts an engine whose events are stamped by `clock`: any function, a closure over a test's
+    /// own clock included. Its events carry `options.actor`.
+    pub fn with_clock(
+        log: Log<S>,
+        options: EngineOptions,
+        clock: impl Fn() -> Timestamp + Send + Sync + 'static,
+    ) -> Self {
+        let clock: Clock = Arc::new(clock);
         let (requests, receiver) = mpsc::channel(options.queue_depth.max(1));
         let actor = options.actor.clone();
+        let writer_clock = Arc::clone(&clock);
         let writer = std::thread::Builder::new()
             .name("syncfold-log-writer".into())
-            .spawn(move || writer_loop(log, receiver, actor))
+            .spawn(move || writer_loop(log, receiver, actor, writer_clock))
             .map_err(|error| error.to_string());
         Engine {
-            requests,
-            writer,
+            requests: RwLock::new(Some(requests)),
+            writer: Mutex::new(Some(writer)),
             partitions: Mutex::new(BTreeMap::new()),
+            running: Mutex::new(BTreeMap::new()),
             options,
             clock,
         }
@@ -239,12 +303,21 @@ impl<S: RecordStore + Send + 'static> Engine<S> {
 
     /// Why the writer is not there to answer: never started, or stopped.
     fn writer_gone(&self) -> EngineError {
-        match &self.writer {
-            Err(reason) => EngineError::WriterNotStarted {
+        match &*lock(&self.writer) {
+            Some(Err(reason)) => EngineError::WriterNotStarted {
                 reason: reason.clone(),
             },
-            Ok(_) => EngineError::WriterStopped,
+            _ => EngineError::WriterStopped,
         }
+    }
+
+    /// A handle on the writer's queue, unless the engine was shut down.
+    fn sender(&self) -> Result<mpsc::Sender<Request>, EngineError> {
+        let requests = self
+            .requests
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        requests.clone().ok_or_else(|| self.writer_gone())
     }
 
     async fn execute(&self, command: Command) -> Result<Written, EngineError> {
@@ -254,7 +327,7 @@ impl<S: RecordStore + Send + 'static> Engine<S> {
             at: (self.clock)(),
             reply,
         };
-        if self.requests.send(request).await.is_err() {
+        if self.sender()?.send(request).await.is_err() {
             return Err(self.writer_gone());
         }
         Ok(answer.await.map_err(|_| self.writer_gone())??)
@@ -269,10 +342,28 @@ impl<S: RecordStore + Send + 'static> Engine<S> {
         let inspect: Inspector = Box::new(move |state| {
             let _ = reply.send(read(state));
         });
-        if self.requests.send(Request::Inspect(inspect)).await.is_err() {
+        if self
+            .sender()?
+            .send(Request::Inspect(inspect))
+            .await
+            .is_err()
+        {
             return Err(self.writer_gone());
         }
         answer.await.map_err(|_| self.writer_gone())
+    }
+
+    /// Asks run `run` to stop: at its next step it closes the connector's session, is recorded
+    /// as `interrupted` and reports so. Returns whether such a run was in progress here. For an
+    /// embedder's own shutdown; a run's future that is dropped is interrupted the same way.
+    pub fn interrupt(&self, run: RunId) -> bool {
+        match lock(&self.running).get(&run) {
+            Some(signal) => {
+                signal.notify_one();
+                true
+            }
+            None => false,
+        }
     }
 
     /// Queues a change for export on a partition (sent by its next export run).
@@ -315,11 +406,7 @@ impl<S: RecordStore + Send + 'static> Engine<S> {
         connector: &ConnectorName,
         partition: &PartitionName,
     ) -> PartitionLock {
-        let mut locks = self
-            .partitions
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        locks
+        lock(&self.partitions)
             .entry((connector.clone(), partition.clone()))
             .or_default()
             .clone()
@@ -339,8 +426,20 @@ impl<S: RecordStore + Send + 'static> Engine<S> {
         kind: RunKind,
         settings: &Settings,
     ) -> Result<RunReport, EngineError> {
-        let lock = self.partition_lock(name, partition);
-        let _one_run_per_partition = lock.lock().await;
+        if crate::log::quiet::catching(|| drop(tokio::time::sleep(Duration::ZERO))).is_err() {
+            return Err(EngineError::NoTimeDriver);
+        }
+        // After a shutdown, fail at once rather than wait for the partition.
+        self.sender()?;
+        let held = self.partition_lock(name, partition).lock_owned().await;
+        let mut guard = RunGuard {
+            engine: self,
+            connector: name.clone(),
+            partition: partition.clone(),
+            held: Some(held),
+            run: None,
+            over: false,
+        };
         let mut plan = RunPlan::new(name.clone(), partition.clone(), kind, settings.clone());
         plan.batch_size_max = self.options.export_batch_size.max(1);
         plan.pages_max = self.options.pages_per_run_max;
@@ -354,8 +453,9 @@ impl<S: RecordStore + Send + 'static> Engine<S> {
             kind,
             start_watermark: None,
         };
+        let signal = Arc::new(Notify::new());
         let mut last = None;
-        async {
+        let pump = async {
             loop {
                 let (mut command, mut call) = (None, None);
                 while let Some(action) = machine.poll() {
@@ -367,6 +467,8 @@ impl<S: RecordStore + Send + 'static> Engine<S> {
                             ref start_watermark,
                         } => {
                             tracing::Span::current().record("run", run.0);
+                            lock(&self.running).insert(run, Arc::clone(&signal));
+                            guard.run = Some(run);
                             context.run = run;
                             context.start_watermark.clone_from(start_watermark);
                             call = Some(action);
@@ -374,10 +476,21 @@ impl<S: RecordStore + Send + 'static> Engine<S> {
                         other => call = Some(other),
                     }
                 }
-                let (written, answer) = tokio::join!(
-                    self.execute_traced(command),
-                    self.call(connector, &context, call)
-                );
+                // A run may be interrupted at any step but its end (which is on its way).
+                let ending = matches!(command, Some(Command::EndRun { .. }));
+                let answers = tokio::select! {
+                    biased;
+                    () = signal.notified(), if !ending => None,
+                    both = async {
+                        tokio::join!(
+                            self.execute_traced(command),
+                            self.call(connector, &context, call)
+                        )
+                    } => Some(both),
+                };
+                let Some((written, answer)) = answers else {
+                    return self.interrupted(connector, &context).await;
+                };
                 match written {
                     Some(Ok(written)) => {
                         machine.executed(&written.executed)?;
@@ -397,9 +510,26 @@ impl<S: RecordStore + Send + 'static> Engine<S> {
                     None => {}
                 }
             }
-        }
-        .instrument(span)
-        .await
+        };
+        let result = pump.instrument(span).await;
+        // Reported, or failed with the log: either way nothing is left for the guard to close.
+        guard.over = true;
+        result
+    }
+
+    /// Ends a run that [`Engine::interrupt`] stopped: the connector's session is closed and the
+    /// run is recorded as `interrupted`, durably.
+    async fn interrupted<C: Connector>(
+        &self,
+        connector: &mut C,
+        context: &RunContext,
+    ) -> Result<RunReport, EngineError> {
+        warn!("the run was interrupted");
+        self.call(connector, context, Some(Action::Close)).await;
+        let written = self
+            .execute(Command::InterruptRun { run: context.run })
+            .await?;
+        Self::report(context.run, Some(written))
     }
 
     /// Executes the machine's command, if it has one, saying in the trace what a page held and
@@ -495,15 +625,83 @@ impl<S: RecordStore + Send + 'static> Engine<S> {
         Ok(RunReport { record, durable })
     }
 
-    /// Stops the engine after the queued commands and gives the log back.
-    pub fn shutdown(mut self) -> Result<Log<S>, EngineError> {
-        let writer = std::mem::replace(&mut self.writer, Err(String::new()));
-        drop(self);
+    /// Stops the engine after the queued commands and gives the log back; runs still in flight
+    /// are recorded as `interrupted`. Works from a shared handle; only the first call gets the
+    /// log (later ones: [`EngineError::WriterStopped`]). Blocks until the writer has flushed:
+    /// call it outside the runtime, or in `spawn_blocking`.
+    pub fn shutdown(&self) -> Result<Log<S>, EngineError> {
+        drop(
+            self.requests
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .take(),
+        );
+        // Runs in progress stop at their next step instead of waiting on their connector.
+        for signal in lock(&self.running).values() {
+            signal.notify_one();
+        }
+        let writer = lock(&self.writer).take();
         match writer {
-            Err(reason) => Err(EngineError::WriterNotStarted { reason }),
-            Ok(handle) => handle.join().map_err(|panic| EngineError::WriterPanicked {
+            None => Err(EngineError::WriterStopped),
+            Some(Err(reason)) => Err(EngineError::WriterNotStarted { reason }),
+            Some(Ok(handle)) => handle.join().map_err(|panic| EngineError::WriterPanicked {
                 message: panic_message(panic.as_ref()),
             }),
+        }
+    }
+}
+
+/// Locks a mutex of the engine's bookkeeping; a panic elsewhere while it was held leaves data that
+/// is still consistent (maps of handles), so a poisoned lock is used as it is.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Held by a run from the moment it holds its partition: when the run's future is dropped before
+/// its end, the partition's open run is closed as interrupted (by the writer, in log order) and
+/// only then is the partition free for the next run.
+struct RunGuard<'a, S: RecordStore + Send + 'static> {
+    engine: &'a Engine<S>,
+    connector: ConnectorName,
+    partition: PartitionName,
+    held: Option<tokio::sync::OwnedMutexGuard<()>>,
+    run: Option<RunId>,
+    /// The run reported, or failed with the log: nothing to close.
+    over: bool,
+}
+
+impl<S: RecordStore + Send + 'static> Drop for RunGuard<'_, S> {
+    fn drop(&mut self) {
+        if let Some(run) = self.run {
+            lock(&self.engine.running).remove(&run);
+        }
+        if self.over {
+            return;
+        }
+        let Ok(sender) = self.engine.sender() else {
+            // Shut down: the writer interrupted every open run on its way out.
+            return;
+        };
+        let request = Request::Abandoned {
+            connector: self.connector.clone(),
+            partition: self.partition.clone(),
+            at: (self.engine.clock)(),
+        };
+        match sender.try_send(request) {
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(mpsc::error::TrySendError::Full(request)) => {
+                // The queue is full: wait for room in a task that keeps the partition until the
+                // request is queued, so no next run can start before it.
+                let held = self.held.take();
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    runtime.spawn(async move {
+                        let _ = sender.send(request).await;
+                        drop(held);
+                    });
+                }
+            }
         }
     }
 }

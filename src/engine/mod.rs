@@ -12,5 +12,5 @@ pub mod driver;
 pub mod scenario;
 pub mod scripted;
 
-pub use connector::{Connector, ImportRequest, RunContext};
+pub use connector::{BoxFuture, Connector, DynConnector, ImportRequest, RunContext};
 pub use driver::{system_clock, Engine, EngineError, EngineOptions, RunReport};

@@ -39,7 +39,7 @@
 
 pub mod codec;
 mod pipelined;
-mod quiet;
+pub(crate) mod quiet;
 mod reading;
 pub mod record;
 mod serve;
