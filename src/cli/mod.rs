@@ -442,7 +442,7 @@ fn exit_status(error: &LogError) -> u8 {
         LogError::Beyond { .. } | LogError::NothingToAccept => USAGE,
         LogError::NewerFormat { .. } | LogError::Store(_) | LogError::Poisoned => UNAVAILABLE,
         // The decider and the fold disagree: a bug, whatever the log holds.
-        LogError::DeciderBug { .. } => BUG,
+        LogError::DeciderBug { .. } | LogError::Unfitting { .. } => BUG,
     }
 }
 

@@ -16,6 +16,7 @@
 
 use super::connector::{Connector, ImportRequest, RunContext};
 use crate::core::*;
+pub use crate::log::RunReport;
 use crate::log::{Durable, Log, LogError, RecordStore};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -90,15 +91,6 @@ pub enum EngineError {
     /// The tokio runtime has no time driver, which the connector-call timeouts need.
     #[error("the engine needs tokio's time driver for its connector-call timeouts: build the runtime with `enable_time()` or `enable_all()`")]
     NoTimeDriver,
-}
-
-/// A finished run, with the proof that its end is durable.
-#[derive(Clone, Debug)]
-pub struct RunReport {
-    /// The run as the history shows it.
-    pub record: RunRecord,
-    /// The flush that made its end durable.
-    pub durable: Durable,
 }
 
 /// What the writer answers for one command: what it did, and the last flush.

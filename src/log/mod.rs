@@ -42,6 +42,7 @@ mod pipelined;
 pub(crate) mod quiet;
 mod reading;
 pub mod record;
+mod runs;
 mod serve;
 mod sled_store;
 pub mod snapshot;
@@ -50,6 +51,7 @@ mod store;
 pub use pipelined::Pipelined;
 pub use reading::{open_for_reading, ReadStore};
 pub use record::{Hash, RecordError, GENESIS};
+pub use runs::{Recorded, RunReport, RunStart};
 pub use serve::{announcement, Announcement, ServedStore};
 pub use sled_store::{head_copy_problems, is_log_folder, read_head_note, SledOptions, SledStore};
 pub use store::{Crash, Head, HeadNote, MemoryStore, RecordStore, StoreError};
@@ -141,6 +143,13 @@ pub enum LogError {
         count: usize,
         /// The refusal.
         violation: Violation,
+    },
+    /// A command's events do not fit what the typed run API expected of it (a start that neither
+    /// started nor refused, an end that left the run open): a bug in syncfold.
+    #[error("bug in syncfold: {what}. Reopen the log and report this")]
+    Unfitting {
+        /// What did not fit.
+        what: String,
     },
     /// The decider refused a command.
     #[error(transparent)]
