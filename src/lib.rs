@@ -26,6 +26,7 @@ pub mod engine;
 pub mod explain;
 pub mod log;
 pub mod remedy;
+pub mod rules;
 pub mod script;
 pub mod text;
 pub mod views;

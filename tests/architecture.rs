@@ -88,6 +88,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     ("src/remedy.rs", &["core", "remedy"]),
     ("src/text.rs", &["text"]),
+    ("src/rules.rs", &["rules"]),
 ];
 
 fn sources(dir: &Path, found: &mut Vec<std::path::PathBuf>) {
