@@ -468,8 +468,9 @@ impl<S: RecordStore + Send + 'static> Engine<S> {
                         other => call = Some(other),
                     }
                 }
-                // A run may be interrupted at any step but its end (which is on its way).
-                let ending = matches!(command, Some(Command::EndRun { .. }));
+                // A run may be interrupted at any step but its close and end (on their way).
+                let ending = matches!(command, Some(Command::EndRun { .. }))
+                    || matches!(call, Some(Action::Close));
                 let answers = tokio::select! {
                     biased;
                     () = signal.notified(), if !ending => None,
@@ -504,8 +505,9 @@ impl<S: RecordStore + Send + 'static> Engine<S> {
             }
         };
         let result = pump.instrument(span).await;
-        // Reported, or failed with the log: either way nothing is left for the guard to close.
-        guard.over = true;
+        // Reported: nothing is left for the guard to close. Failed: the guard asks the writer to
+        // close whatever is still open, so the partition is not blocked until the log reopens.
+        guard.over = result.is_ok();
         result
     }
 
@@ -660,7 +662,7 @@ struct RunGuard<'a, S: RecordStore + Send + 'static> {
     partition: PartitionName,
     held: Option<tokio::sync::OwnedMutexGuard<()>>,
     run: Option<RunId>,
-    /// The run reported, or failed with the log: nothing to close.
+    /// The run reported: nothing to close.
     over: bool,
 }
 
