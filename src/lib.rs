@@ -11,6 +11,8 @@
 //! Layers, each usable on its own; dependencies point inward only:
 //!
 //! - [`core`]: events, state, decide and fold. Pure: no IO, no clock, no tokio, no randomness.
+//! - [`scenario`]: scenario files (SPEC §7) parsed into scripts, and the `#>` expectations of
+//!   the examples. Pure, like the core.
 //! - [`testkit`] (feature `testkit`): history generators, a reference model of the rules and a
 //!   synchronous player, so embedders can run our property tests against their own code.
 //!
@@ -26,6 +28,7 @@ pub mod engine;
 pub mod explain;
 pub mod log;
 pub mod remedy;
+pub mod scenario;
 pub mod script;
 pub mod text;
 pub mod views;
