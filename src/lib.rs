@@ -12,7 +12,7 @@
 //!
 //! - [`core`]: events, state, decide and fold. Pure: no IO, no clock, no tokio, no randomness.
 //! - [`scenario`]: scenario files (SPEC §7) parsed into scripts, and the `#>` expectations of
-//!   the examples. Pure, like the core.
+//!   the examples. No IO but reading the file in `load_scenario`.
 //! - [`testkit`] (feature `testkit`): history generators, a reference model of the rules and a
 //!   synchronous player, so embedders can run our property tests against their own code.
 //!

@@ -256,7 +256,7 @@ fn items<'v>(state: &'v Value, key: &str) -> &'v [Value] {
     state[key].as_array().map_or(&[], Vec::as_slice)
 }
 
-fn run<'v>(state: &'v Value, id: u64) -> Option<&'v Value> {
+fn run(state: &Value, id: u64) -> Option<&Value> {
     items(state, "runs").iter().find(|run| run["id"] == id)
 }
 

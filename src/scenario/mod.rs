@@ -14,9 +14,11 @@
 //! (`step[3].page[2].errors[0].error`), what is wrong and what was expected.
 //!
 //! - [`expect`]: the `#>` expectation lines of the examples, checked against `state --json`.
-//! - `sections`: one parser per section of the format; `walker`: typed, positioned access to the
-//!   TOML tree, where every error gets its place.
+//! - `sections` (the document, connector and steps) and `changes` (pages, objects, errors, queued
+//!   changes, results, attributes): one parser per section of the format.
+//! - `walker`: typed, positioned access to the TOML tree, where every error gets its place.
 
+mod changes;
 pub mod expect;
 mod sections;
 mod walker;

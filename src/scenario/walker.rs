@@ -6,6 +6,7 @@
 
 use super::ScenarioError;
 use std::ops::Range;
+use std::str::FromStr;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
@@ -343,4 +344,19 @@ pub(super) fn choice<T>(
             format!("unknown {what} {text:?} (expected one of: {names})"),
         )
     })
+}
+
+/// `choice` over one vocabulary of the core: its `ALL` names, read by its `FromStr`.
+pub(super) fn named<T: FromStr, const N: usize>(
+    source: &Source<'_>,
+    entry: &Entry<'_, '_>,
+    what: &str,
+    names: [&str; N],
+) -> Result<T, ScenarioError> {
+    choice(source, entry, what, &names, |text| text.parse().ok())
+}
+
+/// What a required key holds, followed by the names it may take.
+pub(super) fn one_of(what: &str, names: &[&str]) -> String {
+    format!("{what} (expected one of: {})", names.join(", "))
 }
