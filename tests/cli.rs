@@ -23,10 +23,11 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-fn examples() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+/// The `.toml` files in a folder of the crate, sorted.
+fn toml_files(folder: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(folder);
     let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
-        .expect("examples/")
+        .expect(folder)
         .map(|entry| entry.expect("entry").path())
         .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
         .collect();
@@ -65,7 +66,7 @@ fn state_json_at(log: &Path, seq: &Value) -> Result<Value, String> {
 
 #[test]
 fn every_example_reproduces_its_expected_outcome_through_the_binary() {
-    let examples = examples();
+    let examples = toml_files("examples");
     assert!(examples.len() >= 6, "the seed cases are all there");
     for example in examples {
         let log = scratch(
@@ -141,12 +142,7 @@ fn every_example_reproduces_its_expected_outcome_through_the_binary() {
 #[test]
 fn a_malformed_scenario_names_file_line_and_key_and_writes_nothing() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scenarios/malformed");
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(&fixtures)
-        .expect("tests/fixtures/scenarios/malformed/")
-        .map(|entry| entry.expect("entry").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
-        .collect();
-    cases.sort();
+    let cases = toml_files("tests/fixtures/scenarios/malformed");
     assert!(cases.len() >= 54, "the malformed cases are all there");
     let dir = scratch("malformed");
     std::fs::create_dir_all(&dir).expect("dir");

@@ -3,9 +3,7 @@
 //! SPEC vocabulary (changes, errors, results) come from the core's enums.
 
 use super::sections::fault;
-use super::walker::{
-    array_of_tables, choice, named, one_of, string, table, type_name, Entry, Source, Table,
-};
+use super::walker::{choice, named, one_of, string, table, type_name, Entry, Source, Table};
 use super::ScenarioError;
 use crate::core::{
     Anchor, AttributeValue, Attributes, ChangeKind, DiscoveryError, ExportChange, ExportChangeKind,
@@ -13,6 +11,7 @@ use crate::core::{
     ObjectErrorKind, Page, Watermark,
 };
 use crate::script::ImportPage;
+use std::str::FromStr;
 use toml::de::DeValue;
 
 // The keys each table may hold (SPEC §7), in the order messages list them.
@@ -79,27 +78,21 @@ pub(super) fn parse_page(
             "the watermark after this page as a string, e.g. watermark = \"B\"",
         )?));
     }
-    if let Some(entry) = table.get("objects") {
-        for object in &array_of_tables(
-            source,
-            entry.value,
-            &entry.path,
-            "write objects = [ { anchor = \"u1\", change = \"add\", attrs = { ... } } ]",
-        )? {
-            page.changes.push(parse_object(source, object)?);
-        }
+    for object in &table.tables(
+        source,
+        "objects",
+        "write objects = [ { anchor = \"u1\", change = \"add\", attrs = { ... } } ]",
+    )? {
+        page.changes.push(parse_object(source, object)?);
     }
-    if let Some(entry) = table.get("errors") {
-        for error in &array_of_tables(
-            source,
-            entry.value,
-            &entry.path,
-            "write errors = [ { anchor = \"u2\", error = \"custom-continue-run\" } ]",
-        )? {
-            match parse_import_error(source, error)? {
-                ParsedImportError::Object(discovery) => page.errors.push(discovery),
-                ParsedImportError::Fatal(fatal) => page.fatal_errors.push(fatal),
-            }
+    for error in &table.tables(
+        source,
+        "errors",
+        "write errors = [ { anchor = \"u2\", error = \"custom-continue-run\" } ]",
+    )? {
+        match parse_import_error(source, error)? {
+            ParsedImportError::Object(discovery) => page.errors.push(discovery),
+            ParsedImportError::Fatal(fatal) => page.fatal_errors.push(fatal),
         }
     }
     Ok(ImportPage::Page(page))
@@ -107,21 +100,13 @@ pub(super) fn parse_page(
 
 fn parse_object(source: &Source<'_>, table: &Table<'_, '_>) -> Result<ObjectChange, ScenarioError> {
     table.allow_only(source, OBJECT_KEYS, |_| None)?;
-    let anchor = table.required(
+    let (anchor, kind) = anchor_and_change(
         source,
-        "anchor",
+        table,
         "the object's anchor, e.g. anchor = \"u1\"",
+        ChangeKind::ALL.map(ChangeKind::as_str),
+        ChangeKind::Add,
     )?;
-    let anchor = anchor_of(source, anchor)?;
-    let kind = match table.get("change") {
-        Some(entry) => named(
-            source,
-            entry,
-            "change",
-            ChangeKind::ALL.map(ChangeKind::as_str),
-        )?,
-        None => ChangeKind::Add,
-    };
     let attributes = match table.get("attrs") {
         Some(entry) if kind == ChangeKind::Delete => {
             return Err(source.error(
@@ -160,12 +145,12 @@ fn parse_import_error(
     };
     match kind {
         ImportErrorKind::Object(kind) => {
-            let anchor = table.required(
+            let (_, anchor) = required_anchor(
                 source,
+                table,
                 "anchor",
                 "the object that failed, e.g. anchor = \"u2\"",
             )?;
-            let anchor = anchor_of(source, anchor)?;
             let name = error_name(source, table, kind.as_str())?;
             Ok(ParsedImportError::Object(DiscoveryError {
                 anchor,
@@ -228,21 +213,13 @@ pub(super) fn parse_enqueued(
     table: &Table<'_, '_>,
 ) -> Result<ExportChange, ScenarioError> {
     table.allow_only(source, ENQUEUE_KEYS, |_| None)?;
-    let anchor = table.required(
+    let (anchor, kind) = anchor_and_change(
         source,
-        "anchor",
+        table,
         "the object to export, e.g. anchor = \"u1\"",
+        ExportChangeKind::ALL.map(ExportChangeKind::as_str),
+        ExportChangeKind::Add,
     )?;
-    let anchor = anchor_of(source, anchor)?;
-    let kind = match table.get("change") {
-        Some(entry) => named(
-            source,
-            entry,
-            "change",
-            ExportChangeKind::ALL.map(ExportChangeKind::as_str),
-        )?,
-        None => ExportChangeKind::Add,
-    };
     for key in ["attrs", "refs"] {
         let Some(entry) = table.get(key) else {
             continue;
@@ -285,12 +262,12 @@ pub(super) fn parse_result<'t, 'a, 'i>(
     table: &'t Table<'a, 'i>,
 ) -> Result<(&'t Entry<'a, 'i>, Anchor, ExportOutcome), ScenarioError> {
     table.allow_only(source, RESULT_KEYS, |_| None)?;
-    let anchor_entry = table.required(
+    let (anchor_entry, anchor) = required_anchor(
         source,
+        table,
         "anchor",
         "the exported object this result is for, e.g. anchor = \"u1\"",
     )?;
-    let anchor = anchor_of(source, anchor_entry)?;
     let results = ExportOutcomeKind::ALL.map(ExportOutcomeKind::as_str);
     let result = table.required(
         source,
@@ -353,13 +330,13 @@ pub(super) fn parse_result<'t, 'a, 'i>(
         ExportOutcomeKind::ConvertUpdateToAdd => ExportOutcome::ConvertUpdateToAdd,
         ExportOutcomeKind::RetryReferenceAttribute => ExportOutcome::RetryReferenceAttribute,
         ExportOutcomeKind::ProvisioningParent => {
-            let parent_entry = table.required(
+            let (parent_entry, parent) = required_anchor(
                 source,
+                table,
                 "parent",
                 "provisioning-parent names the missing parent container, e.g. \
                  parent = \"ou=sales\"",
             )?;
-            let parent = anchor_of(source, parent_entry)?;
             if parent == anchor {
                 return Err(source.error(
                     &parent_entry.value.span(),
@@ -442,4 +419,33 @@ fn anchor_of(source: &Source<'_>, entry: &Entry<'_, '_>) -> Result<Anchor, Scena
         ));
     }
     Ok(Anchor(text.to_owned()))
+}
+
+/// The required key `key` as an anchor, with its entry (for messages about it); `what` says
+/// which object it names.
+fn required_anchor<'t, 'a, 'i>(
+    source: &Source<'_>,
+    table: &'t Table<'a, 'i>,
+    key: &str,
+    what: &str,
+) -> Result<(&'t Entry<'a, 'i>, Anchor), ScenarioError> {
+    let entry = table.required(source, key, what)?;
+    Ok((entry, anchor_of(source, entry)?))
+}
+
+/// The `anchor` and the `change` that an imported object and a queued export both have: `what`
+/// says which object the anchor names; the change is one of `changes`, `default` when absent.
+fn anchor_and_change<T: FromStr, const N: usize>(
+    source: &Source<'_>,
+    table: &Table<'_, '_>,
+    what: &str,
+    changes: [&str; N],
+    default: T,
+) -> Result<(Anchor, T), ScenarioError> {
+    let (_, anchor) = required_anchor(source, table, "anchor", what)?;
+    let change = match table.get("change") {
+        Some(entry) => named(source, entry, "change", changes)?,
+        None => default,
+    };
+    Ok((anchor, change))
 }

@@ -4,8 +4,7 @@
 
 use super::changes::{parse_enqueued, parse_page, parse_result};
 use super::walker::{
-    array_of_tables, choice, count, named, non_empty, one_of, string, table, type_name, Entry,
-    Source, Table,
+    choice, count, named, non_empty, one_of, string, table, type_name, Entry, Source, Table,
 };
 use super::ScenarioError;
 use crate::core::{
@@ -85,17 +84,13 @@ pub(super) fn parse_document(source: &Source<'_>) -> Result<(Script, Vec<usize>)
 
     let mut steps = Vec::new();
     let mut step_lines = Vec::new();
-    if let Some(entry) = root.get("step") {
-        let tables = array_of_tables(
-            source,
-            entry.value,
-            &entry.path,
-            "write [[step]] (double brackets) before each step",
-        )?;
-        for table in &tables {
-            step_lines.push(source.locate(table.span.start).0);
-            steps.push(parse_step(source, table)?);
-        }
+    for table in &root.tables(
+        source,
+        "step",
+        "write [[step]] (double brackets) before each step",
+    )? {
+        step_lines.push(source.locate(table.span.start).0);
+        steps.push(parse_step(source, table)?);
     }
     let script = Script {
         connector,
@@ -215,16 +210,12 @@ fn parse_step(source: &Source<'_>, table: &Table<'_, '_>) -> Result<Step, Scenar
             table.allow_only(source, IMPORT_STEP_KEYS, |key| misplaced(key, kind_text))?;
             let partition = partition(source, table)?;
             let mut pages = Vec::new();
-            if let Some(entry) = table.get("page") {
-                let tables = array_of_tables(
-                    source,
-                    entry.value,
-                    &entry.path,
-                    "write [[step.page]] (double brackets) before each page",
-                )?;
-                for page in &tables {
-                    pages.push(parse_page(source, page)?);
-                }
+            for page in &table.tables(
+                source,
+                "page",
+                "write [[step.page]] (double brackets) before each page",
+            )? {
+                pages.push(parse_page(source, page)?);
             }
             Ok(Step::Import {
                 partition,
@@ -245,40 +236,34 @@ fn parse_step(source: &Source<'_>, table: &Table<'_, '_>) -> Result<Step, Scenar
                 ));
             }
             let mut enqueue = Vec::new();
-            if let Some(entry) = table.get("enqueue") {
-                for change in &array_of_tables(
-                    source,
-                    entry.value,
-                    &entry.path,
-                    "write enqueue = [ { anchor = \"u1\", change = \"update\", attrs = { ... } } ]",
-                )? {
-                    enqueue.push(parse_enqueued(source, change)?);
-                }
+            for change in &table.tables(
+                source,
+                "enqueue",
+                "write enqueue = [ { anchor = \"u1\", change = \"update\", attrs = { ... } } ]",
+            )? {
+                enqueue.push(parse_enqueued(source, change)?);
             }
             let mut results = BTreeMap::new();
             let mut result_paths: BTreeMap<Anchor, String> = BTreeMap::new();
-            if let Some(entry) = table.get("results") {
-                for result in &array_of_tables(
-                    source,
-                    entry.value,
-                    &entry.path,
-                    "write results = [ { anchor = \"u1\", result = \"success\" } ]",
-                )? {
-                    let (anchor_entry, anchor, outcome) = parse_result(source, result)?;
-                    if let Some(first) = result_paths.get(&anchor) {
-                        return Err(source.error(
-                            &anchor_entry.value.span(),
-                            &anchor_entry.path,
-                            format!(
-                                "anchor {:?} already has a result at {first}: give one result per \
-                                 object",
-                                anchor.as_str()
-                            ),
-                        ));
-                    }
-                    result_paths.insert(anchor.clone(), result.path.clone());
-                    results.insert(anchor, outcome);
+            for result in &table.tables(
+                source,
+                "results",
+                "write results = [ { anchor = \"u1\", result = \"success\" } ]",
+            )? {
+                let (anchor_entry, anchor, outcome) = parse_result(source, result)?;
+                if let Some(first) = result_paths.get(&anchor) {
+                    return Err(source.error(
+                        &anchor_entry.value.span(),
+                        &anchor_entry.path,
+                        format!(
+                            "anchor {:?} already has a result at {first}: give one result per \
+                             object",
+                            anchor.as_str()
+                        ),
+                    ));
                 }
+                result_paths.insert(anchor.clone(), result.path.clone());
+                results.insert(anchor, outcome);
             }
             Ok(Step::Export {
                 partition,

@@ -161,6 +161,20 @@ impl<'a, 'i> Table<'a, 'i> {
         }
     }
 
+    /// The tables of the array of tables `name`, none when it is absent; `how` says how to write
+    /// one there.
+    pub(super) fn tables(
+        &self,
+        source: &Source<'_>,
+        name: &str,
+        how: &str,
+    ) -> Result<Vec<Table<'a, 'i>>, ScenarioError> {
+        match self.get(name) {
+            Some(entry) => array_of_tables(source, entry.value, &entry.path, how),
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// The entry named `name`, or an error placed at the table saying `what` it should hold.
     pub(super) fn required(
         &self,
@@ -227,7 +241,7 @@ pub(super) fn table<'a, 'i>(
 }
 
 /// `value` as an array of tables (`[[x]]` or `[ { ... } ]`); `how` says how to write one there.
-pub(super) fn array_of_tables<'a, 'i>(
+fn array_of_tables<'a, 'i>(
     source: &Source<'_>,
     value: &'a Spanned<DeValue<'i>>,
     path: &str,
