@@ -496,3 +496,44 @@ fn every_malformed_fixture_is_refused_with_its_expected_message() {
     assert!(cases.len() >= 54, "the malformed cases are all there");
     assert_eq!(files_in(&directory, "expected").len(), cases.len());
 }
+
+/// The `#>` reader on a small document: object lines are about the run's partition until a
+/// partition line names another; a difference names its line; a line the language does not know
+/// is an error, not a silent pass.
+#[test]
+fn expectations_read_their_partition_and_name_what_differs() {
+    let text = "# a comment\n\
+                #> run 1 delta-import: status=success committed_watermark=A\n\
+                #> objects live: u2 u1\n\
+                #> partition hr: health=enabled\n\
+                #> objects live: (none)\n";
+    let expectations = expect::parse(text).expect("valid lines");
+    assert_eq!(expectations.len(), 4);
+    assert_eq!(expectations[1].checkpoint, expect::Checkpoint::AfterRun(1));
+    assert_eq!(expectations[3].partition.as_deref(), Some("hr"));
+    let state = serde_json::json!({
+        "runs": [{ "id": 1, "kind": "delta-import", "partition": "people", "status": "success",
+                   "committed_watermark": "A" }],
+        "partitions": [
+            { "name": "people", "health": "enabled", "pending_exports": [],
+              "objects": [{ "anchor": "u1", "obsolete": false }, { "anchor": "u2", "obsolete": false }] },
+            { "name": "hr", "health": "disabled", "pending_exports": [], "objects": [] },
+        ],
+        "alerts": [],
+    });
+    let wrong = expect::check_all(&expectations, &state, |_| Ok(state.clone()));
+    assert_eq!(
+        wrong,
+        [
+            "line 4: `#> partition hr: health=enabled`: partition hr health: expected enabled, \
+          actual disabled"
+        ]
+    );
+    for bad in [
+        "#> run one delta-import: x=y",
+        "#> runs 1: x=y",
+        "#> alerts none",
+    ] {
+        assert!(expect::parse(bad).is_err(), "{bad}");
+    }
+}
