@@ -32,22 +32,27 @@ const FORBIDDEN: &[&str] = &[
     "eprintln!",
 ];
 
-#[test]
-fn core_is_pure_and_depends_on_no_outer_layer() {
-    let core = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/core");
+/// Reads every `.rs` file of `folder` (but `skip`) and fails on the first line whose code (not
+/// its comment) names one of `forbidden`; returns how many files were read.
+fn assert_names_none(folder: &str, layer: &str, forbidden: &[&str], skip: &[&str]) -> usize {
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join(folder);
     let mut checked = 0;
-    for entry in fs::read_dir(&core).expect("src/core exists") {
+    for entry in fs::read_dir(&folder).expect("the folder exists") {
         let path = entry.expect("readable entry").path();
-        if path.extension().is_none_or(|ext| ext != "rs") {
+        let skipped = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .is_some_and(|name| skip.contains(&name));
+        if path.extension().is_none_or(|ext| ext != "rs") || skipped {
             continue;
         }
         let source = fs::read_to_string(&path).expect("readable source");
         for (number, line) in source.lines().enumerate() {
             let code = line.split("//").next().unwrap_or("");
-            for forbidden in FORBIDDEN {
+            for name in forbidden {
                 assert!(
-                    !code.contains(forbidden),
-                    "{}:{}: the core must not use `{forbidden}`: {line}",
+                    !code.contains(name),
+                    "{}:{}: {layer} must not use `{name}`: {line}",
                     path.display(),
                     number + 1
                 );
@@ -55,6 +60,12 @@ fn core_is_pure_and_depends_on_no_outer_layer() {
         }
         checked += 1;
     }
+    checked
+}
+
+#[test]
+fn core_is_pure_and_depends_on_no_outer_layer() {
+    let checked = assert_names_none("src/core", "the core", FORBIDDEN, &[]);
     assert!(checked >= 5, "expected the core's modules, found {checked}");
 }
 
@@ -63,7 +74,6 @@ fn core_is_pure_and_depends_on_no_outer_layer() {
 /// used, and its errors tested, without any of them. Its tests may read the views.
 #[test]
 fn the_scenario_format_depends_only_on_the_core_and_the_script() {
-    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/scenario");
     let forbidden = [
         "tokio",
         "sled",
@@ -75,28 +85,12 @@ fn the_scenario_format_depends_only_on_the_core_and_the_script() {
         "crate::explain",
         "crate::testkit",
     ];
-    let mut checked = 0;
-    for entry in fs::read_dir(&scenario).expect("src/scenario exists") {
-        let path = entry.expect("readable entry").path();
-        if path.extension().is_none_or(|ext| ext != "rs")
-            || path.file_name().is_some_and(|name| name == "tests.rs")
-        {
-            continue;
-        }
-        let source = fs::read_to_string(&path).expect("readable source");
-        for (number, line) in source.lines().enumerate() {
-            let code = line.split("//").next().unwrap_or("");
-            for name in forbidden {
-                assert!(
-                    !code.contains(name),
-                    "{}:{}: the scenario format must not use `{name}`: {line}",
-                    path.display(),
-                    number + 1
-                );
-            }
-        }
-        checked += 1;
-    }
+    let checked = assert_names_none(
+        "src/scenario",
+        "the scenario format",
+        &forbidden,
+        &["tests.rs"],
+    );
     assert!(
         checked >= 4,
         "expected the scenario's modules, found {checked}"
