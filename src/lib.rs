@@ -101,6 +101,7 @@
 //!   no tokio, no randomness.
 //! - [`log`]: records, the hash chain, snapshots and stores (sled, memory); reading never writes.
 //! - [`engine`]: the tokio driver and the connector contract.
+//! - [`scenario`]: scenario files parsed into scripts, and the `#>` expectations of the examples.
 //! - the views and the command line: [`views`], [`explain`], [`remedy`], [`text`], and the
 //!   `syncfold` binary. `testkit` (feature `testkit`) holds history generators, the reference model
 //!   of the rules and the connector conformance kit.
@@ -122,6 +123,7 @@ pub mod explain;
 pub mod log;
 pub mod remedy;
 pub mod rules;
+pub mod scenario;
 pub mod script;
 pub mod text;
 pub mod views;

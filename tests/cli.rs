@@ -1,7 +1,8 @@
 //! The command line as a user drives it: `syncfold simulate` and `syncfold state --json` on every
-//! example scenario, checked against the `#>` expectation lines written in each example (the same
-//! lines the library test checks against the core, here read back from the binary's JSON);
-//! malformed scenarios, missing logs and logs in use get errors that say where and what to do;
+//! example scenario, checked against the `#>` expectation lines written in each example by
+//! `syncfold::scenario::expect` (the same reading the library test uses, here on the binary's
+//! JSON, each line at its run through `state --at`); every malformed scenario fixture, missing
+//! logs and logs in use get errors that say where and what to do;
 //! and `simulate` killed with SIGKILL mid-run keeps every run it printed.
 
 mod common;
@@ -10,6 +11,7 @@ use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use syncfold::scenario::expect;
 
 fn syncfold() -> Command {
     Command::new(env!("CARGO_BIN_EXE_syncfold"))
@@ -21,10 +23,11 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-fn examples() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+/// The `.toml` files in a folder of the crate, sorted.
+fn toml_files(folder: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(folder);
     let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
-        .expect("examples/")
+        .expect(folder)
         .map(|entry| entry.expect("entry").path())
         .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
         .collect();
@@ -47,195 +50,23 @@ fn state_json(log: &Path) -> Value {
     serde_json::from_slice(&output.stdout).expect("state --json prints one JSON document")
 }
 
-fn text(value: &Value) -> String {
-    match value {
-        Value::Null => "null".to_owned(),
-        Value::String(text) => text.clone(),
-        other => other.to_string(),
+/// `state --at SEQ --json`: the state just after event SEQ.
+fn state_json_at(log: &Path, seq: &Value) -> Result<Value, String> {
+    let output = syncfold()
+        .args(["state", "--log"])
+        .arg(log)
+        .args(["--at", &seq.to_string(), "--json"])
+        .output()
+        .map_err(|error| error.to_string())?;
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
     }
-}
-
-fn names(value: &Value) -> String {
-    let names: Vec<&String> = value
-        .as_object()
-        .map(|map| map.keys().collect())
-        .unwrap_or_default();
-    if names.is_empty() {
-        "(none)".to_owned()
-    } else {
-        names
-            .iter()
-            .map(|name| name.as_str())
-            .collect::<Vec<_>>()
-            .join(",")
-    }
-}
-
-fn pairs(body: &str) -> Vec<(&str, &str)> {
-    body.split_whitespace()
-        .filter_map(|pair| pair.split_once('='))
-        .collect()
-}
-
-/// Checks one `#>` line against `state --json`; returns what differs.
-fn check(line: &str, state: &Value) -> Option<String> {
-    let (head, body) = line.split_once(':')?;
-    let head = head.trim();
-    let body = body.trim();
-    let runs = state["runs"].as_array().expect("runs[]");
-    let partition = |name: &str| {
-        state["partitions"]
-            .as_array()
-            .expect("partitions[]")
-            .iter()
-            .find(|p| p["name"] == name)
-            .cloned()
-            .unwrap_or(Value::Null)
-    };
-    let people = partition("people");
-    if let Some(rest) = head.strip_prefix("run ") {
-        let mut words = rest.split_whitespace();
-        let id: usize = words.next()?.parse().ok()?;
-        let run = &runs[id - 1];
-        let kind = words.next()?;
-        if run["kind"] != kind {
-            return Some(format!("run {id} is a {}, not a {kind}", run["kind"]));
-        }
-        for (key, want) in pairs(body) {
-            let got = text(&run[key]);
-            if got != want {
-                return Some(format!(
-                    "run {id} {key}: JSON says {got}, the example says {want}"
-                ));
-            }
-        }
-        return None;
-    }
-    if let Some(rest) = head.strip_prefix("limit run ") {
-        let id: usize = rest.trim().parse().ok()?;
-        let limit = &runs[id - 1]["limit"];
-        let mut words = body.split_whitespace();
-        let code = words.next()?;
-        if limit["code"] != code {
-            return Some(format!("run {id} limit code {}", limit["code"]));
-        }
-        for (key, want) in pairs(body) {
-            if text(&limit[key]) != want {
-                return Some(format!("run {id} limit {key}: {}", limit[key]));
-            }
-        }
-        if !text(&limit["message"]).contains(&format!(
-            "{}/{}",
-            text(&limit["maximum"]),
-            text(&limit["count"])
-        )) {
-            return Some(format!(
-                "run {id} limit message lacks limit/count: {}",
-                limit["message"]
-            ));
-        }
-        return None;
-    }
-    if let Some(name) = head.strip_prefix("partition ") {
-        let part = partition(name.trim());
-        for (key, want) in pairs(body) {
-            if text(&part[key]) != want {
-                return Some(format!("partition {name} {key}: {}", part[key]));
-            }
-        }
-        return None;
-    }
-    let objects = people["objects"].as_array().cloned().unwrap_or_default();
-    let listed = |obsolete: bool| {
-        let anchors: Vec<String> = objects
-            .iter()
-            .filter(|o| o["obsolete"] == obsolete)
-            .map(|o| text(&o["anchor"]))
-            .collect();
-        if anchors.is_empty() {
-            "(none)".to_owned()
-        } else {
-            anchors.join(" ")
-        }
-    };
-    let pending = people["pending_exports"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    match head {
-        "alerts" => {
-            let mut got: Vec<String> = state["alerts"]
-                .as_array()
-                .expect("alerts[]")
-                .iter()
-                .filter(|alert| alert["severity"] != "info")
-                .map(|alert| {
-                    let mut label = format!(
-                        "{}:{}:{}",
-                        text(&alert["code"]),
-                        text(&alert["severity"]),
-                        text(&alert["scope"])
-                    );
-                    if !alert["anchor"].is_null() {
-                        label.push_str(&format!("@{}", text(&alert["anchor"])));
-                    }
-                    assert!(
-                        alert["remedy"].is_string(),
-                        "alert without a remedy: {alert}"
-                    );
-                    label
-                })
-                .collect();
-            got.sort();
-            let mut want: Vec<&str> = if body == "(none)" {
-                Vec::new()
-            } else {
-                body.split_whitespace().collect()
-            };
-            want.sort();
-            (got.join(" ") != want.join(" ")).then(|| format!("alerts: {}", got.join(" ")))
-        }
-        "objects live" => {
-            (listed(false) != body).then(|| format!("live objects: {}", listed(false)))
-        }
-        "objects obsolete" => {
-            (listed(true) != body).then(|| format!("obsolete objects: {}", listed(true)))
-        }
-        "pending_exports" => {
-            let got: Vec<String> = pending
-                .iter()
-                .map(|p| format!("{}={}", text(&p["anchor"]), text(&p["change"])))
-                .collect();
-            let got = if got.is_empty() {
-                "(none)".to_owned()
-            } else {
-                got.join(" ")
-            };
-            (got != body).then(|| format!("pending exports: {got}"))
-        }
-        _ => {
-            let anchor = head.strip_prefix("pending_export ")?;
-            let entry = pending.iter().find(|p| p["anchor"] == anchor.trim());
-            let Some(entry) = entry else {
-                return Some(format!("{anchor} is not pending"));
-            };
-            for (key, want) in pairs(body) {
-                let got = match key {
-                    "attrs" | "refs" => names(&entry[key]),
-                    _ => text(&entry[key]),
-                };
-                if got != want {
-                    return Some(format!("pending export {anchor} {key}: {got}"));
-                }
-            }
-            None
-        }
-    }
+    serde_json::from_slice(&output.stdout).map_err(|error| error.to_string())
 }
 
 #[test]
 fn every_example_reproduces_its_expected_outcome_through_the_binary() {
-    let examples = examples();
+    let examples = toml_files("examples");
     assert!(examples.len() >= 6, "the seed cases are all there");
     for example in examples {
         let log = scratch(
@@ -279,65 +110,74 @@ fn every_example_reproduces_its_expected_outcome_through_the_binary() {
             assert_eq!(line["committed_watermark"], run["committed_watermark"]);
         }
         assert!(state["alerts"].is_array());
+        // Each `#>` line is checked where the library checks it: just after its run ended
+        // (`state --at` that run's last event), or at the end.
         let source = std::fs::read_to_string(&example).expect("example");
-        // Run lines hold for good once the run ended; other lines describe the state right after
-        // the run line before them, so through the final state only the last group is checked.
-        let expectations: Vec<&str> = source
-            .lines()
-            .filter_map(|line| line.strip_prefix("#>"))
-            .map(str::trim)
-            .collect();
-        let last_run_line = expectations
-            .iter()
-            .rposition(|line| line.starts_with("run "))
-            .unwrap_or(0);
-        let mut checked = 0;
-        for (index, line) in expectations.iter().enumerate() {
-            let run_level = line.starts_with("run ") || line.starts_with("limit run ");
-            if !run_level && index < last_run_line {
-                continue;
-            }
-            if let Some(difference) = check(line, &state) {
-                panic!("{}: `#>{line}`: {difference}", example.display());
-            }
-            checked += 1;
-        }
+        let expectations =
+            expect::parse(&source).unwrap_or_else(|error| panic!("{}: {error}", example.display()));
+        let wrong = expect::check_all(&expectations, &state, |run| {
+            let ended = state["runs"]
+                .as_array()
+                .and_then(|runs| runs.iter().find(|record| record["id"] == run))
+                .map(|record| record["ended_seq"].clone())
+                .ok_or_else(|| format!("no run {run}"))?;
+            state_json_at(&log, &ended)
+        });
+        assert!(
+            wrong.is_empty(),
+            "{}:\n{}",
+            example.display(),
+            wrong.join("\n")
+        );
+        let checked = expectations.len();
         assert!(checked > 3, "{}: few expectations", example.display());
         let _ = std::fs::remove_dir_all(&log);
     }
 }
 
+/// Every case under `tests/fixtures/scenarios/malformed/` (`NAME.toml` and the exact message in
+/// `NAME.expected`, the same files the library test reads): `simulate` exits with status 2,
+/// prints `error: ` and that message (naming file, line, column and key) and nothing else, and
+/// writes nothing.
 #[test]
 fn a_malformed_scenario_names_file_line_and_key_and_writes_nothing() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scenarios/malformed");
+    let cases = toml_files("tests/fixtures/scenarios/malformed");
+    assert!(cases.len() >= 54, "the malformed cases are all there");
     let dir = scratch("malformed");
     std::fs::create_dir_all(&dir).expect("dir");
-    let scenario = dir.join("bad.toml");
-    std::fs::write(
-        &scenario,
-        "[connector]\nname = \"hr\"\n\n[[step]]\nkind = \"delta-import\"\n  [[step.page]]\n  watermark = \"A\"\n  errors = [ { anchor = \"u2\", error = \"custom-stop\" } ]\n",
-    )
-    .expect("write");
     let log = dir.join("log");
-    let output = syncfold()
-        .arg("simulate")
-        .arg(&scenario)
-        .arg("--log")
-        .arg(&log)
-        .output()
-        .expect("runs");
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("bad.toml:8:"), "{stderr}");
-    assert!(
-        stderr.contains("step[0].page[0].errors[0].error"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("custom-stop-run"),
-        "the expected values are listed: {stderr}"
-    );
-    assert!(output.stdout.is_empty());
-    assert!(!log.exists(), "nothing is written for a malformed scenario");
+    for case in &cases {
+        let name = case
+            .file_name()
+            .and_then(|name| name.to_str())
+            .expect("name");
+        let expected = std::fs::read_to_string(case.with_extension("expected")).expect(".expected");
+        // Run from the fixtures folder, so the file is named as its `.expected` names it.
+        let output = syncfold()
+            .current_dir(&fixtures)
+            .arg("simulate")
+            .arg(name)
+            .arg("--log")
+            .arg(&log)
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{name}: {stderr}");
+        assert_eq!(
+            stderr,
+            format!(
+                "error: {}\n",
+                syncfold::text::escape(expected.trim_end_matches('\n'))
+            ),
+            "{name}"
+        );
+        assert!(output.stdout.is_empty(), "{name}");
+        assert!(
+            !log.exists(),
+            "{name}: nothing is written for a malformed scenario"
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

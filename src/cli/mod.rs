@@ -21,12 +21,13 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use syncfold::core::*;
-use syncfold::engine::{scenario, scripted, system_clock, Engine, EngineOptions};
+use syncfold::engine::{scripted, system_clock, Engine, EngineOptions};
 use syncfold::log::{
     open_for_reading, verify, Log, LogError, LogOptions, ReadStore, RecordStore, SledStore,
     StoreError,
 };
 use syncfold::remedy::RemedyCatalog;
+use syncfold::scenario;
 use syncfold::script::Player;
 
 /// The exit-status paragraph every `--help` ends with (a macro, so `concat!` can use it).

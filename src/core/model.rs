@@ -149,6 +149,9 @@ pub enum RunKind {
 }
 
 impl RunKind {
+    /// Every value, in the order SPEC lists them (the order messages list them).
+    pub const ALL: [RunKind; 3] = [RunKind::FullImport, RunKind::DeltaImport, RunKind::Export];
+
     /// The SPEC §7 name: `full-import`, `delta-import` or `export`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -176,6 +179,9 @@ pub enum ChangeKind {
 }
 
 impl ChangeKind {
+    /// Every value, in the order SPEC lists them (the order messages list them).
+    pub const ALL: [ChangeKind; 3] = [ChangeKind::Add, ChangeKind::Update, ChangeKind::Delete];
+
     /// The SPEC §7 name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -207,6 +213,12 @@ pub enum ObjectErrorKind {
 }
 
 impl ObjectErrorKind {
+    /// Every value, in the order SPEC lists them (the order messages list them).
+    pub const ALL: [ObjectErrorKind; 2] = [
+        ObjectErrorKind::CustomContinueRun,
+        ObjectErrorKind::CustomStopRun,
+    ];
+
     /// The SPEC §7 name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -239,6 +251,12 @@ pub enum FatalImportErrorKind {
 }
 
 impl FatalImportErrorKind {
+    /// Every value, in the order SPEC lists them (the order messages list them).
+    pub const ALL: [FatalImportErrorKind; 2] = [
+        FatalImportErrorKind::ImportParseError,
+        FatalImportErrorKind::ImportReadError,
+    ];
+
     /// The SPEC §7 name, also the alert code.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -378,6 +396,14 @@ pub enum ExportChangeKind {
 }
 
 impl ExportChangeKind {
+    /// Every value, in the order SPEC lists them (the order messages list them).
+    pub const ALL: [ExportChangeKind; 4] = [
+        ExportChangeKind::Add,
+        ExportChangeKind::Update,
+        ExportChangeKind::Delete,
+        ExportChangeKind::References,
+    ];
+
     /// The SPEC §7 name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -435,13 +461,60 @@ pub enum ExportOutcome {
 impl ExportOutcome {
     /// The SPEC §7 name.
     pub fn as_str(&self) -> &'static str {
+        self.kind().as_str()
+    }
+
+    /// Which result this is, without its details.
+    pub fn kind(&self) -> ExportOutcomeKind {
         match self {
-            ExportOutcome::Success => "success",
-            ExportOutcome::CustomContinueRun { .. } => "custom-continue-run",
-            ExportOutcome::CustomStopRun { .. } => "custom-stop-run",
-            ExportOutcome::ConvertUpdateToAdd => "convert-update-to-add",
-            ExportOutcome::ProvisioningParent { .. } => "provisioning-parent",
-            ExportOutcome::RetryReferenceAttribute => "retry-reference-attribute",
+            ExportOutcome::Success => ExportOutcomeKind::Success,
+            ExportOutcome::CustomContinueRun { .. } => ExportOutcomeKind::CustomContinueRun,
+            ExportOutcome::CustomStopRun { .. } => ExportOutcomeKind::CustomStopRun,
+            ExportOutcome::ConvertUpdateToAdd => ExportOutcomeKind::ConvertUpdateToAdd,
+            ExportOutcome::ProvisioningParent { .. } => ExportOutcomeKind::ProvisioningParent,
+            ExportOutcome::RetryReferenceAttribute => ExportOutcomeKind::RetryReferenceAttribute,
+        }
+    }
+}
+
+/// The name of an [`ExportOutcome`] without its details: the closed list of SPEC §7 `result`s,
+/// for whoever reads results by name (the scenario format) before it has the details.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ExportOutcomeKind {
+    /// `success`.
+    Success,
+    /// `custom-continue-run`.
+    CustomContinueRun,
+    /// `custom-stop-run`.
+    CustomStopRun,
+    /// `convert-update-to-add`.
+    ConvertUpdateToAdd,
+    /// `provisioning-parent`.
+    ProvisioningParent,
+    /// `retry-reference-attribute`.
+    RetryReferenceAttribute,
+}
+
+impl ExportOutcomeKind {
+    /// Every result, in the order SPEC §7 lists them.
+    pub const ALL: [ExportOutcomeKind; 6] = [
+        ExportOutcomeKind::Success,
+        ExportOutcomeKind::CustomContinueRun,
+        ExportOutcomeKind::CustomStopRun,
+        ExportOutcomeKind::ConvertUpdateToAdd,
+        ExportOutcomeKind::ProvisioningParent,
+        ExportOutcomeKind::RetryReferenceAttribute,
+    ];
+
+    /// The SPEC §7 name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExportOutcomeKind::Success => "success",
+            ExportOutcomeKind::CustomContinueRun => "custom-continue-run",
+            ExportOutcomeKind::CustomStopRun => "custom-stop-run",
+            ExportOutcomeKind::ConvertUpdateToAdd => "convert-update-to-add",
+            ExportOutcomeKind::ProvisioningParent => "provisioning-parent",
+            ExportOutcomeKind::RetryReferenceAttribute => "retry-reference-attribute",
         }
     }
 }
@@ -460,6 +533,14 @@ pub enum AdminAction {
 }
 
 impl AdminAction {
+    /// Every value, in the order SPEC lists them (the order messages list them).
+    pub const ALL: [AdminAction; 4] = [
+        AdminAction::CredentialsUpdated,
+        AdminAction::Enable,
+        AdminAction::Resume,
+        AdminAction::ApproveObsoletion,
+    ];
+
     /// The SPEC §7 name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -552,6 +633,28 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    /// Every status, in the order of SPEC §6.
+    pub const ALL: [RunStatus; 18] = [
+        RunStatus::Success,
+        RunStatus::CompletedWarnings,
+        RunStatus::CompletedDiscoveryErrors,
+        RunStatus::CompletedExportErrors,
+        RunStatus::StoppedObjectError,
+        RunStatus::StoppedErrorLimit,
+        RunStatus::StoppedSnapshotLimit,
+        RunStatus::StoppedDeletionThresholdExceeded,
+        RunStatus::StoppedServerDown,
+        RunStatus::StoppedConnectivity,
+        RunStatus::StoppedBadServerCredentials,
+        RunStatus::StoppedConnectorException,
+        RunStatus::StoppedDeltaLogBroken,
+        RunStatus::StoppedWatermarkExpired,
+        RunStatus::NoStartFullImportRequired,
+        RunStatus::NoStartDisabled,
+        RunStatus::NoStartSuspended,
+        RunStatus::Interrupted,
+    ];
+
     /// The SPEC §6 name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -608,6 +711,14 @@ pub enum Obsoletion {
 }
 
 impl Obsoletion {
+    /// Every value, in the order SPEC lists them (the order messages list them).
+    pub const ALL: [Obsoletion; 4] = [
+        Obsoletion::Applied,
+        Obsoletion::Skipped,
+        Obsoletion::Held,
+        Obsoletion::NotApplicable,
+    ];
+
     /// The SPEC §7 name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -629,6 +740,9 @@ pub enum SkipReason {
 }
 
 impl SkipReason {
+    /// Every value, in the order SPEC lists them (the order messages list them).
+    pub const ALL: [SkipReason; 2] = [SkipReason::ImportErrors, SkipReason::RunStopped];
+
     /// A short name for reports.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -642,5 +756,98 @@ impl Actor {
     /// An actor by name.
     pub fn from_name(name: &str) -> Self {
         Actor(name.to_owned())
+    }
+}
+
+/// A name that is not in a closed SPEC vocabulary: what was given and what the vocabulary holds.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} {name:?} (expected one of: {})", expected.join(", "))]
+pub struct UnknownName {
+    /// Which vocabulary, e.g. `run kind`.
+    pub what: &'static str,
+    /// The name given.
+    pub name: String,
+    /// Every name of the vocabulary, in its `ALL` order.
+    pub expected: Vec<&'static str>,
+}
+
+/// `FromStr` for the vocabulary enums, derived from `ALL` and `as_str` so that each SPEC name is
+/// spelt in one place only.
+macro_rules! from_spec_name {
+    ($($kind:ident: $what:literal),* $(,)?) => {$(
+        impl std::str::FromStr for $kind {
+            type Err = UnknownName;
+
+            fn from_str(name: &str) -> Result<Self, UnknownName> {
+                Self::ALL
+                    .into_iter()
+                    .find(|value| value.as_str() == name)
+                    .ok_or_else(|| UnknownName {
+                        what: $what,
+                        name: name.to_owned(),
+                        expected: Self::ALL.map(Self::as_str).to_vec(),
+                    })
+            }
+        }
+    )*};
+}
+
+from_spec_name!(
+    RunKind: "run kind",
+    ChangeKind: "change",
+    ObjectErrorKind: "object error",
+    FatalImportErrorKind: "fatal import error",
+    FaultKind: "fault",
+    ExportChangeKind: "export change",
+    ExportOutcomeKind: "export result",
+    AdminAction: "admin action",
+    RunStatus: "run status",
+    Obsoletion: "obsoletion",
+    SkipReason: "skip reason",
+);
+
+#[cfg(test)]
+mod vocabulary_tests {
+    //! Each vocabulary's `ALL` holds every value once and `FromStr` reads back every `as_str`.
+
+    use super::*;
+    use std::str::FromStr;
+
+    fn round_trip<T: FromStr<Err = UnknownName> + PartialEq + fmt::Debug + Copy>(
+        all: &[T],
+        name: fn(T) -> &'static str,
+    ) {
+        let mut names: Vec<&str> = all.iter().map(|value| name(*value)).collect();
+        for value in all {
+            assert_eq!(T::from_str(name(*value)).as_ref(), Ok(value));
+        }
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), all.len(), "one name per value");
+        assert!(T::from_str("no-such-name").is_err());
+    }
+
+    #[test]
+    fn every_vocabulary_reads_back_its_names() {
+        round_trip(&RunKind::ALL, RunKind::as_str);
+        round_trip(&ChangeKind::ALL, ChangeKind::as_str);
+        round_trip(&ObjectErrorKind::ALL, ObjectErrorKind::as_str);
+        round_trip(&FatalImportErrorKind::ALL, FatalImportErrorKind::as_str);
+        round_trip(&FaultKind::ALL, FaultKind::as_str);
+        round_trip(&ExportChangeKind::ALL, ExportChangeKind::as_str);
+        round_trip(&ExportOutcomeKind::ALL, ExportOutcomeKind::as_str);
+        round_trip(&AdminAction::ALL, AdminAction::as_str);
+        round_trip(&RunStatus::ALL, RunStatus::as_str);
+        round_trip(&Obsoletion::ALL, Obsoletion::as_str);
+        round_trip(&SkipReason::ALL, SkipReason::as_str);
+        assert_eq!(
+            "x".parse::<AdminAction>()
+                .map_err(|error| error.to_string()),
+            Err(
+                "unknown admin action \"x\" (expected one of: credentials-updated, enable, \
+                 resume, approve-obsoletion)"
+                    .to_owned()
+            )
+        );
     }
 }

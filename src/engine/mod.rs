@@ -4,12 +4,11 @@
 //! - [`driver`]: [`Engine`], which runs steps, one at a time per partition, many at once across
 //!   partitions and connectors, into one log with one total order.
 //! - [`scripted`]: the scenario connector, and [`scripted::play`] to play a scripted history.
-//! - [`scenario`]: scenario files (SPEC §7) parsed into scripts, with errors naming file, line
-//!   and key.
+//!
+//! Scenario files (SPEC §7) are parsed into scripts by [`crate::scenario`], which is pure.
 
 pub mod connector;
 pub mod driver;
-pub mod scenario;
 pub mod scripted;
 
 pub use connector::{BoxFuture, Connector, DynConnector, ImportRequest, RunContext};
