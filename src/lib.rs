@@ -23,7 +23,6 @@
 pub mod core;
 pub mod demo;
 pub mod engine;
-pub mod explain;
 pub mod log;
 pub mod remedy;
 pub mod script;
