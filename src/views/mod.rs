@@ -181,11 +181,6 @@ pub(crate) fn line(out: &mut Vec<Block>, text: impl AsRef<str>) {
     out.push(Block::Line(Escaped::new(text.as_ref())));
 }
 
-/// An optional watermark for people: [`watermark_text`], or `none_text` where there is none.
-pub(crate) fn watermark_or(watermark: Option<&str>, none_text: &str) -> String {
-    watermark.unwrap_or(none_text).to_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

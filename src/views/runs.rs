@@ -1,7 +1,7 @@
 //! Runs: one [`RunView`] per run (`runs --json`, `state --json` `runs[]`, the runs table) and the
 //! short [`FinishedRunView`] `simulate --json` prints as each run becomes durable.
 
-use super::{line, rfc3339, watermark_json, watermark_or, Block, Table, TextView};
+use super::{line, rfc3339, watermark_json, Block, Table, TextView};
 use crate::core::*;
 use serde::Serialize;
 
@@ -205,9 +205,9 @@ pub fn runs_table(runs: &[RunView]) -> Table {
             &run.id.to_string(),
             &run.partition,
             run.kind,
-            &watermark_or(run.start_watermark.as_deref(), "-"),
+            run.start_watermark.as_deref().unwrap_or("-"),
             run.status_text(),
-            &watermark_or(run.committed_watermark.as_deref(), "-"),
+            run.committed_watermark.as_deref().unwrap_or("-"),
             run.obsoletion,
             &run.obsoleted.to_string(),
             &run.errors.to_string(),
@@ -255,7 +255,7 @@ impl TextView for FinishedRunView {
                 self.partition,
                 self.kind,
                 self.status.unwrap_or("in-flight"),
-                watermark_or(self.committed_watermark.as_deref(), "-")
+                self.committed_watermark.as_deref().unwrap_or("-")
             ),
         );
     }

@@ -2,8 +2,8 @@
 //! the runs table, one paragraph per partition and the alert wall.
 
 use super::{
-    alert_wall, line, runs_table, watermark_json, watermark_or, AlertView, AttributesView, Block,
-    RunView, TextView,
+    alert_wall, line, runs_table, watermark_json, AlertView, AttributesView, Block, RunView,
+    TextView,
 };
 use crate::core::*;
 use crate::remedy::RemedyCatalog;
@@ -140,7 +140,7 @@ impl TextView for PartitionView {
                 "{}/{}: watermark {}, {} live objects of {}, {} pending exports, full import required: {}",
                 self.connector,
                 self.name,
-                watermark_or(self.committed_watermark.as_deref(), "-"),
+                self.committed_watermark.as_deref().unwrap_or("-"),
                 self.live_objects,
                 self.objects.len(),
                 self.pending_exports.len(),
