@@ -271,7 +271,7 @@ pub enum EventDetail {
         reason: String,
     },
     /// `run-interrupted`: no facts beyond the run.
-    None {},
+    RunInterrupted {},
 }
 
 impl EventDetail {
@@ -416,7 +416,7 @@ impl EventDetail {
                     parent,
                 }
             }
-            Event::RunInterrupted { .. } => EventDetail::None {},
+            Event::RunInterrupted { .. } => EventDetail::RunInterrupted {},
             Event::RunEnded {
                 status,
                 counts,
@@ -573,5 +573,40 @@ pub fn event_summary(event: &Event) -> String {
         Event::PresentRecordsAccepted { through, reason } => format!(
             "administrator: accepted records 1 to {through} of a log whose head note was lost ({reason})"
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(event: Event) -> serde_json::Value {
+        let envelope = Envelope::new(Timestamp(0), Actor::from_name("test"), event);
+        serde_json::to_value(EventView::new(7, &envelope)).unwrap_or_default()
+    }
+
+    #[test]
+    fn events_use_the_state_vocabulary_and_the_one_watermark_rule() {
+        let committed = json(Event::WatermarkCommitted {
+            run: RunId(3),
+            watermark: Watermark(vec![0xff, 0x00]),
+        });
+        assert_eq!(committed["seq"], 7);
+        assert_eq!(committed["type"], "watermark-committed");
+        assert_eq!(committed["run"], 3);
+        assert_eq!(committed["at"], "1970-01-01T00:00:00.000Z");
+        assert_eq!(committed["event"]["watermark"], "0xff00");
+        let result = json(Event::ExportResultRecorded {
+            run: RunId(4),
+            anchor: Anchor::from("u1"),
+            outcome: ExportOutcome::ProvisioningParent {
+                parent: Anchor::from("ou=sales"),
+            },
+        });
+        assert_eq!(result["event"]["result"], "provisioning-parent");
+        assert_eq!(result["event"]["parent"], "ou=sales");
+        assert_eq!(result["event"]["name"], serde_json::Value::Null);
+        let interrupted = json(Event::RunInterrupted { run: RunId(5) });
+        assert_eq!(interrupted["event"], serde_json::json!({}));
     }
 }
