@@ -32,11 +32,12 @@ const FORBIDDEN: &[&str] = &[
     "eprintln!",
 ];
 
-#[test]
-fn core_is_pure_and_depends_on_no_outer_layer() {
-    let core = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/core");
+/// Fails on the first line of code (comments aside) in a `.rs` file of `folder` that uses a
+/// path of `forbidden`, naming the place and `what` it breaks; returns how many files it read.
+fn assert_sources_avoid(folder: &str, forbidden: &[&str], what: &str) -> usize {
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join(folder);
     let mut checked = 0;
-    for entry in fs::read_dir(&core).expect("src/core exists") {
+    for entry in fs::read_dir(&folder).expect("the folder exists") {
         let path = entry.expect("readable entry").path();
         if path.extension().is_none_or(|ext| ext != "rs") {
             continue;
@@ -44,10 +45,10 @@ fn core_is_pure_and_depends_on_no_outer_layer() {
         let source = fs::read_to_string(&path).expect("readable source");
         for (number, line) in source.lines().enumerate() {
             let code = line.split("//").next().unwrap_or("");
-            for forbidden in FORBIDDEN {
+            for forbidden in forbidden {
                 assert!(
                     !code.contains(forbidden),
-                    "{}:{}: the core must not use `{forbidden}`: {line}",
+                    "{}:{}: {what} must not use `{forbidden}`: {line}",
                     path.display(),
                     number + 1
                 );
@@ -55,6 +56,12 @@ fn core_is_pure_and_depends_on_no_outer_layer() {
         }
         checked += 1;
     }
+    checked
+}
+
+#[test]
+fn core_is_pure_and_depends_on_no_outer_layer() {
+    let checked = assert_sources_avoid("src/core", FORBIDDEN, "the core");
     assert!(checked >= 5, "expected the core's modules, found {checked}");
 }
 
@@ -78,26 +85,6 @@ const FORBIDDEN_IN_VIEWS: &[&str] = &[
 
 #[test]
 fn views_build_values_and_print_nothing() {
-    let views = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/views");
-    let mut checked = 0;
-    for entry in fs::read_dir(&views).expect("src/views exists") {
-        let path = entry.expect("readable entry").path();
-        if path.extension().is_none_or(|ext| ext != "rs") {
-            continue;
-        }
-        let source = fs::read_to_string(&path).expect("readable source");
-        for (number, line) in source.lines().enumerate() {
-            let code = line.split("//").next().unwrap_or("");
-            for forbidden in FORBIDDEN_IN_VIEWS {
-                assert!(
-                    !code.contains(forbidden),
-                    "{}:{}: a view must not use `{forbidden}`: {line}",
-                    path.display(),
-                    number + 1
-                );
-            }
-        }
-        checked += 1;
-    }
+    let checked = assert_sources_avoid("src/views", FORBIDDEN_IN_VIEWS, "a view");
     assert!(checked >= 7, "expected the views' modules, found {checked}");
 }

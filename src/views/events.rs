@@ -607,6 +607,9 @@ mod tests {
         assert_eq!(result["event"]["parent"], "ou=sales");
         assert_eq!(result["event"]["name"], serde_json::Value::Null);
         let interrupted = json(Event::RunInterrupted { run: RunId(5) });
-        assert_eq!(interrupted["event"], serde_json::json!({}));
+        assert_eq!(
+            interrupted["event"],
+            serde_json::Value::Object(Default::default())
+        );
     }
 }
