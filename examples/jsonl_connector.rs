@@ -327,7 +327,7 @@ async fn main() {
     let log = engine.shutdown().expect("shutdown");
     println!(
         "{}",
-        serde_json::to_string_pretty(&syncfold::views::state_json(
+        serde_json::to_string_pretty(&syncfold::views::StateView::new(
             log.state(),
             &syncfold::remedy::RemedyCatalog::builtin()
         ))

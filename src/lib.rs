@@ -102,7 +102,7 @@
 //! - [`log`]: records, the hash chain, snapshots and stores (sled, memory); reading never writes.
 //! - [`engine`]: the tokio driver and the connector contract.
 //! - [`scenario`]: scenario files parsed into scripts, and the `#>` expectations of the examples.
-//! - the views and the command line: [`views`], [`explain`], [`remedy`], [`text`], and the
+//! - the views and the command line: [`views`] (with the explanations), [`remedy`], [`text`], and the
 //!   `syncfold` binary. `testkit` (feature `testkit`) holds history generators, the reference model
 //!   of the rules and the connector conformance kit.
 //!
@@ -119,7 +119,6 @@
 pub mod core;
 pub mod demo;
 pub mod engine;
-pub mod explain;
 pub mod log;
 pub mod remedy;
 pub mod rules;

@@ -2,7 +2,9 @@
 //! async runtime, no randomness, no hash-map iteration order) and depends on no outer layer. This
 //! test reads the core's sources and fails on any forbidden path, so a stray `use` is caught in CI
 //! rather than in a postmortem of a nondeterministic fold. The scenario format, beside the core,
-//! is held to naming no engine, log, view or CLI the same way.
+//! is held to naming no engine, log, view or CLI the same way; the views (`src/views/`) build
+//! values and text and print nothing: the command line prints. And every source file belongs to a
+//! layer that names only the layers inside it.
 
 use std::fs;
 use std::path::Path;
@@ -90,14 +92,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "src/engine/",
         &["core", "log", "script", "engine", "scenario"],
     ),
-    (
-        "src/views",
-        &["core", "log", "remedy", "text", "views", "explain"],
-    ),
-    (
-        "src/explain.rs",
-        &["core", "log", "remedy", "text", "views", "explain"],
-    ),
+    ("src/views/", &["core", "log", "remedy", "text", "views"]),
     ("src/remedy.rs", &["core", "remedy"]),
     ("src/text.rs", &["text"]),
     ("src/rules.rs", &["rules"]),
@@ -178,4 +173,28 @@ fn the_scenario_format_depends_only_on_the_core_and_the_script() {
         checked >= 4,
         "expected the scenario's modules, found {checked}"
     );
+}
+
+/// What a view may not use: it builds values and text from the state and the log's events, and
+/// the command line prints them. A view that printed, opened files or drove the engine would be a
+/// second CLI, and its text could drift from its JSON again.
+const FORBIDDEN_IN_VIEWS: &[&str] = &[
+    "tokio",
+    "sled",
+    "std::fs",
+    "std::io",
+    "std::process",
+    "std::env",
+    "crate::engine",
+    "crate::cli",
+    "println!",
+    "eprintln!",
+    "print!",
+    "json!",
+];
+
+#[test]
+fn views_build_values_and_print_nothing() {
+    let checked = assert_names_none("src/views", "a view", FORBIDDEN_IN_VIEWS, &[]);
+    assert!(checked >= 7, "expected the views' modules, found {checked}");
 }

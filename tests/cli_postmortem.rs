@@ -1,9 +1,10 @@
 //! The postmortem commands as an operator uses them after a bad night.
 //!
-//! `state --at N` is checked against an independent reconstruction: the events printed by
-//! `events --json` are parsed back and folded by the library, for every N of a real history, and
-//! both give the same state. `explain watermark` names the objects and errors holding a watermark
-//! back; `diff` shows what changed; `alerts` filters by recipient; `verify` accepts a healthy log
+//! `state --at N` is checked against an independent reconstruction: the events the library reads
+//! from the log are folded one by one, for every N of a real history, and both give the same
+//! state; `events --json` prints each of those events (`seq`, `type`, `run`, time, actor), and for
+//! every example it speaks `state --json`'s vocabulary (no Rust enum name, no watermark as bytes).
+//! `explain watermark` names the objects and errors holding a watermark back; `diff` shows what changed; `alerts` filters by recipient; `verify` accepts a healthy log
 //! and, on a damaged one, exits non-zero naming the damage and the remedy without a panic;
 //! `demo` writes a log the other commands can read; errors say what to do.
 
@@ -59,38 +60,53 @@ fn stdout(output: &Output) -> String {
     String::from_utf8(output.stdout.clone()).expect("utf-8")
 }
 
+/// The events of the log at `folder`, read by the library (a private copy; the log is unchanged).
+fn logged_events(folder: &Path) -> Vec<(Seq, Envelope)> {
+    let store = syncfold::log::open_for_reading(folder).expect("the log opens");
+    let mut events = Vec::new();
+    syncfold::log::replay(&store, 1, None, &mut |seq, envelope, _| {
+        events.push((seq, envelope.clone()));
+        std::ops::ControlFlow::Continue(())
+    })
+    .expect("the log reads");
+    events
+}
+
 #[test]
 fn state_at_reproduces_the_state_after_any_event() {
     let log = simulated("stuck-watermark.toml", "at");
     let lines = stdout(&syncfold(&["events", "--json"], &log));
-    let events: Vec<Value> = lines
+    let printed_events: Vec<Value> = lines
         .lines()
         .map(|line| serde_json::from_str(line).expect("JSON"))
         .collect();
-    assert!(events.len() > 10);
+    let logged = logged_events(&log);
+    assert!(logged.len() > 10);
+    assert_eq!(printed_events.len(), logged.len(), "one line per event");
     let catalog = RemedyCatalog::builtin();
     let mut state = State::new();
-    for (index, event) in events.iter().enumerate() {
+    for (index, ((seq, envelope), event)) in logged.iter().zip(&printed_events).enumerate() {
         assert_eq!(
             event["seq"],
             index as u64 + 1,
             "seq counts from 1 in log order"
         );
-        assert!(event["type"].is_string());
-        assert!(event.get("run").is_some());
-        let envelope = Envelope::new(
-            Timestamp(event["at_ms"].as_i64().expect("time")),
-            Actor(event["actor"].as_str().expect("actor").to_owned()),
-            serde_json::from_value(event["event"].clone()).expect("the event reads back"),
+        assert_eq!(*seq, index as u64 + 1);
+        assert_eq!(event["type"], envelope.event.type_name());
+        assert_eq!(
+            event["run"],
+            serde_json::json!(envelope.event.run().map(|r| r.0))
         );
-        state.apply(state.last_seq() + 1, &envelope).expect("folds");
+        assert_eq!(event["at_ms"], envelope.at.0);
+        assert_eq!(event["actor"], envelope.actor.0.as_str());
+        state.apply(state.last_seq() + 1, envelope).expect("folds");
         let seq = (index + 1).to_string();
         let printed: Value =
             serde_json::from_str(&stdout(&syncfold(&["state", "--at", &seq, "--json"], &log)))
                 .expect("JSON");
         assert_eq!(
             printed,
-            syncfold::views::state_json(&state, &catalog),
+            serde_json::to_value(syncfold::views::StateView::new(&state, &catalog)).expect("JSON"),
             "state --at {seq}"
         );
     }
@@ -98,6 +114,155 @@ fn state_at_reproduces_the_state_after_any_event() {
     assert_eq!(beyond.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&beyond.stderr).contains("the log ends at event"));
     let _ = std::fs::remove_dir_all(&log);
+}
+
+/// Every string that is a key or a value in `value`, with where it is.
+fn strings(value: &Value, path: &str, out: &mut Vec<(String, String)>) {
+    match value {
+        Value::String(text) => out.push((path.to_owned(), text.clone())),
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                strings(item, &format!("{path}[{index}]"), out);
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                let at = format!("{path}.{key}");
+                out.push((at.clone(), key.clone()));
+                strings(item, &at, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Whether `text` reads like a Rust type or variant name: `FullImport`, `Success`.
+fn is_pascal_case(text: &str) -> bool {
+    text.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+        && text.chars().all(|c| c.is_ascii_alphanumeric())
+        && text.chars().any(|c| c.is_ascii_lowercase())
+}
+
+/// The keys whose values are SPEC vocabulary (kinds, statuses, error names, faults, outcomes,
+/// actions, causes, codes), as opposed to free text or watermarks a scenario chose.
+const VOCABULARY: [&str; 12] = [
+    "type",
+    "kind",
+    "status",
+    "error",
+    "change",
+    "result",
+    "action",
+    "cause",
+    "code",
+    "skip_reason",
+    "obsoletion",
+    "deletion_threshold",
+];
+
+/// Whether the string at `path` breaks the vocabulary: any key in PascalCase; a vocabulary value
+/// in PascalCase; any other value shaped like a Rust variant with a word inside (`CustomStopRun`).
+fn is_rust_name(path: &str, text: &str, is_key: bool) -> bool {
+    let last = path.rsplit('.').next().unwrap_or(path);
+    if is_key || VOCABULARY.contains(&last) {
+        return is_pascal_case(text);
+    }
+    is_pascal_case(text) && text.chars().skip(1).any(|c| c.is_ascii_uppercase())
+}
+
+/// Whether `value` is a list of small integers: how serde writes a `Watermark(Vec<u8>)`.
+fn is_byte_array(value: &Value) -> bool {
+    value.as_array().is_some_and(|items| {
+        !items.is_empty()
+            && items
+                .iter()
+                .all(|item| item.as_u64().is_some_and(|n| n < 256))
+    })
+}
+
+fn byte_arrays(value: &Value, path: &str, out: &mut Vec<String>) {
+    if is_byte_array(value) {
+        out.push(path.to_owned());
+    }
+    match value {
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                byte_arrays(item, &format!("{path}[{index}]"), out);
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                byte_arrays(item, &format!("{path}.{key}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// SPEC §8: `events --json` speaks the vocabulary of `state --json`. For every example scenario,
+/// no key or value of any event line is a Rust enum name (PascalCase), no watermark is written as
+/// a list of bytes, and every watermark the state shows is written the same way in the events.
+#[test]
+fn events_json_of_every_example_speaks_the_state_vocabulary() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut scenarios: Vec<PathBuf> = std::fs::read_dir(&examples)
+        .expect("examples")
+        .map(|entry| entry.expect("entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
+        .collect();
+    scenarios.sort();
+    assert!(scenarios.len() >= 10, "{scenarios:?}");
+    for scenario in &scenarios {
+        let name = scenario
+            .file_stem()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        let log = simulated(&format!("{name}.toml"), &format!("vocabulary-{name}"));
+        let lines = stdout(&syncfold(&["events", "--json"], &log));
+        let mut event_watermarks = std::collections::BTreeSet::new();
+        for line in lines.lines() {
+            let event: Value = serde_json::from_str(line).expect("JSON");
+            let mut found = Vec::new();
+            strings(&event, "", &mut found);
+            for (path, text) in &found {
+                let is_key = path.ends_with(&format!(".{text}"));
+                assert!(
+                    !is_rust_name(path, text, is_key),
+                    "{name}: a Rust name at {path}: {text:?} in {line}"
+                );
+            }
+            let mut arrays = Vec::new();
+            byte_arrays(&event, "", &mut arrays);
+            assert!(
+                arrays.is_empty(),
+                "{name}: byte arrays at {arrays:?} in {line}"
+            );
+            let detail = &event["event"];
+            for key in [
+                "watermark",
+                "proposed_watermark",
+                "start_watermark",
+                "committed_watermark",
+            ] {
+                if let Some(text) = detail[key].as_str() {
+                    event_watermarks.insert(text.to_owned());
+                }
+            }
+        }
+        let state: Value =
+            serde_json::from_str(&stdout(&syncfold(&["state", "--json"], &log))).expect("JSON");
+        for run in state["runs"].as_array().expect("runs") {
+            if let Some(committed) = run["committed_watermark"].as_str() {
+                assert!(
+                    event_watermarks.contains(committed),
+                    "{name}: run {} committed {committed:?}, which no event names so",
+                    run["id"]
+                );
+            }
+        }
+        let _ = std::fs::remove_dir_all(&log);
+    }
 }
 
 #[test]

@@ -3,8 +3,9 @@
 //!
 //! Text for people carries values others wrote (anchors, error texts, fault messages, watermarks,
 //! names, remedies from a catalog file); they reach the terminal only through
-//! [`syncfold::text::escape`], applied where values become text: every cell in `print_table`,
-//! every line in `say!`, every message in `fail`. JSON needs no escaping and gets none.
+//! [`syncfold::text::escape`], applied where values become text: the library's views escape every
+//! line and cell they make ([`syncfold::views::Escaped`]), `say!` every line of the commands' own,
+//! `fail` every message. JSON needs no escaping and gets none.
 
 /// Prints one line for people, formatted like `println!` and then escaped
 /// ([`syncfold::text::escape`]), so a control character or bidirectional override inside a value
@@ -29,6 +30,8 @@ use syncfold::log::{
 use syncfold::remedy::RemedyCatalog;
 use syncfold::scenario;
 use syncfold::script::Player;
+use syncfold::views::explain;
+use syncfold::views::{Block, Escaped, FinishedRunView, StateView, Table, TextView};
 
 /// The exit-status paragraph every `--help` ends with (a macro, so `concat!` can use it).
 macro_rules! exit_status {
@@ -621,24 +624,16 @@ fn simulate(path: &Path, folder: &Path, json: bool) -> ExitCode {
     let mut played = 0usize;
     let result = runtime.block_on(scripted::play(&engine, &scenario.script, |report| {
         use std::io::Write;
-        let line = if json {
-            syncfold::views::finished_run_json(&report.record).to_string()
+        let view = FinishedRunView::new(&report.record);
+        let text = if json {
+            format!("{}\n", json_text(&view))
         } else {
-            let run = &report.record;
-            syncfold::text::escape(&format!(
-                "run {} {} {}: {} (committed watermark {})",
-                run.id,
-                run.partition,
-                run.kind.as_str(),
-                run.status.map_or("in-flight", RunStatus::as_str),
-                watermark(run.committed_watermark.as_ref())
-            ))
-            .into_owned()
+            render(&view.blocks())
         };
         // The run is durable (the report carries the log's token): print it and push it out now.
         // A closed pipe ends the command here (see main.rs), not after the whole scenario.
         let mut out = std::io::stdout().lock();
-        if let Err(error) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+        if let Err(error) = write!(out, "{text}").and_then(|()| out.flush()) {
             panic!("failed printing to stdout: {error}");
         }
         played += 1;
@@ -702,80 +697,16 @@ fn state(folder: &Path, at: Option<Seq>, json: bool, remedies: Option<&Path>) ->
         Ok(state) => state,
         Err(code) => return code,
     };
+    let view = StateView::new(&state, &catalog);
     if json {
-        println!("{}", syncfold::views::state_json(&state, &catalog));
+        print_json(&view);
     } else {
         if let Some(seq) = at {
             println!("As it was just after event {seq}:\n");
         }
-        print_runs(&state);
-        println!();
-        print_partitions(&state);
-        println!();
-        print_alerts(&state, &catalog);
+        print_text(&view);
     }
     ExitCode::SUCCESS
-}
-
-/// The alert wall: sync errors (the sync stopped) first, then sync issues (single records).
-fn print_alerts(state: &State, catalog: &RemedyCatalog) {
-    let alerts: Vec<Alert> = state
-        .alerts()
-        .into_iter()
-        .filter(|alert| alert.severity != Severity::Info)
-        .collect();
-    if alerts.is_empty() {
-        println!("No open alerts.");
-        return;
-    }
-    let sections = [
-        (
-            "sync-error",
-            "Sync errors (connector and partition: the sync as a whole):",
-        ),
-        ("sync-issue", "Sync issues (single records):"),
-    ];
-    for (class, title) in sections {
-        let rows: Vec<Vec<String>> = alerts
-            .iter()
-            .filter(|alert| alert.scope.class() == class)
-            .map(|alert| {
-                vec![
-                    alert.severity.as_str().to_owned(),
-                    alert.code.clone(),
-                    alert
-                        .partition
-                        .as_ref()
-                        .map_or("-".to_owned(), |p| p.to_string()),
-                    alert
-                        .anchor
-                        .as_ref()
-                        .map_or("-".to_owned(), |a| a.to_string()),
-                    alert.recipient.as_str().to_owned(),
-                    catalog
-                        .lookup(alert)
-                        .map_or("(no remedy)".to_owned(), |r| r.title.clone()),
-                ]
-            })
-            .collect();
-        if rows.is_empty() {
-            continue;
-        }
-        println!("{title}");
-        print_table(
-            &[
-                "SEVERITY",
-                "CODE",
-                "PARTITION",
-                "OBJECT",
-                "RECIPIENT",
-                "REMEDY",
-            ],
-            &rows,
-            None,
-        );
-        println!();
-    }
 }
 
 /// Whether the log at `folder` is a demo log: every event in it was written by the demo. A
@@ -923,8 +854,11 @@ fn demo(folder: PathBuf) -> ExitCode {
         state.runs().len(),
         report.records,
     );
-    print_runs(state);
     let catalog = RemedyCatalog::builtin();
+    let view = StateView::new(state, &catalog);
+    let mut out = Vec::new();
+    view.runs_text(&mut out);
+    print_blocks(&out);
     let people = PartitionName::from("people");
     // Night 4: the bad object has held the watermark back three times; the warning fires.
     if let Some(night4) = state.run(RunId(4)).and_then(|run| run.ended.as_ref()) {
@@ -938,27 +872,25 @@ fn demo(folder: PathBuf) -> ExitCode {
             "\n== Night 4, just after event {}: the alert wall ==\n",
             night4.seq
         );
-        print_alerts(&then, &catalog);
+        let mut out = Vec::new();
+        StateView::new(&then, &catalog).alerts_text(&mut out);
+        print_blocks(&out);
         println!("== Night 4: where the watermark stood and why ==\n");
-        if let Some(explanation) =
-            syncfold::explain::watermark(&then, &script.connector, &people, &catalog)
-        {
-            for line in &explanation.lines {
-                println!("{line}");
-            }
+        if let Some(explanation) = explain::watermark(&then, &script.connector, &people, &catalog) {
+            let mut out = Vec::new();
+            explanation.chain(&mut out);
+            print_blocks(&out);
         }
     }
     println!("\n== The end of the week ==\n");
-    print_partitions(state);
-    println!();
-    print_alerts(state, &catalog);
-    if let Some(explanation) =
-        syncfold::explain::watermark(state, &script.connector, &people, &catalog)
-    {
-        for line in &explanation.lines {
-            println!("{line}");
-        }
+    let mut out = Vec::new();
+    view.partitions_text(&mut out);
+    out.push(Block::Line(Escaped::default()));
+    view.alerts_text(&mut out);
+    if let Some(explanation) = explain::watermark(state, &script.connector, &people, &catalog) {
+        explanation.chain(&mut out);
     }
+    print_blocks(&out);
     let log = folder.display();
     let end_of = |run: u64| {
         state
@@ -972,10 +904,6 @@ fn demo(folder: PathBuf) -> ExitCode {
         report.records
     );
     ExitCode::SUCCESS
-}
-
-fn watermark(watermark: Option<&Watermark>) -> String {
-    watermark.map_or_else(|| "-".to_owned(), Watermark::display_text)
 }
 
 /// Whether to colour standard output: only on a terminal, and never when `NO_COLOR` is set.
@@ -999,114 +927,80 @@ fn paint_status(status: &str) -> String {
     format!("\x1b[{code}m{status}\x1b[0m")
 }
 
-/// Prints a table for people. This is where cells become text, so every cell is escaped here
-/// ([`syncfold::text::escape`]): a value cannot move the cursor, colour the screen or break its
-/// row. The cells of `status_column`, if given, are run statuses (our own words) and are coloured
-/// after escaping and padding, so our colour codes survive and never count toward a width.
-fn print_table(header: &[&str], rows: &[Vec<String>], status_column: Option<usize>) {
-    let rows: Vec<Vec<std::borrow::Cow<'_, str>>> = rows
-        .iter()
-        .map(|row| {
-            row.iter()
-                .map(|cell| syncfold::text::escape(cell))
-                .collect()
-        })
-        .collect();
+/// Writes a table for people into `out`: columns padded to their widest cell, two spaces apart.
+/// The cells were escaped when the view made them ([`syncfold::views::Escaped`]), so a value
+/// cannot move the cursor, colour the screen or break its row. The cells of the status column,
+/// if any, are run statuses (our own words) and are coloured after padding, so our colour codes
+/// survive and never count toward a width.
+fn render_table(table: &Table, out: &mut String) {
     // Escaped text holds no control characters, so its width is its number of characters.
     let width_of = |text: &str| text.chars().count();
-    let mut widths: Vec<usize> = header.iter().map(|h| width_of(h)).collect();
-    for row in &rows {
+    let mut widths: Vec<usize> = table.header.iter().map(|h| width_of(h)).collect();
+    for row in &table.rows {
         for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(width_of(cell));
+            *width = (*width).max(width_of(cell.as_str()));
         }
     }
-    let line = |cells: &[&str], paint: bool| {
+    let mut line = |cells: &[&str], paint: bool| {
         let padded: Vec<String> = cells
             .iter()
             .zip(&widths)
             .enumerate()
             .map(|(column, (cell, width))| {
                 let padding = " ".repeat(width.saturating_sub(width_of(cell)));
-                if paint && Some(column) == status_column {
+                if paint && Some(column) == table.status_column {
                     format!("{}{padding}", paint_status(cell))
                 } else {
                     format!("{cell}{padding}")
                 }
             })
             .collect();
-        println!("{}", padded.join("  ").trim_end());
+        out.push_str(padded.join("  ").trim_end());
+        out.push('\n');
     };
-    line(header, false);
-    for row in &rows {
-        let cells: Vec<&str> = row.iter().map(|cell| cell.as_ref()).collect();
+    line(&table.header, false);
+    for row in &table.rows {
+        let cells: Vec<&str> = row.iter().map(Escaped::as_str).collect();
         line(&cells, true);
     }
 }
 
-fn print_runs(state: &State) {
-    let rows: Vec<Vec<String>> = state
-        .runs()
-        .iter()
-        .map(|run| {
-            vec![
-                run.id.to_string(),
-                run.partition.to_string(),
-                run.kind.as_str().to_owned(),
-                watermark(run.start_watermark.as_ref()),
-                run.status.map_or("in-flight", RunStatus::as_str).to_owned(),
-                watermark(run.committed_watermark.as_ref()),
-                run.obsoletion.as_str().to_owned(),
-                run.counts.obsoleted.to_string(),
-                run.counts.errors.to_string(),
-                run.counts.warnings.to_string(),
-            ]
-        })
-        .collect();
-    print_table(
-        &[
-            "RUN",
-            "PARTITION",
-            "KIND",
-            "START",
-            "STATUS",
-            "COMMITTED",
-            "OBSOLETION",
-            "OBSOLETED",
-            "ERRORS",
-            "WARNINGS",
-        ],
-        &rows,
-        Some(4), // STATUS
-    );
-}
-
-fn print_partitions(state: &State) {
-    for (connector, connector_state) in state.connectors() {
-        for (name, part) in connector_state.partitions() {
-            say!(
-                "{connector}/{name}: watermark {}, {} live objects of {}, {} pending exports, full import required: {}",
-                watermark(part.committed_watermark()),
-                part.live_objects(),
-                part.objects().len(),
-                part.exports().len(),
-                if part.full_import_required().is_some() { "yes" } else { "no" }
-            );
-            for entry in part.exports().in_order() {
-                say!(
-                    "  pending export: {} {}",
-                    entry.change.kind.as_str(),
-                    entry.change.anchor
-                );
+/// A text view's blocks as text: each line as it is (escaped when the view made it), each
+/// table laid out.
+fn render(blocks: &[Block]) -> String {
+    let mut out = String::new();
+    for block in blocks {
+        match block {
+            Block::Line(line) => {
+                out.push_str(line.as_str());
+                out.push('\n');
             }
-            for (anchor, error) in part.object_errors() {
-                say!(
-                    "  open error on {anchor}: {} ({}), failing in {} runs since event {}",
-                    error.name,
-                    error.description,
-                    error.failing_runs,
-                    error.first.seq
-                );
-            }
+            Block::Table(table) => render_table(table, &mut out),
         }
     }
+    out
+}
+
+/// Prints a text view's blocks.
+fn print_blocks(blocks: &[Block]) {
+    print!("{}", render(blocks));
+}
+
+/// Prints a view's text for people.
+fn print_text(view: &impl TextView) {
+    print_blocks(&view.blocks());
+}
+
+/// A view's JSON on one line. The views serialize plain structs with string keys, which cannot
+/// fail; if one ever did, that is a bug of syncfold (status 101), not something to hide.
+fn json_text(view: &impl serde::Serialize) -> String {
+    match serde_json::to_string(view) {
+        Ok(text) => text,
+        Err(error) => panic!("a view could not be written as JSON: {error}"),
+    }
+}
+
+/// Prints a view's JSON on one line.
+fn print_json(view: &impl serde::Serialize) {
+    println!("{}", json_text(view));
 }

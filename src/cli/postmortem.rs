@@ -1,11 +1,10 @@
 //! The reading commands a postmortem needs: `runs`, `events`, `diff`, `alerts`, `explain`,
-//! `verify`. Each opens an existing log, reads it through the verified replay, and prints a table
-//! for people or JSON for programs. Text for people goes out through `print_table`, `say!` and
-//! `fail`, which escape what the log's writers supplied (see `syncfold::text`).
+//! `verify`. Each opens an existing log, reads it through the verified replay, builds the view
+//! from the library (`syncfold::views`) and prints it as JSON for programs or as its text for
+//! people; the views' text is escaped where it is made (see `syncfold::text`), and `say!` and
+//! `fail` escape the command's own messages.
 
-use super::{catalog, fail, open_existing, print_runs, print_table, USAGE};
-use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use super::{catalog, fail, json_text, open_existing, print_blocks, print_json, print_text, USAGE};
 use std::ops::ControlFlow;
 use std::path::Path;
 use std::process::ExitCode;
@@ -15,7 +14,8 @@ use syncfold::log::{
     RecordStore,
 };
 use syncfold::remedy::RemedyCatalog;
-use syncfold::views;
+use syncfold::views::explain::{self, Explanation};
+use syncfold::views::{self, AlertView, Block, DiffView, EventView, RunView, VerifyView};
 
 /// `state --at SEQ`, or the current state.
 pub(super) fn state_of(folder: &Path, at: Option<Seq>) -> Result<State, ExitCode> {
@@ -31,14 +31,15 @@ pub(super) fn runs(folder: &Path, json: bool) -> ExitCode {
         Ok(state) => state,
         Err(code) => return code,
     };
+    let runs: Vec<RunView> = state.runs().iter().map(RunView::new).collect();
     if json {
-        for run in state.runs() {
-            println!("{}", views::run_json(run));
+        for run in &runs {
+            print_json(run);
         }
-    } else if state.runs().is_empty() {
+    } else if runs.is_empty() {
         say!("No runs in {}.", folder.display());
     } else {
-        print_runs(&state);
+        print_blocks(&[Block::Table(views::runs_table(&runs))]);
     }
     ExitCode::SUCCESS
 }
@@ -59,7 +60,7 @@ pub(super) fn events(
     if let Some(seq) = from.filter(|seq| *seq > last.max(1)) {
         return super::fail_log(folder, LogError::Beyond { seq, last });
     }
-    let mut rows = Vec::new();
+    let mut shown = Vec::new();
     let mut out = std::io::stdout().lock();
     let result = replay(
         log.store(),
@@ -69,32 +70,26 @@ pub(super) fn events(
             if run.is_some_and(|run| envelope.event.run() != Some(RunId(run))) {
                 return ControlFlow::Continue(());
             }
+            let view = EventView::new(seq, envelope);
             if json {
                 use std::io::Write;
                 // A write that fails ends the command as `println!` would (see main.rs): a closed
                 // pipe quietly, a full disk with a sentence; never a silently short output.
-                if let Err(error) = writeln!(out, "{}", views::event_json(seq, envelope)) {
+                if let Err(error) = writeln!(out, "{}", json_text(&view)) {
                     panic!("failed printing to stdout: {error}");
                 }
             } else {
-                rows.push(vec![
-                    seq.to_string(),
-                    envelope
-                        .event
-                        .run()
-                        .map_or("-".to_owned(), |run| run.to_string()),
-                    envelope.event.type_name().to_owned(),
-                    views::event_summary(&envelope.event),
-                ]);
+                shown.push(view);
             }
             ControlFlow::Continue(())
         },
     );
+    drop(out);
     if let Err(error) = result {
         return super::fail_log(folder, error);
     }
     if !json {
-        print_table(&["SEQ", "RUN", "TYPE", "WHAT"], &rows, None);
+        print_blocks(&[Block::Table(views::events_table(&shown))]);
     }
     ExitCode::SUCCESS
 }
@@ -113,176 +108,22 @@ pub(super) fn alerts(
         Ok(state) => state,
         Err(code) => return code,
     };
-    let alerts: Vec<Alert> = state
+    let alerts: Vec<AlertView> = state
         .alerts()
-        .into_iter()
-        .filter(|alert| recipient.is_none_or(|wanted| alert.recipient.as_str() == wanted))
+        .iter()
+        .map(|alert| AlertView::new(alert, &catalog))
+        .filter(|alert| recipient.is_none_or(|wanted| alert.recipient == wanted))
         .collect();
     if json {
         for alert in &alerts {
-            println!("{}", views::alert_json(alert, &catalog));
+            print_json(alert);
         }
-        return ExitCode::SUCCESS;
-    }
-    if alerts.is_empty() {
-        say!(
-            "No open alerts{}.",
-            recipient.map_or(String::new(), |r| format!(" for {r}"))
-        );
-        return ExitCode::SUCCESS;
-    }
-    let rows: Vec<Vec<String>> = alerts
-        .iter()
-        .map(|alert| {
-            vec![
-                alert.severity.as_str().to_owned(),
-                alert.scope.class().to_owned(),
-                alert.code.clone(),
-                alert.recipient.as_str().to_owned(),
-                alert
-                    .partition
-                    .as_ref()
-                    .map_or("-".to_owned(), |p| p.to_string()),
-                alert
-                    .anchor
-                    .as_ref()
-                    .map_or("-".to_owned(), |a| a.to_string()),
-                format!("{}–{}", alert.first.seq, alert.last.seq),
-            ]
-        })
-        .collect();
-    print_table(
-        &[
-            "SEVERITY",
-            "CLASS",
-            "CODE",
-            "RECIPIENT",
-            "PARTITION",
-            "OBJECT",
-            "EVENTS",
-        ],
-        &rows,
-        None,
-    );
-    for alert in alerts.iter().filter(|a| a.severity != Severity::Info) {
-        let remedy = catalog
-            .lookup(alert)
-            .map_or("(no remedy in the catalog)", |r| r.remedy.as_str());
-        println!();
-        say!(
-            "{} {}: {}",
-            alert.severity.as_str(),
-            alert.code,
-            alert.message
-        );
-        say!("  remedy: {remedy}");
+    } else {
+        let mut out = Vec::new();
+        views::alerts_text(&alerts, recipient, &mut out);
+        print_blocks(&out);
     }
     ExitCode::SUCCESS
-}
-
-/// What changed between two points of a log.
-fn diff_json(before: &State, after: &State, from: Seq, to: Seq, catalog: &RemedyCatalog) -> Value {
-    let mut partitions = Vec::new();
-    let mut names: BTreeSet<(ConnectorName, PartitionName)> = BTreeSet::new();
-    for state in [before, after] {
-        for (connector, connector_state) in state.connectors() {
-            for (name, _) in connector_state.partitions() {
-                names.insert((connector.clone(), name.clone()));
-            }
-        }
-    }
-    let empty = PartitionState::default();
-    for (connector, name) in &names {
-        let old = before.partition(connector, name).unwrap_or(&empty);
-        let new = after.partition(connector, name).unwrap_or(&empty);
-        let mut added = Vec::new();
-        let mut obsoleted = Vec::new();
-        let mut revived = Vec::new();
-        let mut changed = Vec::new();
-        for (anchor, object) in new.objects() {
-            match old.objects().get(anchor) {
-                None => added.push(anchor.as_str()),
-                Some(previous) if !previous.obsolete && object.obsolete => {
-                    obsoleted.push(anchor.as_str())
-                }
-                Some(previous) if previous.obsolete && !object.obsolete => {
-                    revived.push(anchor.as_str())
-                }
-                Some(previous) if previous.attributes != object.attributes => {
-                    changed.push(anchor.as_str())
-                }
-                Some(_) => {}
-            }
-        }
-        let pending = |part: &PartitionState| -> BTreeMap<String, String> {
-            part.exports()
-                .in_order()
-                .map(|e| (e.change.anchor.0.clone(), e.change.kind.as_str().to_owned()))
-                .collect()
-        };
-        let (old_pending, new_pending) = (pending(old), pending(new));
-        let queued: Vec<String> = new_pending
-            .iter()
-            .filter(|(anchor, kind)| old_pending.get(*anchor) != Some(kind))
-            .map(|(anchor, kind)| format!("{anchor}={kind}"))
-            .collect();
-        let done: Vec<&String> = old_pending
-            .keys()
-            .filter(|anchor| !new_pending.contains_key(*anchor))
-            .collect();
-        let health = (
-            before.health(connector, name),
-            after.health(connector, name),
-        );
-        let entry = json!({
-            "connector": connector.as_str(),
-            "partition": name.as_str(),
-            "committed_watermark": {
-                "before": old.committed_watermark().map(Watermark::display_text),
-                "after": new.committed_watermark().map(Watermark::display_text),
-            },
-            "full_import_required": { "before": old.full_import_required().is_some(), "after": new.full_import_required().is_some() },
-            "health": { "before": health.0.as_str(), "after": health.1.as_str() },
-            "objects": { "added": added, "obsoleted": obsoleted, "revived": revived, "changed": changed },
-            "pending_exports": { "queued_or_changed": queued, "done": done },
-        });
-        partitions.push(entry);
-    }
-    let key = |alert: &Alert| {
-        (
-            alert.connector.clone(),
-            alert.scope,
-            alert.code.clone(),
-            alert.partition.clone(),
-            alert.anchor.clone(),
-            alert.recipient,
-            alert.severity,
-        )
-    };
-    let old_alerts: BTreeMap<_, Alert> =
-        before.alerts().into_iter().map(|a| (key(&a), a)).collect();
-    let new_alerts: BTreeMap<_, Alert> = after.alerts().into_iter().map(|a| (key(&a), a)).collect();
-    let opened: Vec<Value> = new_alerts
-        .iter()
-        .filter(|(k, a)| !old_alerts.contains_key(*k) && a.severity != Severity::Info)
-        .map(|(_, a)| views::alert_json(a, catalog))
-        .collect();
-    let closed: Vec<Value> = old_alerts
-        .iter()
-        .filter(|(k, a)| !new_alerts.contains_key(*k) && a.severity != Severity::Info)
-        .map(|(_, a)| views::alert_json(a, catalog))
-        .collect();
-    let runs: Vec<Value> = after
-        .runs()
-        .iter()
-        .filter(|run| {
-            run.ended
-                .as_ref()
-                .is_some_and(|end| end.seq > from && end.seq <= to)
-        })
-        .map(views::run_json)
-        .collect();
-    json!({ "from": from, "to": to, "runs_ended": runs, "partitions": partitions, "alerts": { "opened": opened, "closed": closed } })
 }
 
 pub(super) fn diff(folder: &Path, from: Seq, to: Seq, json: bool) -> ExitCode {
@@ -300,108 +141,13 @@ pub(super) fn diff(folder: &Path, from: Seq, to: Seq, json: bool) -> ExitCode {
         (Ok(before), Ok(after)) => (before, after),
         (Err(error), _) | (_, Err(error)) => return super::fail_log(folder, error),
     };
-    let catalog = RemedyCatalog::builtin();
-    let diff = diff_json(&before, &after, from, to, &catalog);
+    let diff = DiffView::between(&before, &after, from, to, &RemedyCatalog::builtin());
     if json {
-        println!("{diff}");
-        return ExitCode::SUCCESS;
-    }
-    println!("From event {from} to event {to}:");
-    for run in diff["runs_ended"].as_array().into_iter().flatten() {
-        say!(
-            "  run {} {} {} ended {} (committed {})",
-            run["id"],
-            run["partition"].as_str().unwrap_or("-"),
-            run["kind"].as_str().unwrap_or("-"),
-            run["status"].as_str().unwrap_or("-"),
-            run["committed_watermark"].as_str().unwrap_or("none")
-        );
-    }
-    for part in diff["partitions"].as_array().into_iter().flatten() {
-        let name = format!(
-            "{}/{}",
-            part["connector"].as_str().unwrap_or("-"),
-            part["partition"].as_str().unwrap_or("-")
-        );
-        let mut said = false;
-        let mut change = |line: String| {
-            say!("  {name}: {line}");
-            said = true;
-        };
-        let w = &part["committed_watermark"];
-        if w["before"] != w["after"] {
-            change(format!(
-                "watermark {} -> {}",
-                w["before"].as_str().unwrap_or("none"),
-                w["after"].as_str().unwrap_or("none")
-            ));
-        }
-        for (what, field) in [
-            ("health", "health"),
-            ("full import required", "full_import_required"),
-        ] {
-            if part[field]["before"] != part[field]["after"] {
-                change(format!(
-                    "{what} {} -> {}",
-                    part[field]["before"], part[field]["after"]
-                ));
-            }
-        }
-        for kind in ["added", "obsoleted", "revived", "changed"] {
-            let list: Vec<&str> = part["objects"][kind]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
-            if !list.is_empty() {
-                change(format!(
-                    "{} object(s) {kind}: {}",
-                    list.len(),
-                    abbreviate(&list)
-                ));
-            }
-        }
-        for (kind, label) in [
-            ("queued_or_changed", "exports queued or changed"),
-            ("done", "exports done"),
-        ] {
-            let list: Vec<&str> = part["pending_exports"][kind]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
-            if !list.is_empty() {
-                change(format!("{label}: {}", abbreviate(&list)));
-            }
-        }
-        if !said {
-            say!("  {name}: no change");
-        }
-    }
-    for (label, key) in [("opened", "opened"), ("closed", "closed")] {
-        for alert in diff["alerts"][key].as_array().into_iter().flatten() {
-            say!(
-                "  alert {label}: {} {} {}{}",
-                alert["severity"].as_str().unwrap_or("-"),
-                alert["code"].as_str().unwrap_or("-"),
-                alert["partition"].as_str().unwrap_or(""),
-                alert["anchor"]
-                    .as_str()
-                    .map_or(String::new(), |a| format!(" {a}"))
-            );
-        }
+        print_json(&diff);
+    } else {
+        print_text(&diff);
     }
     ExitCode::SUCCESS
-}
-
-fn abbreviate(list: &[&str]) -> String {
-    if list.len() <= 8 {
-        list.join(", ")
-    } else {
-        format!("{}, and {} more", list[..8].join(", "), list.len() - 8)
-    }
 }
 
 /// Which partition to explain: `--connector` when the log has several.
@@ -455,35 +201,16 @@ pub(super) fn explain(
     let partition = PartitionName::from(partition);
     let catalog = RemedyCatalog::builtin();
     let explanation = match what {
-        "watermark" => syncfold::explain::watermark(&state, &connector, &partition, &catalog),
-        "health" => syncfold::explain::health(&state, &connector, &partition, &catalog),
-        _ => {
-            let last = state.runs().iter().rev().find(|run| {
-                run.partition == partition
-                    && run.connector == connector
-                    && run.kind == RunKind::FullImport
-            });
-            let mut events = Vec::new();
-            if let Some(run) = last {
-                let id = run.id;
-                let until = run.ended.as_ref().map(|end| end.seq);
-                let read = replay(
-                    log.store(),
-                    run.started.seq,
-                    until,
-                    &mut |seq, envelope, _| {
-                        if envelope.event.run() == Some(id) {
-                            events.push((seq, envelope.clone()));
-                        }
-                        ControlFlow::Continue(())
-                    },
-                );
-                if let Err(error) = read {
-                    return super::fail_log(folder, error);
-                }
-            }
-            syncfold::explain::obsoletion(&state, &connector, &partition, &events, &catalog)
+        "watermark" => {
+            explain::watermark(&state, &connector, &partition, &catalog).map(Explanation::Watermark)
         }
+        "health" => {
+            explain::health(&state, &connector, &partition, &catalog).map(Explanation::Health)
+        }
+        _ => match explain::obsoletion(log.store(), &state, &connector, &partition, &catalog) {
+            Ok(explanation) => explanation.map(Explanation::Obsoletion),
+            Err(error) => return super::fail_log(folder, error),
+        },
     };
     let Some(explanation) = explanation else {
         let known: Vec<String> = state
@@ -499,15 +226,9 @@ pub(super) fn explain(
         );
     };
     if json {
-        println!("{}", explanation.json);
+        print_json(&explanation);
     } else {
-        for line in &explanation.lines {
-            say!("{line}");
-        }
-        if let Some(remedy) = &explanation.remedy {
-            println!();
-            say!("Remedy: {remedy}");
-        }
+        print_text(&explanation);
     }
     ExitCode::SUCCESS
 }
@@ -531,14 +252,19 @@ fn read_head_copies(folder: &Path) -> Vec<String> {
 }
 
 pub(super) fn verify_log(folder: &Path, json: bool) -> ExitCode {
-    let refuse = |code: u8, message: String, acknowledged: Option<Seq>, head: String| {
+    let refuse = |status: u8, error: String, acknowledged: Option<Seq>, head: String| {
         if json {
-            println!(
-                "{}",
-                json!({ "ok": false, "status": code, "error": message, "acknowledged": acknowledged, "head": head, "first_bad_seq": null, "valid_up_to": null })
-            );
+            print_json(&VerifyView::Refused {
+                ok: false,
+                status,
+                error: error.clone(),
+                acknowledged,
+                head,
+                first_bad_seq: None,
+                valid_up_to: None,
+            });
         }
-        fail(code, message)
+        fail(status, error)
     };
     if !super::is_log_folder(folder) {
         return refuse(
@@ -580,42 +306,17 @@ pub(super) fn verify_log(folder: &Path, json: bool) -> ExitCode {
     progress.finish();
     match result {
         Ok(report) => {
+            let view = VerifyView::verified(
+                &folder.display().to_string(),
+                &report,
+                head,
+                copies,
+                store.holder(),
+            );
             if json {
-                println!(
-                    "{}",
-                    json!({
-                        "ok": true,
-                        "status": 0,
-                        "records": report.records,
-                        "acknowledged": report.acknowledged,
-                        "head": head,
-                        "head_copies": copies,
-                        "torn_tail": report.torn_tail,
-                        "served_by": store.holder(),
-                        "snapshots_valid": report.snapshots_valid,
-                        "snapshots_invalid": report.snapshots_invalid.iter().map(|(seq, why)| json!({"seq": seq, "reason": why})).collect::<Vec<_>>(),
-                        "state_hash": report.state_hash.iter().map(|b| format!("{b:02x}")).collect::<String>(),
-                    })
-                );
+                print_json(&view);
             } else {
-                say!(
-                    "{}: {} records verified (checksums, format, hash chain, rules); {} acknowledged as durable.",
-                    folder.display(),
-                    report.records,
-                    report.acknowledged
-                );
-                if let Some(pid) = store.holder() {
-                    say!("Read through process {pid}, which holds the log: its acknowledged records only.");
-                }
-                for problem in &copies {
-                    say!("Warning: {problem}; the other copy of the head note names the extent, and the next writer's flush rewrites both.");
-                }
-                if let Some(torn) = report.torn_tail {
-                    say!("Record {torn} is a write cut short by a crash and was never acknowledged: the log is a valid prefix; the next writer discards that record and records that it did.");
-                }
-                for (seq, why) in &report.snapshots_invalid {
-                    say!("Snapshot after record {seq} is not trusted ({why}); it is skipped when the log is opened.");
-                }
+                print_text(&view);
             }
             ExitCode::SUCCESS
         }
@@ -630,10 +331,15 @@ pub(super) fn verify_log(folder: &Path, json: bool) -> ExitCode {
                 format!("{}: {text}; {head}", folder.display())
             };
             if json {
-                println!(
-                    "{}",
-                    json!({ "ok": false, "status": code, "error": message, "acknowledged": acknowledged, "head": head, "first_bad_seq": first_bad, "valid_up_to": valid_up_to })
-                );
+                print_json(&VerifyView::Refused {
+                    ok: false,
+                    status: code,
+                    error: message.clone(),
+                    acknowledged,
+                    head,
+                    first_bad_seq: first_bad,
+                    valid_up_to,
+                });
             }
             fail(code, message)
         }

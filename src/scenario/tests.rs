@@ -392,7 +392,8 @@ const SEED_EXAMPLES: &[&str] = &[
 /// The `state --json` document of a state: the view the CLI prints, so the library reads the
 /// examples' `#>` lines exactly as `tests/cli.rs` reads them from the binary.
 fn state_view(state: &State) -> Value {
-    crate::views::state_json(state, &crate::remedy::RemedyCatalog::builtin())
+    let catalog = crate::remedy::RemedyCatalog::builtin();
+    serde_json::to_value(crate::views::StateView::new(state, &catalog)).expect("a view is JSON")
 }
 
 fn play_example(path: &Path) -> Vec<String> {

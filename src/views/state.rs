@@ -1,0 +1,246 @@
+//! The state: [`StateView`] (`state --json`: `runs[]`, `partitions[]`, `alerts[]`) and its text,
+//! the runs table, one paragraph per partition and the alert wall.
+
+use super::{
+    alert_wall, line, runs_table, watermark_json, AlertView, AttributesView, Block, RunView,
+    TextView,
+};
+use crate::core::*;
+use crate::remedy::RemedyCatalog;
+use serde::Serialize;
+
+/// One staged object of a partition's connector space.
+#[derive(Clone, Debug, Serialize)]
+pub struct ObjectView {
+    /// Its anchor.
+    pub anchor: String,
+    /// Whether it is marked obsolete.
+    pub obsolete: bool,
+}
+
+/// One change waiting to be exported, in queue order.
+#[derive(Clone, Debug, Serialize)]
+pub struct PendingExportView {
+    /// The object.
+    pub anchor: String,
+    /// `add`, `update`, `delete` or `references`.
+    pub change: &'static str,
+    /// Non-reference attributes.
+    pub attrs: AttributesView,
+    /// Reference attributes.
+    pub refs: AttributesView,
+    /// The parent whose add it waits for (`provisioning-parent`).
+    pub waits_for: Option<String>,
+}
+
+/// One object's open error record (R7).
+#[derive(Clone, Debug, Serialize)]
+pub struct ObjectErrorView {
+    /// The object.
+    pub anchor: String,
+    /// The error name of its latest occurrence.
+    pub name: String,
+    /// Its description.
+    pub description: String,
+    /// Distinct runs it failed in.
+    pub failing_runs: u64,
+    /// The event of its first occurrence.
+    pub first_seq: Seq,
+    /// The event of its latest occurrence.
+    pub last_seq: Seq,
+}
+
+/// One partition as `state --json` lists it in `partitions[]`.
+#[derive(Clone, Debug, Serialize)]
+pub struct PartitionView {
+    /// Connector.
+    pub connector: String,
+    /// Partition.
+    pub name: String,
+    /// The watermark the next delta import starts from.
+    pub committed_watermark: Option<String>,
+    /// The run that committed it.
+    pub committed_by_run: Option<u64>,
+    /// Whether delta imports are refused until a full import completes (R5).
+    pub full_import_required: bool,
+    /// The run that set the flag.
+    pub full_import_required_by_run: Option<u64>,
+    /// `enabled`, `disabled` or `suspended`.
+    pub health: &'static str,
+    /// Objects not marked obsolete.
+    pub live_objects: u64,
+    /// The connector space.
+    pub objects: Vec<ObjectView>,
+    /// The export queue, in order.
+    pub pending_exports: Vec<PendingExportView>,
+    /// Open object error records.
+    pub object_errors: Vec<ObjectErrorView>,
+}
+
+impl PartitionView {
+    /// The view of partition `name` of `connector`, whose health is `health`.
+    pub fn new(
+        connector: &ConnectorName,
+        name: &PartitionName,
+        part: &PartitionState,
+        health: Health,
+    ) -> Self {
+        PartitionView {
+            connector: connector.to_string(),
+            name: name.to_string(),
+            committed_watermark: watermark_json(part.committed_watermark()),
+            committed_by_run: part.committed_by().and_then(|o| o.run).map(|run| run.0),
+            full_import_required: part.full_import_required().is_some(),
+            full_import_required_by_run: part
+                .full_import_required()
+                .and_then(|o| o.run)
+                .map(|run| run.0),
+            health: health.as_str(),
+            live_objects: part.live_objects(),
+            objects: part
+                .objects()
+                .iter()
+                .map(|(anchor, object)| ObjectView {
+                    anchor: anchor.to_string(),
+                    obsolete: object.obsolete,
+                })
+                .collect(),
+            pending_exports: part
+                .exports()
+                .in_order()
+                .map(|entry| PendingExportView {
+                    anchor: entry.change.anchor.to_string(),
+                    change: entry.change.kind.as_str(),
+                    attrs: AttributesView(entry.change.attributes.clone()),
+                    refs: AttributesView(entry.change.references.clone()),
+                    waits_for: entry.waits_for.as_ref().map(Anchor::to_string),
+                })
+                .collect(),
+            object_errors: part
+                .object_errors()
+                .iter()
+                .map(|(anchor, error)| ObjectErrorView {
+                    anchor: anchor.to_string(),
+                    name: error.name.clone(),
+                    description: error.description.clone(),
+                    failing_runs: error.failing_runs,
+                    first_seq: error.first.seq,
+                    last_seq: error.last.seq,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl TextView for PartitionView {
+    fn text(&self, out: &mut Vec<Block>) {
+        line(
+            out,
+            format!(
+                "{}/{}: watermark {}, {} live objects of {}, {} pending exports, full import required: {}",
+                self.connector,
+                self.name,
+                self.committed_watermark.as_deref().unwrap_or("-"),
+                self.live_objects,
+                self.objects.len(),
+                self.pending_exports.len(),
+                if self.full_import_required { "yes" } else { "no" }
+            ),
+        );
+        if self.health != Health::Enabled.as_str() {
+            line(
+                out,
+                format!(
+                    "  health: {}: runs on it do not start (`syncfold explain health --partition {}` says why)",
+                    self.health, self.name
+                ),
+            );
+        }
+        for entry in &self.pending_exports {
+            line(
+                out,
+                format!("  pending export: {} {}", entry.change, entry.anchor),
+            );
+        }
+        for error in &self.object_errors {
+            line(
+                out,
+                format!(
+                    "  open error on {}: {} ({}), failing in {} runs since event {}",
+                    error.anchor,
+                    error.name,
+                    error.description,
+                    error.failing_runs,
+                    error.first_seq
+                ),
+            );
+        }
+    }
+}
+
+/// The whole state as `state --json` prints it: `runs[]`, `partitions[]`, `alerts[]` (SPEC §7).
+#[derive(Clone, Debug, Serialize)]
+pub struct StateView {
+    /// The last event folded.
+    pub last_seq: Seq,
+    /// Every run, in id order.
+    pub runs: Vec<RunView>,
+    /// Every partition, by connector and name.
+    pub partitions: Vec<PartitionView>,
+    /// Open alerts, with their remedies.
+    pub alerts: Vec<AlertView>,
+}
+
+impl StateView {
+    /// The view of `state`, remedies from `catalog`.
+    pub fn new(state: &State, catalog: &RemedyCatalog) -> Self {
+        let mut partitions = Vec::new();
+        for (connector, connector_state) in state.connectors() {
+            for (name, part) in connector_state.partitions() {
+                partitions.push(PartitionView::new(
+                    connector,
+                    name,
+                    part,
+                    state.health(connector, name),
+                ));
+            }
+        }
+        StateView {
+            last_seq: state.last_seq(),
+            runs: state.runs().iter().map(RunView::new).collect(),
+            partitions,
+            alerts: state
+                .alerts()
+                .iter()
+                .map(|alert| AlertView::new(alert, catalog))
+                .collect(),
+        }
+    }
+
+    /// The runs table.
+    pub fn runs_text(&self, out: &mut Vec<Block>) {
+        out.push(Block::Table(runs_table(&self.runs)));
+    }
+
+    /// One paragraph per partition.
+    pub fn partitions_text(&self, out: &mut Vec<Block>) {
+        for partition in &self.partitions {
+            partition.text(out);
+        }
+    }
+
+    /// The alert wall.
+    pub fn alerts_text(&self, out: &mut Vec<Block>) {
+        alert_wall(&self.alerts, out);
+    }
+}
+
+impl TextView for StateView {
+    fn text(&self, out: &mut Vec<Block>) {
+        self.runs_text(out);
+        line(out, "");
+        self.partitions_text(out);
+        line(out, "");
+        self.alerts_text(out);
+    }
+}
