@@ -276,7 +276,7 @@ proptest! {
             newer.version = EVENT_FORMAT_VERSION + 1;
             let violation = state.apply(next_seq, &newer).expect_err("a newer format is refused");
             prop_assert_eq!(violation.rule, Rule::R12);
-            prop_assert!(violation.detail.contains("upgrade"));
+            prop_assert!(violation.detail().contains("upgrade"));
         }
         prop_assert_eq!(encode(&state), encode(&end));
     }

@@ -59,6 +59,8 @@ mod alerts;
 mod decide;
 mod event;
 mod fold;
+#[cfg(debug_assertions)]
+mod invariants;
 mod model;
 mod packed;
 mod rule;
@@ -70,5 +72,5 @@ pub use event::*;
 pub use fold::exceeds_threshold;
 pub use model::*;
 pub use packed::PackedAttributes;
-pub use rule::{Rejection, Rule, Violation};
+pub use rule::{CommandRefusal, EventRefusal, Rejection, Rule, Violation};
 pub use state::*;

@@ -529,7 +529,7 @@ impl<S: RecordStore + Send + 'static> Engine<S> {
                             kind: FaultKind::ConnectorException,
                             message: format!(
                                 "the connector's export results were refused: {}",
-                                rejection.detail
+                                rejection.detail()
                             ),
                         },
                         Err(error) => return Err(error),
