@@ -86,7 +86,7 @@ fn refuse(player: &Player, event: Event) -> Violation {
 /// included), under `rule`, and that the message, rendered from the condition, says `detail`.
 fn assert_refused(player: &Player, event: Event, rule: Rule, expected: EventRefusal, detail: &str) {
     let violation = refuse(player, event);
-    assert_eq!(violation.refusal, expected, "{violation}");
+    assert_eq!(*violation.refusal, expected, "{violation}");
     assert_eq!(violation.rule, rule, "{violation}");
     assert_eq!(
         expected.rule(),
@@ -304,7 +304,7 @@ fn pages_out_of_order_or_after_a_stop() {
         .expect_err("staging an errored object");
     assert_eq!(violation.rule, Rule::R1);
     assert_eq!(
-        violation.refusal,
+        *violation.refusal,
         EventRefusal::StagesErroredObject {
             run,
             page: 2,
@@ -498,8 +498,8 @@ fn run_ends_that_misreport_what_happened() {
         Rule::Statuses,
         EventRefusal::CountsMismatch {
             run,
-            counts: RunCounts { pages: 1, ..counts },
-            folded: counts,
+            counts: Box::new(RunCounts { pages: 1, ..counts }),
+            folded: Box::new(counts),
         },
         "counts",
     );
@@ -660,7 +660,7 @@ fn limits_that_were_not_reached_or_went_ignored() {
         .expect_err("going on past max_errors");
     assert_eq!(violation.rule, Rule::R11);
     assert_eq!(
-        violation.refusal,
+        *violation.refusal,
         EventRefusal::ErrorsOverLimit {
             run,
             errors: 2,
@@ -761,14 +761,16 @@ fn refusals_that_do_not_match_the_flag() {
         RunStatus::NoStartFullImportRequired,
         RefusalCause::FullImportRequired { set_by: RunId(1) },
     ));
-    let not_demanded = |status, set_by, delta: bool| EventRefusal::RefusalNotDemanded {
-        run: RunId(2),
-        connector: hr(),
-        partition: people(),
-        status,
-        cause: RefusalCause::FullImportRequired { set_by },
-        demanded: if delta { demanded.clone() } else { None },
-        flag_set_by: Some(RunId(1)),
+    let not_demanded = |status, set_by, delta: bool| {
+        EventRefusal::RefusalNotDemanded(Box::new(RefusalMismatch {
+            run: RunId(2),
+            connector: hr(),
+            partition: people(),
+            status,
+            cause: RefusalCause::FullImportRequired { set_by },
+            demanded: if delta { demanded.clone() } else { None },
+            flag_set_by: Some(RunId(1)),
+        }))
     };
     let ok = refused(
         RunKind::DeltaImport,
@@ -845,7 +847,7 @@ fn refusals_that_do_not_match_the_flag() {
         &q,
         other,
         Rule::R5,
-        EventRefusal::RefusalNotDemanded {
+        EventRefusal::RefusalNotDemanded(Box::new(RefusalMismatch {
             run: RunId(1),
             connector: hr(),
             partition: people(),
@@ -853,7 +855,7 @@ fn refusals_that_do_not_match_the_flag() {
             cause: RefusalCause::FullImportRequired { set_by: RunId(1) },
             demanded: None,
             flag_set_by: None,
-        },
+        })),
         "was set by no run",
     );
 }
@@ -1367,7 +1369,7 @@ fn a_limit_cannot_follow_a_fault() {
         .expect_err("a limit after a fault");
     assert_eq!(violation.rule, Rule::R15);
     assert_eq!(
-        violation.refusal,
+        *violation.refusal,
         EventRefusal::LimitAfterStop { run, stop_page: 0 }
     );
     assert!(

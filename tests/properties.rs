@@ -240,7 +240,7 @@ proptest! {
             let expected = if facts.kind == Some(RunKind::FullImport) { Rule::R2 } else { Rule::R1 };
             prop_assert_eq!(violation.rule, expected, "{}", violation);
             prop_assert!(
-                matches!(violation.refusal, EventRefusal::CommitPastError { run: named, .. }
+                matches!(*violation.refusal, EventRefusal::CommitPastError { run: named, .. }
                     | EventRefusal::UncleanFullImportCommits { run: named, .. } if named == *run),
                 "{}", violation
             );
@@ -261,7 +261,7 @@ proptest! {
             let violation = state.apply(closing as u64 + 1, &forged).expect_err("obsoletion after errors is refused");
             prop_assert_eq!(violation.rule, Rule::R3, "{}", violation);
             prop_assert!(
-                matches!(violation.refusal, EventRefusal::ObsoletionAfterErrors { run: named, stopped: _, errors } if named == *run && errors > 0),
+                matches!(*violation.refusal, EventRefusal::ObsoletionAfterErrors { run: named, stopped: _, errors } if named == *run && errors > 0),
                 "{}", violation
             );
             checked.insert("obsoletion after errors");
@@ -279,7 +279,7 @@ proptest! {
             } else {
                 EventRefusal::RunNeverStarted { run }
             };
-            prop_assert_eq!(&violation.refusal, &expected);
+            prop_assert_eq!(&*violation.refusal, &expected);
         }
         prop_assert_eq!(encode(&state), encode(&end));
 
@@ -287,13 +287,13 @@ proptest! {
         if let Some(last) = log.last() {
             let violation = state.apply(next_seq + 1, last).expect_err("a gap in sequence numbers is refused");
             prop_assert_eq!(violation.rule, Rule::R15);
-            prop_assert_eq!(&violation.refusal, &EventRefusal::OutOfOrder { expected: next_seq, got: next_seq + 1 });
+            prop_assert_eq!(&*violation.refusal, &EventRefusal::OutOfOrder { expected: next_seq, got: next_seq + 1 });
             let mut newer = last.clone();
             newer.version = EVENT_FORMAT_VERSION + 1;
             let violation = state.apply(next_seq, &newer).expect_err("a newer format is refused");
             prop_assert_eq!(violation.rule, Rule::R12);
             prop_assert_eq!(
-                &violation.refusal,
+                &*violation.refusal,
                 &EventRefusal::UnknownEventFormat { version: EVENT_FORMAT_VERSION + 1, newest: EVENT_FORMAT_VERSION }
             );
             prop_assert!(violation.detail().contains("upgrade"));

@@ -6,7 +6,7 @@
 
 use super::event::*;
 use super::model::*;
-use super::rule::{EventRefusal, Violation};
+use super::rule::{EventRefusal, RefusalMismatch, Violation};
 use super::state::*;
 use std::collections::BTreeSet;
 
@@ -378,15 +378,17 @@ impl State {
             let flag_set_by = existing
                 .and_then(|p| p.full_import_required.as_ref())
                 .and_then(|flag| flag.run);
-            return refuse(EventRefusal::RefusalNotDemanded {
-                run,
-                connector: connector.clone(),
-                partition: partition.clone(),
-                status,
-                cause: cause.clone(),
-                demanded,
-                flag_set_by,
-            });
+            return refuse(EventRefusal::RefusalNotDemanded(Box::new(
+                RefusalMismatch {
+                    run,
+                    connector: connector.clone(),
+                    partition: partition.clone(),
+                    status,
+                    cause: cause.clone(),
+                    demanded,
+                    flag_set_by,
+                },
+            )));
         }
         let committed = existing.and_then(|p| p.committed_watermark.clone());
         // A partition that was asked for exists, even if no run on it could start: its health
@@ -1009,8 +1011,8 @@ impl State {
         if *counts != open.counts {
             return refuse(EventRefusal::CountsMismatch {
                 run,
-                counts: *counts,
-                folded: open.counts,
+                counts: Box::new(*counts),
+                folded: Box::new(open.counts),
             });
         }
         if committed_watermark.as_ref() != part.committed_watermark.as_ref() {

@@ -72,5 +72,5 @@ pub use event::*;
 pub use fold::exceeds_threshold;
 pub use model::*;
 pub use packed::PackedAttributes;
-pub use rule::{CommandRefusal, EventRefusal, Rejection, Rule, Violation};
+pub use rule::{CommandRefusal, EventRefusal, RefusalMismatch, Rejection, Rule, Violation};
 pub use state::*;

@@ -257,22 +257,7 @@ pub enum EventRefusal {
         got: RunId,
     },
     /// R5, R8 or R9 (after the recorded cause): a run refused otherwise than the state demands.
-    RefusalNotDemanded {
-        /// The run.
-        run: RunId,
-        /// Connector.
-        connector: ConnectorName,
-        /// Partition.
-        partition: PartitionName,
-        /// The status recorded.
-        status: RunStatus,
-        /// The cause recorded.
-        cause: RefusalCause,
-        /// What the state demands: a refusal, or `None` for "it starts".
-        demanded: Option<(RunStatus, RefusalCause)>,
-        /// The run that set the partition's full-import flag, if it is set.
-        flag_set_by: Option<RunId>,
-    },
+    RefusalNotDemanded(Box<RefusalMismatch>),
     /// R1: a page stages an object that had an error on that page.
     StagesErroredObject {
         /// The run.
@@ -539,10 +524,10 @@ pub enum EventRefusal {
     CountsMismatch {
         /// The run.
         run: RunId,
-        /// The counts recorded.
-        counts: RunCounts,
+        /// The counts recorded (boxed, as the folded ones, so that every refusal stays small).
+        counts: Box<RunCounts>,
         /// The counts folded.
-        folded: RunCounts,
+        folded: Box<RunCounts>,
     },
     /// R1: a run ends reporting another watermark than the committed one.
     EndWatermarkMismatch {
@@ -563,6 +548,26 @@ pub enum EventRefusal {
         /// The run.
         run: RunId,
     },
+}
+
+/// A run refused otherwise than the state demands: the data of
+/// [`EventRefusal::RefusalNotDemanded`], boxed there so that every refusal stays small.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefusalMismatch {
+    /// The run.
+    pub run: RunId,
+    /// Connector.
+    pub connector: ConnectorName,
+    /// Partition.
+    pub partition: PartitionName,
+    /// The status recorded.
+    pub status: RunStatus,
+    /// The cause recorded.
+    pub cause: RefusalCause,
+    /// What the state demands: a refusal, or `None` for "it starts".
+    pub demanded: Option<(RunStatus, RefusalCause)>,
+    /// The run that set the partition's full-import flag, if it is set.
+    pub flag_set_by: Option<RunId>,
 }
 
 fn refusal_rule(cause: &RefusalCause) -> Rule {
@@ -599,9 +604,8 @@ impl EventRefusal {
             | NotApplicableDecision
             | EndWithoutObsoletion { .. } => Rule::R3,
             DeletionThresholdMisapplied { .. } => Rule::R4,
-            StartedWhileRefused { cause, .. } | RefusalNotDemanded { cause, .. } => {
-                refusal_rule(cause)
-            }
+            StartedWhileRefused { cause, .. } => refusal_rule(cause),
+            RefusalNotDemanded(mismatch) => refusal_rule(&mismatch.cause),
             ErrorsOverLimit { .. }
             | WarningsOverLimit { .. }
             | PageOverSnapshotLimit { .. }
@@ -791,15 +795,17 @@ impl fmt::Display for EventRefusal {
                 f,
                 "run ids go in order: expected run {expected}, got run {got}"
             ),
-            RefusalNotDemanded {
-                run,
-                connector,
-                partition,
-                status,
-                cause,
-                demanded,
-                flag_set_by,
-            } => write!(
+            RefusalNotDemanded(mismatch) => {
+                let RefusalMismatch {
+                    run,
+                    connector,
+                    partition,
+                    status,
+                    cause,
+                    demanded,
+                    flag_set_by,
+                } = mismatch.as_ref();
+                write!(
                 f,
                 "run {run} of {connector}/{partition} refused as {} ({}), but the state demands {}; the full-import flag on {connector}/{partition} was set by {}",
                 status.as_str(),
@@ -809,7 +815,8 @@ impl fmt::Display for EventRefusal {
                     |(status, cause)| format!("{} ({})", status.as_str(), describe_refusal(cause))
                 ),
                 flag_set_by.map_or("no run".to_owned(), |r| format!("run {r}"))
-            ),
+            )
+            }
             StagesErroredObject { run, page, anchor } => write!(
                 f,
                 "run {run} page {page} stages {anchor}, which had an error on this page"
@@ -1180,8 +1187,9 @@ pub struct Violation {
     pub seq: Seq,
     /// The rule it breaks: `refusal.rule()`.
     pub rule: Rule,
-    /// What exactly is wrong, naming runs, pages and objects.
-    pub refusal: EventRefusal,
+    /// What exactly is wrong, naming runs, pages and objects (boxed: a violation travels inside
+    /// the log's and the engine's errors, which stay small).
+    pub refusal: Box<EventRefusal>,
 }
 
 impl Violation {
@@ -1190,7 +1198,7 @@ impl Violation {
         Violation {
             seq,
             rule: refusal.rule(),
-            refusal,
+            refusal: Box::new(refusal),
         }
     }
 
