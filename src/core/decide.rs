@@ -8,7 +8,8 @@
 use super::event::*;
 use super::fold::exceeds_threshold;
 use super::model::*;
-use super::rule::{CommandRefusal, Rejection};
+use super::refusal::CommandRefusal;
+use super::rule::Rejection;
 use super::state::*;
 use std::collections::BTreeSet;
 

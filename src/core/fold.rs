@@ -6,7 +6,8 @@
 
 use super::event::*;
 use super::model::*;
-use super::rule::{EventRefusal, RefusalMismatch, Violation};
+use super::refusal::{EventRefusal, RefusalMismatch};
+use super::rule::Violation;
 use super::state::*;
 use std::collections::BTreeSet;
 
