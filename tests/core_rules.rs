@@ -766,3 +766,146 @@ fn an_interrupted_run_stops_on_the_page_after_the_last_one_read() {
         "{refused}"
     );
 }
+
+/// R9: a transient code that reaches `retry_count` suspends its scope, and R9's table has no
+/// transient partition-scope code, so every suspension is the connector's: each partition of the
+/// connector (one first named while suspended included) reports `suspended` and refuses runs;
+/// the wall holds one connector-scope error and an `info` copy per partition, never a
+/// partition-scope suspension; a partition's `resume` lifts nothing and only the connector's
+/// lifts it. (Regression: `PartitionState` carried a `suspended` field no event could set, and the
+/// health, refusal and alert code read it; it is gone, and snapshots moved to format 4.)
+#[test]
+fn a_suspension_is_the_connectors_and_a_connector_resume_lifts_it() {
+    let mut story = Story::new(Settings {
+        retry_count: 2,
+        ..Settings::default()
+    });
+    let connector = ConnectorName::from("hr");
+    let people = PartitionName::from("people");
+    let groups = PartitionName::from("groups");
+    let on = |partition: &PartitionName, kind| Step::Import {
+        partition: partition.clone(),
+        kind,
+        pages: vec![fault(FaultKind::ServerDown)],
+    };
+    story.play(on(&people, RunKind::DeltaImport));
+    assert_eq!(
+        story.player.state().health(&connector, &people),
+        Health::Enabled
+    );
+    let second = story.play(on(&people, RunKind::FullImport));
+    assert_eq!(story.run(second).status, Some(RunStatus::StoppedServerDown));
+    // Suspended now; `groups` is first named by a run that does not start.
+    let refused = story.play(on(&groups, RunKind::FullImport));
+    assert_eq!(story.run(refused).status, Some(RunStatus::NoStartSuspended));
+    assert_eq!(
+        story.run(refused).refusal,
+        Some(RefusalCause::Suspended {
+            set_by: second,
+            code: "server-down".into(),
+        })
+    );
+    let health = |story: &Story| {
+        [&people, &groups].map(|partition| story.player.state().health(&connector, partition))
+    };
+    assert_eq!(health(&story), [Health::Suspended; 2]);
+    let wall = |story: &Story| -> Vec<(AlertScope, Severity, Recipient, Option<String>)> {
+        story
+            .player
+            .state()
+            .alerts()
+            .into_iter()
+            .filter(|alert| alert.code == "server-down")
+            .map(|alert| {
+                (
+                    alert.scope,
+                    alert.severity,
+                    alert.recipient,
+                    alert.partition.map(|p| p.0),
+                )
+            })
+            .collect()
+    };
+    let suspended_wall = vec![
+        (
+            AlertScope::Connector,
+            Severity::Error,
+            Recipient::ConnectorOwner,
+            None,
+        ),
+        (
+            AlertScope::Connector,
+            Severity::Info,
+            Recipient::PartitionOwner,
+            Some("groups".to_owned()),
+        ),
+        (
+            AlertScope::Connector,
+            Severity::Info,
+            Recipient::PartitionOwner,
+            Some("people".to_owned()),
+        ),
+    ];
+    assert_eq!(wall(&story), suspended_wall);
+    // A partition's resume is recorded and lifts nothing: the partition was never suspended on
+    // its own.
+    story.admin(AdminAction::Resume);
+    assert_eq!(health(&story), [Health::Suspended; 2]);
+    assert_eq!(wall(&story), suspended_wall);
+    let still = story.play(on(&people, RunKind::FullImport));
+    assert_eq!(story.run(still).status, Some(RunStatus::NoStartSuspended));
+    // The connector's resume lifts it for every partition; the transient alert stays open, a
+    // warning again, until a run ends without the fault (R10).
+    story
+        .player
+        .play(
+            &connector,
+            &story.script.settings,
+            &Step::Admin {
+                partition: None,
+                action: AdminAction::Resume,
+            },
+        )
+        .expect("the action is recorded");
+    assert_eq!(health(&story), [Health::Enabled; 2]);
+    assert_eq!(
+        wall(&story)
+            .iter()
+            .map(|(_, severity, ..)| *severity)
+            .collect::<Vec<_>>(),
+        [Severity::Warning, Severity::Info, Severity::Info]
+    );
+    let clean = story.play(import(RunKind::FullImport, vec![page("F", &["u1"])]));
+    assert_eq!(story.run(clean).status, Some(RunStatus::Success));
+    assert!(wall(&story).is_empty());
+}
+
+/// Snapshot format 4 (docs/FORMAT.md) pinned on a suspended connector: transient failures are
+/// keyed by a typed code and a partition carries no suspension of its own. Format 3 encoded the
+/// same history differently (string codes, a per-partition `suspended` that no event set), so it
+/// fails here. Any change to the state's layout fails here too: bump the snapshot format
+/// (`src/log/snapshot.rs`, docs/FORMAT.md) and then this hash.
+#[test]
+fn the_snapshot_state_layout_is_pinned() {
+    let mut story = Story::new(Settings {
+        retry_count: 2,
+        ..Settings::default()
+    });
+    for (partition, kind) in [
+        ("people", RunKind::DeltaImport),
+        ("people", RunKind::FullImport),
+        ("groups", RunKind::FullImport),
+    ] {
+        story.play(Step::Import {
+            partition: PartitionName::from(partition),
+            kind,
+            pages: vec![fault(FaultKind::ServerDown)],
+        });
+    }
+    let hash = syncfold::log::codec::state_hash(story.player.state()).expect("encodes");
+    let hex: String = hash.iter().map(|byte| format!("{byte:02x}")).collect();
+    assert_eq!(
+        hex, "32c63842613ae4998f140d93013531fc103d0674b2dfeb1e4f54f44a5f1380fb",
+        "the state's layout changed: bump the snapshot format"
+    );
+}

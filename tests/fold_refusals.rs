@@ -82,13 +82,29 @@ fn refuse(player: &Player, event: Event) -> Violation {
     violation
 }
 
-fn assert_refused(player: &Player, event: Event, rule: Rule, detail: &str) {
+/// Checks that the fold refuses `event` for exactly the condition `expected` (its typed data
+/// included), under `rule`, and that the message, rendered from the condition, says `detail`.
+fn assert_refused(player: &Player, event: Event, rule: Rule, expected: EventRefusal, detail: &str) {
     let violation = refuse(player, event);
+    assert_eq!(*violation.refusal, expected, "{violation}");
     assert_eq!(violation.rule, rule, "{violation}");
+    assert_eq!(
+        expected.rule(),
+        rule,
+        "the condition is filed under its rule"
+    );
     assert!(
-        violation.detail.contains(detail),
+        violation.detail().contains(detail),
         "detail {:?} lacks {detail:?}",
-        violation.detail
+        violation.detail()
+    );
+    assert_eq!(
+        violation.to_string(),
+        format!(
+            "event {} breaks {rule}: {}",
+            violation.seq,
+            violation.detail()
+        )
     );
 }
 
@@ -103,8 +119,20 @@ fn events_for_runs_that_are_not_open() {
         changes: vec![],
         proposed_watermark: None,
     };
-    assert_refused(&p, page_of(run), Rule::R15, "run 1 has already ended");
-    assert_refused(&p, page_of(RunId(9)), Rule::R15, "run 9 was never started");
+    assert_refused(
+        &p,
+        page_of(run),
+        Rule::R15,
+        EventRefusal::RunAlreadyEnded { run },
+        "run 1 has already ended",
+    );
+    assert_refused(
+        &p,
+        page_of(RunId(9)),
+        Rule::R15,
+        EventRefusal::RunNeverStarted { run: RunId(9) },
+        "run 9 was never started",
+    );
     assert_refused(
         &p,
         Event::RunStarted {
@@ -116,6 +144,10 @@ fn events_for_runs_that_are_not_open() {
             settings: Settings::default(),
         },
         Rule::R15,
+        EventRefusal::RunIdOutOfOrder {
+            expected: RunId(2),
+            got: RunId(5),
+        },
         "expected run 2, got run 5",
     );
 }
@@ -133,6 +165,7 @@ fn events_of_the_wrong_run_kind() {
             proposed_watermark: None,
         },
         Rule::R15,
+        EventRefusal::NotAnImport { run: export },
         "is an export, not an import",
     );
     p.execute(&Command::EndRun { run: export }).expect("ends");
@@ -144,6 +177,10 @@ fn events_of_the_wrong_run_kind() {
             anchors: vec![Anchor::from("u1")],
         },
         Rule::R15,
+        EventRefusal::NotAnExport {
+            run: import,
+            kind: RunKind::DeltaImport,
+        },
         "is a delta-import, not an export",
     );
     assert_refused(
@@ -153,6 +190,7 @@ fn events_of_the_wrong_run_kind() {
             watermark: w("X"),
         },
         Rule::R15,
+        EventRefusal::RunAlreadyEnded { run: export },
         "already ended",
     );
 }
@@ -175,6 +213,11 @@ fn pages_out_of_order_or_after_a_stop() {
             proposed_watermark: None,
         },
         Rule::R15,
+        EventRefusal::PageOutOfOrder {
+            run,
+            page: 3,
+            expected: 2,
+        },
         "page 3 out of order, page 2 is being read",
     );
     p.execute(&Command::RecordFault {
@@ -195,6 +238,11 @@ fn pages_out_of_order_or_after_a_stop() {
             proposed_watermark: Some(w("B")),
         },
         Rule::R15,
+        EventRefusal::PageAfterStop {
+            run,
+            stop_page: 2,
+            page: 2,
+        },
         "stopped on page 2",
     );
     assert_refused(
@@ -208,6 +256,11 @@ fn pages_out_of_order_or_after_a_stop() {
             },
         },
         Rule::R15,
+        EventRefusal::FaultAfterStop {
+            run,
+            stop_page: 2,
+            cause: StopCause::Fault(FaultKind::ServerDown),
+        },
         "already stopped",
     );
     // A page that stages an object that had an error on that same page breaks R1.
@@ -250,12 +303,20 @@ fn pages_out_of_order_or_after_a_stop() {
         .apply(state.last_seq() + 1, &staged)
         .expect_err("staging an errored object");
     assert_eq!(violation.rule, Rule::R1);
+    assert_eq!(
+        *violation.refusal,
+        EventRefusal::StagesErroredObject {
+            run,
+            page: 2,
+            anchor: Anchor::from("u2"),
+        }
+    );
     assert!(
         violation
-            .detail
+            .detail()
             .contains("stages u2, which had an error on this page"),
         "{}",
-        violation.detail
+        violation.detail()
     );
 }
 
@@ -285,6 +346,12 @@ fn commits_past_an_error_and_by_errored_full_imports() {
             watermark: w("C"),
         },
         Rule::R1,
+        EventRefusal::CommitPastError {
+            run,
+            watermark: w("C"),
+            first_error_page: Some(2),
+            clean_proposal: Some(w("A")),
+        },
         "commits C but the last watermark before its first error (page 2) is A",
     );
     let mut q = player();
@@ -301,6 +368,11 @@ fn commits_past_an_error_and_by_errored_full_imports() {
             watermark: w("F"),
         },
         Rule::R2,
+        EventRefusal::UncleanFullImportCommits {
+            run: full,
+            errors: 1,
+            stopped: false,
+        },
         "had 1 errors",
     );
     assert_refused(
@@ -310,6 +382,11 @@ fn commits_past_an_error_and_by_errored_full_imports() {
             anchors: vec![],
         },
         Rule::R3,
+        EventRefusal::ObsoletionAfterErrors {
+            run: full,
+            errors: 1,
+            stopped: false,
+        },
         "obsoletion must be skipped",
     );
     assert_refused(
@@ -319,6 +396,11 @@ fn commits_past_an_error_and_by_errored_full_imports() {
             reason: SkipReason::RunStopped,
         },
         Rule::R3,
+        EventRefusal::SkipReasonMismatch {
+            run: full,
+            reason: Some(SkipReason::RunStopped),
+            expected: SkipReason::ImportErrors,
+        },
         "the reason is import-errors",
     );
     // Ending a full import without deciding obsoletion breaks R3; ending without the commit the
@@ -336,7 +418,13 @@ fn commits_past_an_error_and_by_errored_full_imports() {
         counts: RunCounts::default(),
         committed_watermark: None,
     };
-    assert_refused(&r, end, Rule::R3, "ended without recording its obsoletion");
+    assert_refused(
+        &r,
+        end,
+        Rule::R3,
+        EventRefusal::EndWithoutObsoletion { run: clean },
+        "ended without recording its obsoletion",
+    );
     assert_refused(
         &r,
         Event::ObsoletionSkipped {
@@ -344,6 +432,7 @@ fn commits_past_an_error_and_by_errored_full_imports() {
             reason: SkipReason::RunStopped,
         },
         Rule::R3,
+        EventRefusal::ObsoletionSkippedWhenClean { run: clean },
         "was clean",
     );
     assert_refused(
@@ -353,6 +442,11 @@ fn commits_past_an_error_and_by_errored_full_imports() {
             anchors: vec![Anchor::from("zz")],
         },
         Rule::R3,
+        EventRefusal::ObsoletionMismatch {
+            run: clean,
+            obsoleted: 1,
+            unseen: 0,
+        },
         "obsoletes 1 objects, but 0 live objects were not seen",
     );
 }
@@ -387,6 +481,11 @@ fn run_ends_that_misreport_what_happened() {
         &p,
         ended(RunStatus::Success, counts, None),
         Rule::Statuses,
+        EventRefusal::StatusMismatch {
+            run,
+            status: RunStatus::Success,
+            expected: RunStatus::CompletedDiscoveryErrors,
+        },
         "ends success but what happened in it makes it completed-discovery-errors",
     );
     assert_refused(
@@ -397,12 +496,22 @@ fn run_ends_that_misreport_what_happened() {
             None,
         ),
         Rule::Statuses,
+        EventRefusal::CountsMismatch {
+            run,
+            counts: Box::new(RunCounts { pages: 1, ..counts }),
+            folded: Box::new(counts),
+        },
         "counts",
     );
     assert_refused(
         &p,
         ended(RunStatus::CompletedDiscoveryErrors, counts, Some(w("B"))),
         Rule::R1,
+        EventRefusal::EndWatermarkMismatch {
+            run,
+            reported: Some(w("B")),
+            committed: None,
+        },
         "reporting watermark B but none is committed",
     );
     // A clean delta whose end comes without its commit.
@@ -423,7 +532,17 @@ fn run_ends_that_misreport_what_happened() {
         },
         committed_watermark: None,
     };
-    assert_refused(&q, end, Rule::R1, "ended without committing A");
+    assert_refused(
+        &q,
+        end,
+        Rule::R1,
+        EventRefusal::EndWithoutCommit {
+            run: clean,
+            kind: RunKind::DeltaImport,
+            watermark: w("A"),
+        },
+        "ended without committing A",
+    );
 }
 
 #[test]
@@ -447,34 +566,51 @@ fn limits_that_were_not_reached_or_went_ignored() {
         count,
         maximum,
     };
+    let mismatch = |limit, count, maximum, actual, configured| EventRefusal::LimitMismatch {
+        run,
+        limit,
+        count,
+        maximum,
+        actual,
+        configured,
+    };
     assert_refused(
         &p,
         limit(LimitKind::Errors, 1, 1, 1),
         Rule::R11,
+        mismatch(LimitKind::Errors, 1, 1, 1, 1),
         "reached with count 1 and maximum 1",
     );
     assert_refused(
         &p,
         limit(LimitKind::Errors, 2, 1, 1),
         Rule::R11,
+        mismatch(LimitKind::Errors, 2, 1, 1, 1),
         "the run has 1 against a limit of 1",
     );
     assert_refused(
         &p,
         limit(LimitKind::Errors, 1, 0, 1),
         Rule::R11,
+        mismatch(LimitKind::Errors, 1, 0, 1, 1),
         "limit of 1",
     );
     assert_refused(
         &p,
         limit(LimitKind::Snapshot, 3, 5, 2),
         Rule::R11,
+        mismatch(LimitKind::Snapshot, 3, 5, 3, 2),
         "the run has 3 against a limit of 2",
     );
     assert_refused(
         &p,
         limit(LimitKind::Snapshot, 3, 2, 5),
         Rule::R15,
+        EventRefusal::LimitPageMismatch {
+            run,
+            page: 5,
+            expected: 2,
+        },
         "limit on page 5, but page 2 is current",
     );
     // Past the limit, the run must stop: another page breaks R11.
@@ -523,12 +659,20 @@ fn limits_that_were_not_reached_or_went_ignored() {
         .apply(state.last_seq() + 1, &next)
         .expect_err("going on past max_errors");
     assert_eq!(violation.rule, Rule::R11);
+    assert_eq!(
+        *violation.refusal,
+        EventRefusal::ErrorsOverLimit {
+            run,
+            errors: 2,
+            max_errors: 1,
+        }
+    );
     assert!(
         violation
-            .detail
+            .detail()
             .contains("went on after 2 errors (max_errors 1)"),
         "{}",
-        violation.detail
+        violation.detail()
     );
     // Staging past the snapshot limit breaks R11 as well.
     let mut q = player();
@@ -542,6 +686,12 @@ fn limits_that_were_not_reached_or_went_ignored() {
             proposed_watermark: None,
         },
         Rule::R11,
+        EventRefusal::PageOverSnapshotLimit {
+            run: full,
+            page: 1,
+            live_after: 3,
+            snapshot_limit: 2,
+        },
         "would hold 3 live objects, over snapshot_limit 2",
     );
     // A limit after a stop that outranks it is refused; one on the same page as custom-stop-run
@@ -573,6 +723,14 @@ fn limits_that_were_not_reached_or_went_ignored() {
             maximum: 0,
         },
         Rule::R11,
+        EventRefusal::LimitMismatch {
+            run: stopped,
+            limit: LimitKind::Errors,
+            count: 0,
+            maximum: 0,
+            actual: 0,
+            configured: 0,
+        },
         "count 0",
     );
 }
@@ -598,6 +756,22 @@ fn refusals_that_do_not_match_the_flag() {
         status,
         cause: RefusalCause::FullImportRequired { set_by },
     };
+    // The refusal the state demands of a delta import: the flag run 1 set.
+    let demanded = Some((
+        RunStatus::NoStartFullImportRequired,
+        RefusalCause::FullImportRequired { set_by: RunId(1) },
+    ));
+    let not_demanded = |status, set_by, delta: bool| {
+        EventRefusal::RefusalNotDemanded(Box::new(RefusalMismatch {
+            run: RunId(2),
+            connector: hr(),
+            partition: people(),
+            status,
+            cause: RefusalCause::FullImportRequired { set_by },
+            demanded: if delta { demanded.clone() } else { None },
+            flag_set_by: Some(RunId(1)),
+        }))
+    };
     let ok = refused(
         RunKind::DeltaImport,
         RunStatus::NoStartFullImportRequired,
@@ -618,12 +792,14 @@ fn refusals_that_do_not_match_the_flag() {
             RunId(1),
         ),
         Rule::R5,
+        not_demanded(RunStatus::NoStartFullImportRequired, RunId(1), false),
         "flag on hr/people was set by run 1",
     );
     assert_refused(
         &p,
         refused(RunKind::DeltaImport, RunStatus::NoStartDisabled, RunId(1)),
         Rule::R5,
+        not_demanded(RunStatus::NoStartDisabled, RunId(1), true),
         "refused as no-start-disabled",
     );
     assert_refused(
@@ -634,6 +810,7 @@ fn refusals_that_do_not_match_the_flag() {
             RunId(7),
         ),
         Rule::R5,
+        not_demanded(RunStatus::NoStartFullImportRequired, RunId(7), true),
         "required by run 7",
     );
     // A delta import that starts anyway breaks R5.
@@ -648,6 +825,12 @@ fn refusals_that_do_not_match_the_flag() {
             settings: Settings::default(),
         },
         Rule::R5,
+        EventRefusal::StartedWhileRefused {
+            run: RunId(2),
+            kind: RunKind::DeltaImport,
+            status: RunStatus::NoStartFullImportRequired,
+            cause: RefusalCause::FullImportRequired { set_by: RunId(1) },
+        },
         "started while it must end no-start-full-import-required (a full import required by run 1)",
     );
     // On a partition without the flag, a refusal names no run.
@@ -660,7 +843,21 @@ fn refusals_that_do_not_match_the_flag() {
         status: RunStatus::NoStartFullImportRequired,
         cause: RefusalCause::FullImportRequired { set_by: RunId(1) },
     };
-    assert_refused(&q, other, Rule::R5, "was set by no run");
+    assert_refused(
+        &q,
+        other,
+        Rule::R5,
+        EventRefusal::RefusalNotDemanded(Box::new(RefusalMismatch {
+            run: RunId(1),
+            connector: hr(),
+            partition: people(),
+            status: RunStatus::NoStartFullImportRequired,
+            cause: RefusalCause::FullImportRequired { set_by: RunId(1) },
+            demanded: None,
+            flag_set_by: None,
+        })),
+        "was set by no run",
+    );
 }
 
 #[test]
@@ -687,6 +884,11 @@ fn exports_out_of_queue_order_or_unsent() {
             anchors: vec![Anchor::from("u2")],
         },
         Rule::Exports,
+        EventRefusal::BatchOutOfOrder {
+            run,
+            sent: vec![Anchor::from("u2")],
+            eligible: vec![Anchor::from("u1")],
+        },
         "next pending changes in queue order are [u1]",
     );
     assert_refused(
@@ -697,6 +899,10 @@ fn exports_out_of_queue_order_or_unsent() {
             outcome: ExportOutcome::Success,
         },
         Rule::Exports,
+        EventRefusal::ResultNotAwaited {
+            run,
+            anchor: Anchor::from("u1"),
+        },
         "no result awaited for u1",
     );
     let end = Event::RunEnded {
@@ -709,6 +915,10 @@ fn exports_out_of_queue_order_or_unsent() {
         &p,
         end,
         Rule::Exports,
+        EventRefusal::EndWithUnsent {
+            run,
+            anchor: Anchor::from("u1"),
+        },
         "without sending the pending change of u1",
     );
     // The decider refuses a connector's answer that leaves objects without a result.
@@ -726,12 +936,20 @@ fn exports_out_of_queue_order_or_unsent() {
     )
     .expect_err("a result is missing");
     assert_eq!(partial.rule, Rule::Exports);
+    assert_eq!(
+        partial.refusal,
+        CommandRefusal::ResultsMissing {
+            run,
+            missing: 1,
+            first: Some(Anchor::from("u2")),
+        }
+    );
     assert!(
         partial
-            .detail
+            .detail()
             .contains("no result for 1 object(s), first u2"),
         "{}",
-        partial.detail
+        partial.detail()
     );
     // With a custom-stop-run the rest of the batch may go unanswered.
     let stop = ExportOutcome::CustomStopRun {
@@ -801,7 +1019,11 @@ fn violations_name_watermarks_and_objects_readably() {
     }
     let run = start(&mut p, RunKind::Export, Settings::default());
     let anchors: Vec<Anchor> = (1..7).map(|index| Anchor(format!("u{index}"))).collect();
-    assert_refused(&p, Event::ExportBatchSent { run, anchors }, Rule::Exports, "sent [u1, u2, u3, u4, u5, and 1 more] but the next pending changes in queue order are [u0, u1, u2, u3, u4, and 1 more]");
+    assert_refused(&p, Event::ExportBatchSent { run, anchors: anchors.clone() }, Rule::Exports, EventRefusal::BatchOutOfOrder {
+            run,
+            sent: anchors,
+            eligible: (0..6).map(|index| Anchor(format!("u{index}"))).collect(),
+        }, "sent [u1, u2, u3, u4, u5, and 1 more] but the next pending changes in queue order are [u0, u1, u2, u3, u4, and 1 more]");
 }
 
 #[test]
@@ -1146,10 +1368,14 @@ fn a_limit_cannot_follow_a_fault() {
         .apply(state.last_seq() + 1, &forged(limit))
         .expect_err("a limit after a fault");
     assert_eq!(violation.rule, Rule::R15);
+    assert_eq!(
+        *violation.refusal,
+        EventRefusal::LimitAfterStop { run, stop_page: 0 }
+    );
     assert!(
-        violation.detail.contains("already stopped on page 0"),
+        violation.detail().contains("already stopped on page 0"),
         "{}",
-        violation.detail
+        violation.detail()
     );
     assert_eq!(state, before);
 }

@@ -6,9 +6,10 @@
 //! transient failures per connector and code, the credentials fault and the two administrator
 //! actions that lift it, held obsoletions and their approval, and the stuck-watermark count. After
 //! every event it checks the state and its alert wall against that account: escalation happens
-//! exactly at `retry_count` and never before; a disabled connector starts no run until
-//! `credentials-updated` and then `enable`; a held obsoletion is never applied without approval;
-//! the stuck warning appears and closes exactly as R6 says; every open alert has a remedy.
+//! exactly at `retry_count` and never before, and suspends the connector, never a partition on
+//! its own; a disabled connector starts no run until `credentials-updated` and then `enable`; a
+//! held obsoletion is never applied without approval; the stuck warning appears and closes
+//! exactly as R6 says; every open alert has a remedy.
 
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
@@ -317,6 +318,31 @@ fn check_history(script: &syncfold::script::Script) -> Result<(), TestCaseError>
                     state.health(connector, name),
                     expected,
                     "health of {} after event {}",
+                    name,
+                    state.last_seq()
+                );
+                // R9: a suspension is the connector's (no partition-scope code is transient): a
+                // run on any of its partitions is refused for it, and no partition-scope alert
+                // carries a transient code.
+                let refused = state
+                    .refusal_for(connector, name, RunKind::FullImport)
+                    .map(|(status, _)| status);
+                prop_assert_eq!(
+                    refused == Some(RunStatus::NoStartSuspended),
+                    expected == Health::Suspended,
+                    "refusal {:?} of {} with health {:?} after event {}",
+                    refused,
+                    name,
+                    expected,
+                    state.last_seq()
+                );
+                let transient_here = partition_codes(&alerts, connector, name, |code| {
+                    TRANSIENT.iter().any(|kind| kind.as_str() == code)
+                });
+                prop_assert!(
+                    transient_here.is_empty(),
+                    "partition-scope alerts {:?} on {} after event {}",
+                    transient_here,
                     name,
                     state.last_seq()
                 );

@@ -239,6 +239,11 @@ proptest! {
             let violation = state.apply(closing as u64 + 1, &bad_event).expect_err("a commit past an error is refused");
             let expected = if facts.kind == Some(RunKind::FullImport) { Rule::R2 } else { Rule::R1 };
             prop_assert_eq!(violation.rule, expected, "{}", violation);
+            prop_assert!(
+                matches!(*violation.refusal, EventRefusal::CommitPastError { run: named, .. }
+                    | EventRefusal::UncleanFullImportCommits { run: named, .. } if named == *run),
+                "{}", violation
+            );
             prop_assert_eq!(violation.seq, closing as u64 + 1);
             prop_assert_eq!(encode(&state), before, "a refused event leaves the state as it was");
             checked.insert("commit past an error");
@@ -255,6 +260,10 @@ proptest! {
             let forged = Envelope::new(Timestamp(0), Actor::from_name("forger"), Event::ObsoletionApplied { run: *run, anchors: Vec::new() });
             let violation = state.apply(closing as u64 + 1, &forged).expect_err("obsoletion after errors is refused");
             prop_assert_eq!(violation.rule, Rule::R3, "{}", violation);
+            prop_assert!(
+                matches!(*violation.refusal, EventRefusal::ObsoletionAfterErrors { run: named, stopped: _, errors } if named == *run && errors > 0),
+                "{}", violation
+            );
             checked.insert("obsoletion after errors");
         }
 
@@ -265,6 +274,12 @@ proptest! {
             let forged = Envelope::new(Timestamp(0), Actor::from_name("forger"), Event::PageRead { run, page: 1, changes: Vec::new(), proposed_watermark: None });
             let violation = state.apply(next_seq, &forged).expect_err("a page for a closed or unknown run is refused");
             prop_assert_eq!(violation.rule, Rule::R15, "{}", violation);
+            let expected = if end.run(run).is_some() {
+                EventRefusal::RunAlreadyEnded { run }
+            } else {
+                EventRefusal::RunNeverStarted { run }
+            };
+            prop_assert_eq!(&*violation.refusal, &expected);
         }
         prop_assert_eq!(encode(&state), encode(&end));
 
@@ -272,11 +287,16 @@ proptest! {
         if let Some(last) = log.last() {
             let violation = state.apply(next_seq + 1, last).expect_err("a gap in sequence numbers is refused");
             prop_assert_eq!(violation.rule, Rule::R15);
+            prop_assert_eq!(&*violation.refusal, &EventRefusal::OutOfOrder { expected: next_seq, got: next_seq + 1 });
             let mut newer = last.clone();
             newer.version = EVENT_FORMAT_VERSION + 1;
             let violation = state.apply(next_seq, &newer).expect_err("a newer format is refused");
             prop_assert_eq!(violation.rule, Rule::R12);
-            prop_assert!(violation.detail.contains("upgrade"));
+            prop_assert_eq!(
+                &*violation.refusal,
+                &EventRefusal::UnknownEventFormat { version: EVENT_FORMAT_VERSION + 1, newest: EVENT_FORMAT_VERSION }
+            );
+            prop_assert!(violation.detail().contains("upgrade"));
         }
         prop_assert_eq!(encode(&state), encode(&end));
     }

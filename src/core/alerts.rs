@@ -133,7 +133,7 @@ impl State {
             if let Some(suspension) = &connector_state.suspended {
                 connector_alerts.push((
                     Severity::Error,
-                    suspension.code.clone(),
+                    suspension.code.as_str().to_owned(),
                     format!(
                         "{} (permanent: connector suspended until `resume`)",
                         suspension.message
@@ -146,11 +146,11 @@ impl State {
                 let escalated = connector_state
                     .suspended
                     .as_ref()
-                    .is_some_and(|suspension| &suspension.code == code);
+                    .is_some_and(|suspension| suspension.code == *code);
                 if !escalated {
                     connector_alerts.push((
                         Severity::Warning,
-                        code.clone(),
+                        code.as_str().to_owned(),
                         if failures.count == 0 {
                             format!(
                                 "{} (count reset by `resume`; open until a run ends without it)",
@@ -212,19 +212,8 @@ impl State {
                 last: last.clone(),
                 objects: Vec::new(),
             };
-        if let Some(suspension) = &part.suspended {
-            alerts.push(alert(
-                Severity::Error,
-                &suspension.code,
-                format!(
-                    "{} (permanent: partition suspended until `resume`)",
-                    suspension.message
-                ),
-                &suspension.first,
-                &suspension.since,
-            ));
-        }
         for (code, since) in &part.change_log_faults {
+            let code = code.as_str();
             let by = since
                 .run
                 .map_or_else(String::new, |run| format!(" in run {run}"));

@@ -8,7 +8,8 @@
 use super::event::*;
 use super::fold::exceeds_threshold;
 use super::model::*;
-use super::rule::{Rejection, Rule};
+use super::refusal::CommandRefusal;
+use super::rule::Rejection;
 use super::state::*;
 use std::collections::BTreeSet;
 
@@ -147,28 +148,24 @@ impl From<&Command> for Command {
 
 fn open_run(state: &State, run: RunId) -> Result<&OpenRun, Rejection> {
     state.open_run(run).ok_or_else(|| {
-        let why = if state.run(run).is_some() {
-            "has already ended"
+        Rejection::new(if state.run(run).is_some() {
+            CommandRefusal::RunAlreadyEnded { run }
         } else {
-            "was never started"
-        };
-        Rejection::new(Rule::R15, format!("run {run} {why}"))
+            CommandRefusal::RunNeverStarted { run }
+        })
     })
 }
 
 fn working_run(state: &State, run: RunId, import: bool) -> Result<&OpenRun, Rejection> {
     let open = open_run(state, run)?;
     if open.kind().is_import() != import {
-        return Err(Rejection::new(
-            Rule::R15,
-            format!("run {run} is a {}", open.kind().as_str()),
-        ));
+        return Err(Rejection::new(CommandRefusal::WrongRunKind {
+            run,
+            kind: open.kind(),
+        }));
     }
     if let Some((_, page)) = open.stop() {
-        return Err(Rejection::new(
-            Rule::R15,
-            format!("run {run} stopped on page {page}: end it"),
-        ));
+        return Err(Rejection::new(CommandRefusal::RunStopped { run, page }));
     }
     Ok(open)
 }
@@ -183,10 +180,11 @@ fn start_run(
     let run = state.next_run_id();
     let existing = state.partition(connector, partition);
     if let Some(open) = existing.and_then(PartitionState::open_run) {
-        return Err(Rejection::new(
-            Rule::R15,
-            format!("run {open} is still open on {connector}/{partition}: one run at a time"),
-        ));
+        return Err(Rejection::new(CommandRefusal::RunStillOpen {
+            open,
+            connector: connector.clone(),
+            partition: partition.clone(),
+        }));
     }
     if let Some((status, cause)) = state.refusal_for(connector, partition, kind) {
         return Ok(vec![Event::RunRefused {
@@ -311,13 +309,10 @@ fn send_export_batch(
 ) -> Result<Vec<Event>, Rejection> {
     let open = working_run(state, run, false)?;
     if !open.awaiting().is_empty() {
-        return Err(Rejection::new(
-            Rule::Exports,
-            format!(
-                "export {run} still awaits {} results",
-                open.awaiting().len()
-            ),
-        ));
+        return Err(Rejection::new(CommandRefusal::ResultsAwaited {
+            run,
+            awaiting: open.awaiting().len(),
+        }));
     }
     let anchors = state
         .partition(open.connector(), open.partition())
@@ -341,24 +336,24 @@ fn record_export_results(
     let mut answered = BTreeSet::new();
     for (anchor, outcome) in results {
         if !open.awaiting().contains(anchor) {
-            return Err(Rejection::new(
-                Rule::Exports,
-                format!("export {run} did not send {anchor}, or already has its result"),
-            ));
+            return Err(Rejection::new(CommandRefusal::ResultNotAwaited {
+                run,
+                anchor: anchor.clone(),
+            }));
         }
         if let ExportOutcome::ProvisioningParent { parent } = outcome {
             if parent == anchor {
-                return Err(Rejection::new(
-                    Rule::Exports,
-                    format!("export {run}: the connector named {anchor} as its own parent"),
-                ));
+                return Err(Rejection::new(CommandRefusal::OwnParent {
+                    run,
+                    anchor: anchor.clone(),
+                }));
             }
         }
         if !answered.insert(anchor) {
-            return Err(Rejection::new(
-                Rule::Exports,
-                format!("export {run}: two results for {anchor}"),
-            ));
+            return Err(Rejection::new(CommandRefusal::DuplicateResult {
+                run,
+                anchor: anchor.clone(),
+            }));
         }
     }
     let stopped = results
@@ -370,14 +365,11 @@ fn record_export_results(
             .iter()
             .filter(|anchor| !answered.contains(anchor))
             .collect();
-        return Err(Rejection::new(
-            Rule::Exports,
-            format!(
-                "export {run}: the connector returned no result for {} object(s), first {}",
-                missing.len(),
-                missing.first().map_or("?", |anchor| anchor.as_str())
-            ),
-        ));
+        return Err(Rejection::new(CommandRefusal::ResultsMissing {
+            run,
+            missing: missing.len(),
+            first: missing.first().map(|anchor| (*anchor).clone()),
+        }));
     }
     let mut events: Vec<Event> = results
         .iter()
@@ -435,7 +427,7 @@ fn end_run(state: &State, run: RunId, interrupted: bool) -> Result<Vec<Event>, R
     let open = open_run(state, run)?;
     let part = state
         .partition(open.connector(), open.partition())
-        .ok_or_else(|| Rejection::new(Rule::R15, format!("run {run} has no partition")))?;
+        .ok_or_else(|| Rejection::new(CommandRefusal::RunWithoutPartition { run }))?;
     let mut events = Vec::new();
     let mut counts = open.counts();
     let mut status = open.expected_status();
@@ -457,23 +449,17 @@ fn end_run(state: &State, run: RunId, interrupted: bool) -> Result<Vec<Event>, R
     } else {
         if open.kind() == RunKind::Export && open.stop().is_none() {
             if !open.awaiting().is_empty() {
-                return Err(Rejection::new(
-                    Rule::Exports,
-                    format!(
-                        "export {run} still awaits {} results",
-                        open.awaiting().len()
-                    ),
-                ));
+                return Err(Rejection::new(CommandRefusal::ResultsAwaited {
+                    run,
+                    awaiting: open.awaiting().len(),
+                }));
             }
             if !part
                 .exports()
                 .eligible(open.export_cutoff, &open.sent, 1)
                 .is_empty()
             {
-                return Err(Rejection::new(
-                    Rule::Exports,
-                    format!("export {run} has pending changes left to send"),
-                ));
+                return Err(Rejection::new(CommandRefusal::PendingLeft { run }));
             }
         }
         if !open.committed {

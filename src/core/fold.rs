@@ -6,14 +6,15 @@
 
 use super::event::*;
 use super::model::*;
-use super::rule::{Rule, Violation};
+use super::refusal::{EventRefusal, RefusalMismatch};
+use super::rule::Violation;
 use super::state::*;
 use std::collections::BTreeSet;
 
-type Check<T = ()> = Result<T, (Rule, String)>;
+type Check<T = ()> = Result<T, EventRefusal>;
 
-fn refuse<T>(rule: Rule, detail: impl Into<String>) -> Check<T> {
-    Err((rule, detail.into()))
+fn refuse<T>(refusal: EventRefusal) -> Check<T> {
+    Err(refusal)
 }
 
 impl State {
@@ -21,8 +22,14 @@ impl State {
     ///
     /// On error the state is unchanged and the violation names `seq`, the rule and the details.
     pub fn apply(&mut self, seq: Seq, envelope: &Envelope) -> Result<(), Violation> {
-        self.apply_checked(seq, envelope)
-            .map_err(|(rule, detail)| Violation { seq, rule, detail })
+        // Debug builds assert on both sides of the fold (`invariants.rs`): what the event may
+        // change is taken before, and checked after it was folded or refused.
+        #[cfg(debug_assertions)]
+        let before = super::invariants::Fingerprint::of(self);
+        let result = self.apply_checked(seq, envelope);
+        #[cfg(debug_assertions)]
+        self.assert_folded(&before, seq, &envelope.event, result.is_ok());
+        result.map_err(|refusal| Violation::new(seq, refusal))
     }
 
     /// Folds events numbered from `last_seq() + 1`, stopping at the first violation.
@@ -45,33 +52,23 @@ impl State {
 
     fn apply_checked(&mut self, seq: Seq, envelope: &Envelope) -> Check {
         if envelope.version == 0 || envelope.version > EVENT_FORMAT_VERSION {
-            return refuse(
-                Rule::R12,
-                format!(
-                    "event format {} is not known to this build (it reads up to {}): written by a newer syncfold, upgrade",
-                    envelope.version, EVENT_FORMAT_VERSION
-                ),
-            );
+            return refuse(EventRefusal::UnknownEventFormat {
+                version: envelope.version,
+                newest: EVENT_FORMAT_VERSION,
+            });
         }
         if envelope.version < envelope.event.format_version() {
-            return refuse(
-                Rule::R12,
-                format!(
-                    "a {} event in an envelope of format {}: it needs format {}",
-                    envelope.event.type_name(),
-                    envelope.version,
-                    envelope.event.format_version()
-                ),
-            );
+            return refuse(EventRefusal::EventFormatTooOld {
+                event: envelope.event.type_name(),
+                version: envelope.version,
+                needed: envelope.event.format_version(),
+            });
         }
         if seq != self.last_seq + 1 {
-            return refuse(
-                Rule::R15,
-                format!(
-                    "out of order: expected event {}, got {seq}",
-                    self.last_seq + 1
-                ),
-            );
+            return refuse(EventRefusal::OutOfOrder {
+                expected: self.last_seq + 1,
+                got: seq,
+            });
         }
         let here = Occurrence {
             seq,
@@ -167,18 +164,18 @@ impl State {
             Event::TornRecordDiscarded { seq: torn, .. } => {
                 // The event takes the torn record's place: it names its own sequence number.
                 if *torn != seq {
-                    return refuse(
-                        Rule::R15,
-                        format!("a torn record is recorded as discarded at {seq}, but names record {torn}"),
-                    );
+                    return refuse(EventRefusal::TornRecordMisplaced {
+                        at: seq,
+                        names: *torn,
+                    });
                 }
             }
             Event::PresentRecordsAccepted { through, .. } => {
                 if *through + 1 != seq {
-                    return refuse(
-                        Rule::R15,
-                        format!("records 1 to {through} are accepted by event {seq}, which must follow them directly"),
-                    );
+                    return refuse(EventRefusal::AcceptanceMisplaced {
+                        through: *through,
+                        at: seq,
+                    });
                 }
             }
         }
@@ -189,10 +186,8 @@ impl State {
     fn open(&self, run: RunId) -> Check<&OpenRun> {
         match self.open_runs.get(&run) {
             Some(open) => Ok(open),
-            None if self.run(run).is_some() => {
-                refuse(Rule::R15, format!("run {run} has already ended"))
-            }
-            None => refuse(Rule::R15, format!("run {run} was never started")),
+            None if self.run(run).is_some() => refuse(EventRefusal::RunAlreadyEnded { run }),
+            None => refuse(EventRefusal::RunNeverStarted { run }),
         }
     }
 
@@ -200,19 +195,14 @@ impl State {
     fn working(&self, run: RunId, import: Option<bool>) -> Check<&OpenRun> {
         let open = self.open(run)?;
         if open.phase == RunPhase::Closing {
-            return refuse(
-                Rule::R15,
-                format!("run {run} is closing: only its end may follow its commit or obsoletion"),
-            );
+            return refuse(EventRefusal::RunClosing { run });
         }
         match import {
-            Some(true) if !open.kind.is_import() => {
-                refuse(Rule::R15, format!("run {run} is an export, not an import"))
-            }
-            Some(false) if open.kind.is_import() => refuse(
-                Rule::R15,
-                format!("run {run} is a {}, not an export", open.kind.as_str()),
-            ),
+            Some(true) if !open.kind.is_import() => refuse(EventRefusal::NotAnImport { run }),
+            Some(false) if open.kind.is_import() => refuse(EventRefusal::NotAnExport {
+                run,
+                kind: open.kind,
+            }),
             _ => Ok(open),
         }
     }
@@ -222,19 +212,21 @@ impl State {
     fn check_page_in_progress(open: &OpenRun, run: RunId, page: u64) -> Check {
         let expected = open.pages_read + 1;
         if page != expected {
-            return refuse(
-                Rule::R15,
-                format!("run {run}: page {page} out of order, page {expected} is being read"),
-            );
+            return refuse(EventRefusal::PageOutOfOrder {
+                run,
+                page,
+                expected,
+            });
         }
         if let Some((cause, stop_page)) = open.stop {
             let same_page_may_go_on =
                 matches!(cause, StopCause::ObjectStop | StopCause::FatalImport { .. });
             if stop_page != page || !same_page_may_go_on {
-                return refuse(
-                    Rule::R15,
-                    format!("run {run} stopped on page {stop_page}: no page {page} may follow"),
-                );
+                return refuse(EventRefusal::PageAfterStop {
+                    run,
+                    stop_page,
+                    page,
+                });
             }
         }
         Self::check_limits_respected(open, run, open.page_errors)
@@ -248,22 +240,18 @@ impl State {
         }
         let errors_before = open.counts.errors - in_progress;
         if errors_before > open.settings.max_errors {
-            return refuse(
-                Rule::R11,
-                format!(
-                    "run {run} went on after {errors_before} errors (max_errors {})",
-                    open.settings.max_errors
-                ),
-            );
+            return refuse(EventRefusal::ErrorsOverLimit {
+                run,
+                errors: errors_before,
+                max_errors: open.settings.max_errors,
+            });
         }
         if open.counts.warnings > open.settings.max_warnings {
-            return refuse(
-                Rule::R11,
-                format!(
-                    "run {run} went on after {} warnings (max_warnings {})",
-                    open.counts.warnings, open.settings.max_warnings
-                ),
-            );
+            return refuse(EventRefusal::WarningsOverLimit {
+                run,
+                warnings: open.counts.warnings,
+                max_warnings: open.settings.max_warnings,
+            });
         }
         Ok(())
     }
@@ -282,50 +270,39 @@ impl State {
         self.check_next_run(run)?;
         let existing = self.partition(connector, partition);
         if let Some(open) = existing.and_then(|p| p.open_run) {
-            return refuse(
-                Rule::R15,
-                format!("run {run}: run {open} is still open on {connector}/{partition}"),
-            );
+            return refuse(EventRefusal::RunStillOpen {
+                run,
+                open,
+                connector: connector.clone(),
+                partition: partition.clone(),
+            });
         }
         let committed = existing.and_then(|p| p.committed_watermark.as_ref());
         if let Some((status, cause)) = self.refusal_for(connector, partition, kind) {
-            let rule = match cause {
-                RefusalCause::FullImportRequired { .. } => Rule::R5,
-                RefusalCause::Disabled { .. } => Rule::R8,
-                RefusalCause::Suspended { .. } => Rule::R9,
-            };
-            return refuse(
-                rule,
-                format!(
-                    "{} {run} started while it must end {} ({})",
-                    kind.as_str(),
-                    status.as_str(),
-                    describe_refusal(&cause)
-                ),
-            );
+            return refuse(EventRefusal::StartedWhileRefused {
+                run,
+                kind,
+                status,
+                cause,
+            });
         }
         match kind {
             RunKind::DeltaImport => {
                 if start_watermark.as_ref() != committed {
-                    return refuse(
-                        Rule::R1,
-                        format!(
-                            "delta import {run} starts from {} but the committed watermark is {}",
-                            show(start_watermark.as_ref()),
-                            show(committed)
-                        ),
-                    );
+                    return refuse(EventRefusal::StartWatermarkMismatch {
+                        run,
+                        start: start_watermark.clone(),
+                        committed: committed.cloned(),
+                    });
                 }
             }
             RunKind::FullImport | RunKind::Export => {
                 if start_watermark.is_some() {
-                    return refuse(
-                        Rule::R15,
-                        format!("{} {run} cannot start from a watermark", kind.as_str()),
-                    );
+                    return refuse(EventRefusal::StartWatermarkForbidden { run, kind });
                 }
             }
         }
+        debug_assert!(!self.open_runs.contains_key(&run), "run {run} opened twice");
         let part = self.partition_mut(connector, partition);
         part.open_run = Some(run);
         let open = OpenRun {
@@ -376,10 +353,10 @@ impl State {
     fn check_next_run(&self, run: RunId) -> Check {
         let next = self.next_run_id();
         if run != next {
-            return refuse(
-                Rule::R15,
-                format!("run ids go in order: expected run {next}, got run {run}"),
-            );
+            return refuse(EventRefusal::RunIdOutOfOrder {
+                expected: next,
+                got: run,
+            });
         }
         Ok(())
     }
@@ -399,27 +376,20 @@ impl State {
         let existing = self.partition(connector, partition);
         let demanded = self.refusal_for(connector, partition, kind);
         if demanded.as_ref() != Some(&(status, cause.clone())) {
-            let rule = match cause {
-                RefusalCause::FullImportRequired { .. } => Rule::R5,
-                RefusalCause::Disabled { .. } => Rule::R8,
-                RefusalCause::Suspended { .. } => Rule::R9,
-            };
-            let flag_run = existing
+            let flag_set_by = existing
                 .and_then(|p| p.full_import_required.as_ref())
                 .and_then(|flag| flag.run);
-            return refuse(
-                rule,
-                format!(
-                    "run {run} of {connector}/{partition} refused as {} ({}), but the state demands {}; the full-import flag on {connector}/{partition} was set by {}",
-                    status.as_str(),
-                    describe_refusal(cause),
-                    demanded.as_ref().map_or_else(
-                        || "that it starts".to_owned(),
-                        |(status, cause)| format!("{} ({})", status.as_str(), describe_refusal(cause))
-                    ),
-                    flag_run.map_or("no run".to_owned(), |r| format!("run {r}"))
-                ),
-            );
+            return refuse(EventRefusal::RefusalNotDemanded(Box::new(
+                RefusalMismatch {
+                    run,
+                    connector: connector.clone(),
+                    partition: partition.clone(),
+                    status,
+                    cause: cause.clone(),
+                    demanded,
+                    flag_set_by,
+                },
+            )));
         }
         let committed = existing.and_then(|p| p.committed_watermark.clone());
         // A partition that was asked for exists, even if no run on it could start: its health
@@ -497,7 +467,7 @@ impl State {
                 part.full_import_required = Some(here.clone());
             }
             part.change_log_faults
-                .entry(error.kind.as_str().to_owned())
+                .entry(ChangeLogFault::of_fatal(error.kind))
                 .or_insert_with(|| here.clone());
         } else {
             // R2: in a full import it acts as custom-stop-run on the object.
@@ -540,29 +510,37 @@ impl State {
             .iter()
             .find(|change| open.page_error_anchors.contains(&change.anchor))
         {
-            return refuse(
-                Rule::R1,
-                format!(
-                    "run {run} page {page} stages {}, which had an error on this page",
-                    change.anchor
-                ),
-            );
+            return refuse(EventRefusal::StagesErroredObject {
+                run,
+                page,
+                anchor: change.anchor.clone(),
+            });
         }
         let (connector, partition) = (open.connector.clone(), open.partition.clone());
         let snapshot_limit = open.settings.snapshot_limit;
         let part = self.partition_mut(&connector, &partition);
         if let Some(live_after) = part.live_objects_over(changes, snapshot_limit) {
-            return refuse(
-                Rule::R11,
-                format!(
-                    "run {run} page {page} would hold {live_after} live objects, over snapshot_limit {snapshot_limit}"
-                ),
-            );
+            return refuse(EventRefusal::PageOverSnapshotLimit {
+                run,
+                page,
+                live_after,
+                snapshot_limit,
+            });
         }
         for change in changes {
             part.stage(run, change);
         }
+        // R11: a page that was let through keeps the partition within its snapshot limit.
+        debug_assert!(
+            part.live_objects <= snapshot_limit,
+            "run {run} page {page} over the limit"
+        );
         let open = self.open_run_mut(run);
+        debug_assert_eq!(
+            open.pages_read + 1,
+            page,
+            "run {run}: page checked in order"
+        );
         open.pages_read = page;
         open.page_errors = 0;
         open.page_error_anchors.clear();
@@ -585,10 +563,11 @@ impl State {
     ) -> Check {
         let open = self.working(run, None)?;
         if let Some((cause, stop_page)) = open.stop {
-            return refuse(
-                Rule::R15,
-                format!("run {run} already stopped on page {stop_page} ({cause:?})"),
-            );
+            return refuse(EventRefusal::FaultAfterStop {
+                run,
+                stop_page,
+                cause,
+            });
         }
         let stop_page = match (open.kind.is_import(), page) {
             (true, Some(page)) => {
@@ -596,15 +575,8 @@ impl State {
                 page
             }
             (false, None) => 0,
-            (true, None) => {
-                return refuse(
-                    Rule::R15,
-                    format!("run {run}: a fault in an import names the page it replaced"),
-                )
-            }
-            (false, Some(_)) => {
-                return refuse(Rule::R15, format!("run {run}: an export has no pages"))
-            }
+            (true, None) => return refuse(EventRefusal::ImportFaultWithoutPage { run }),
+            (false, Some(_)) => return refuse(EventRefusal::ExportFaultWithPage { run }),
         };
         let (connector, partition, kind) =
             (open.connector.clone(), open.partition.clone(), open.kind);
@@ -616,7 +588,7 @@ impl State {
             // R9: permanent at partition scope in any run, so an error alert (R10) until a clean
             // full import, even when the flag was already set or the run was an export.
             part.change_log_faults
-                .entry(fault.kind.as_str().to_owned())
+                .entry(ChangeLogFault::WatermarkExpired)
                 .or_insert_with(|| here.clone());
         }
         if matches!(
@@ -671,35 +643,31 @@ impl State {
             0
         };
         if limit == LimitKind::Snapshot && !open.kind.is_import() {
-            return refuse(
-                Rule::R11,
-                format!("run {run}: the snapshot limit applies to imports"),
-            );
+            return refuse(EventRefusal::SnapshotLimitOnExport { run });
         }
         if maximum != configured || count != actual || count <= maximum {
-            return refuse(
-                Rule::R11,
-                format!(
-                    "run {run}: {} reached with count {count} and maximum {maximum}, but the run has {actual} against a limit of {configured}",
-                    limit.code()
-                ),
-            );
+            return refuse(EventRefusal::LimitMismatch {
+                run,
+                limit,
+                count,
+                maximum,
+                actual,
+                configured,
+            });
         }
         if page != expected_page {
-            return refuse(
-                Rule::R15,
-                format!("run {run}: limit on page {page}, but page {expected_page} is current"),
-            );
+            return refuse(EventRefusal::LimitPageMismatch {
+                run,
+                page,
+                expected: expected_page,
+            });
         }
         if let Some((cause, stop_page)) = open.stop {
             let may_refine = stop_page == page
                 && limit != LimitKind::Snapshot
                 && matches!(cause, StopCause::ObjectStop | StopCause::FatalImport { .. });
             if !may_refine {
-                return refuse(
-                    Rule::R15,
-                    format!("run {run} already stopped on page {stop_page}"),
-                );
+                return refuse(EventRefusal::LimitAfterStop { run, stop_page });
             }
         }
         let kind = open.kind;
@@ -729,54 +697,40 @@ impl State {
     ) -> Check {
         let open = self.open(run)?;
         if !open.kind.is_import() {
-            return refuse(
-                Rule::R15,
-                format!("export {run} has no watermark to commit"),
-            );
+            return refuse(EventRefusal::ExportCommits { run });
         }
         if open.committed {
-            return refuse(Rule::R15, format!("run {run} already committed"));
+            return refuse(EventRefusal::AlreadyCommitted { run });
         }
         Self::check_limits_respected(open, run, 0)?;
         if open
             .stop
             .is_some_and(|(cause, _)| cause == StopCause::Interrupted)
         {
-            return refuse(
-                Rule::R13,
-                format!("run {run} was interrupted: its proposals are discarded"),
-            );
+            return refuse(EventRefusal::CommitAfterInterruption { run });
         }
         if open.kind == RunKind::FullImport && !open.is_clean() {
-            return refuse(
-                Rule::R2,
-                format!(
-                    "full import {run} had {} errors{}: it may not commit",
-                    open.counts.errors,
-                    if open.stop.is_some() {
-                        " and stopped"
-                    } else {
-                        ""
-                    }
-                ),
-            );
+            return refuse(EventRefusal::UncleanFullImportCommits {
+                run,
+                errors: open.counts.errors,
+                stopped: open.stop.is_some(),
+            });
         }
         if open.clean_proposal.as_ref() != Some(watermark) {
-            return refuse(
-                Rule::R1,
-                format!(
-                    "run {run} commits {watermark} but the last watermark before its first error{} is {}",
-                    open.first_error_page
-                        .map_or(String::new(), |page| format!(" (page {page})")),
-                    show(open.clean_proposal.as_ref())
-                ),
-            );
+            return refuse(EventRefusal::CommitPastError {
+                run,
+                watermark: watermark.clone(),
+                first_error_page: open.first_error_page,
+                clean_proposal: open.clean_proposal.clone(),
+            });
         }
         let (connector, partition) = (open.connector.clone(), open.partition.clone());
         let part = self.partition_mut(&connector, &partition);
         part.committed_watermark = Some(watermark.clone());
         part.committed_by = Some(here.clone());
         let open = self.open_run_mut(run);
+        // R1: what is committed is the last proposal before the first error.
+        debug_assert_eq!(open.clean_proposal.as_ref(), Some(watermark));
         open.committed = true;
         open.phase = RunPhase::Closing;
         Ok(())
@@ -791,75 +745,50 @@ impl State {
     ) -> Check {
         let open = self.open(run)?;
         if open.kind != RunKind::FullImport {
-            return refuse(
-                Rule::R3,
-                format!(
-                    "run {run} is a {}: only full imports obsolete",
-                    open.kind.as_str()
-                ),
-            );
+            return refuse(EventRefusal::ObsoletionByNonFullImport {
+                run,
+                kind: open.kind,
+            });
         }
         if let Some(previous) = open.obsoletion {
-            return refuse(
-                Rule::R15,
-                format!(
-                    "run {run} already decided obsoletion ({})",
-                    previous.as_str()
-                ),
-            );
+            return refuse(EventRefusal::ObsoletionAlreadyDecided { run, previous });
         }
         Self::check_limits_respected(open, run, 0)?;
         let part = self
             .partition(&open.connector, &open.partition)
-            .ok_or((Rule::R15, format!("run {run} has no partition")))?;
+            .ok_or(EventRefusal::RunWithoutPartition { run })?;
         match decision {
             Obsoletion::Applied | Obsoletion::Held => {
                 if !open.is_clean() {
-                    return refuse(
-                        Rule::R3,
-                        format!(
-                            "full import {run} had {} errors{}: obsoletion must be skipped",
-                            open.counts.errors,
-                            if open.stop.is_some() {
-                                " and stopped"
-                            } else {
-                                ""
-                            }
-                        ),
-                    );
+                    return refuse(EventRefusal::ObsoletionAfterErrors {
+                        run,
+                        errors: open.counts.errors,
+                        stopped: open.stop.is_some(),
+                    });
                 }
                 let expected = part.unseen_live_objects(run);
                 if anchors != expected.as_slice() {
-                    return refuse(
-                        Rule::R3,
-                        format!(
-                            "run {run} obsoletes {} objects, but {} live objects were not seen",
-                            anchors.len(),
-                            expected.len()
-                        ),
-                    );
+                    return refuse(EventRefusal::ObsoletionMismatch {
+                        run,
+                        obsoleted: anchors.len(),
+                        unseen: expected.len(),
+                    });
                 }
                 let exceeds =
                     exceeds_threshold(&open.settings, anchors.len() as u64, open.live_at_start);
                 if exceeds != (decision == Obsoletion::Held) {
-                    return refuse(
-                        Rule::R4,
-                        format!(
-                            "run {run} {} {} objects against deletion_threshold {:?} of {} live objects",
-                            if exceeds { "applies" } else { "holds" },
-                            anchors.len(),
-                            open.settings.deletion_threshold,
-                            open.live_at_start
-                        ),
-                    );
+                    return refuse(EventRefusal::DeletionThresholdMisapplied {
+                        run,
+                        exceeds,
+                        count: anchors.len(),
+                        threshold: open.settings.deletion_threshold,
+                        live_before: open.live_at_start,
+                    });
                 }
             }
             Obsoletion::Skipped => {
                 if open.is_clean() {
-                    return refuse(
-                        Rule::R3,
-                        format!("full import {run} was clean: obsoletion may not be skipped"),
-                    );
+                    return refuse(EventRefusal::ObsoletionSkippedWhenClean { run });
                 }
                 let expected = if open.counts.errors > 0 {
                     SkipReason::ImportErrors
@@ -867,19 +796,14 @@ impl State {
                     SkipReason::RunStopped
                 };
                 if reason != Some(expected) {
-                    return refuse(
-                        Rule::R3,
-                        format!(
-                            "run {run} skips obsoletion for {}, but the reason is {}",
-                            reason.map_or("no reason", SkipReason::as_str),
-                            expected.as_str()
-                        ),
-                    );
+                    return refuse(EventRefusal::SkipReasonMismatch {
+                        run,
+                        reason,
+                        expected,
+                    });
                 }
             }
-            Obsoletion::NotApplicable => {
-                return refuse(Rule::R3, "not-applicable is not an obsoletion decision")
-            }
+            Obsoletion::NotApplicable => return refuse(EventRefusal::NotApplicableDecision),
         }
         let (connector, partition) = (open.connector.clone(), open.partition.clone());
         let part = self.partition_mut(&connector, &partition);
@@ -887,6 +811,9 @@ impl State {
             Obsoletion::Applied => {
                 part.held_obsoletion = None;
                 part.obsolete(anchors);
+                debug_assert!(anchors
+                    .iter()
+                    .all(|anchor| part.objects.get(anchor).is_some_and(|o| o.obsolete)));
             }
             Obsoletion::Held => {
                 part.held_obsoletion = Some(HeldObsoletion {
@@ -909,39 +836,30 @@ impl State {
     fn on_export_batch(&mut self, run: RunId, anchors: &[Anchor]) -> Check {
         let open = self.working(run, Some(false))?;
         if let Some((_, _)) = open.stop {
-            return refuse(
-                Rule::Exports,
-                format!("export {run} stopped: nothing more is sent"),
-            );
+            return refuse(EventRefusal::BatchAfterStop { run });
         }
         Self::check_limits_respected(open, run, 0)?;
         if !open.awaiting.is_empty() {
-            return refuse(
-                Rule::Exports,
-                format!(
-                    "export {run} sent a batch before the results of the previous one ({} awaiting)",
-                    open.awaiting.len()
-                ),
-            );
+            return refuse(EventRefusal::BatchBeforeResults {
+                run,
+                awaiting: open.awaiting.len(),
+            });
         }
         if anchors.is_empty() {
-            return refuse(Rule::Exports, format!("export {run} sent an empty batch"));
+            return refuse(EventRefusal::EmptyBatch { run });
         }
         let part = self
             .partition(&open.connector, &open.partition)
-            .ok_or((Rule::R15, format!("run {run} has no partition")))?;
+            .ok_or(EventRefusal::RunWithoutPartition { run })?;
         let eligible = part
             .exports
             .eligible(open.export_cutoff, &open.sent, anchors.len());
         if eligible.iter().ne(anchors.iter()) {
-            return refuse(
-                Rule::Exports,
-                format!(
-                    "export {run} sent {} but the next pending changes in queue order are {}",
-                    list(anchors),
-                    list(&eligible)
-                ),
-            );
+            return refuse(EventRefusal::BatchOutOfOrder {
+                run,
+                sent: anchors.to_vec(),
+                eligible,
+            });
         }
         let open = self.open_run_mut(run);
         open.sent.extend(anchors.iter().cloned());
@@ -958,25 +876,26 @@ impl State {
     ) -> Check {
         let open = self.working(run, Some(false))?;
         if !open.awaiting.contains(anchor) {
-            return refuse(
-                Rule::Exports,
-                format!("export {run} has no result awaited for {anchor}"),
-            );
+            return refuse(EventRefusal::ResultNotAwaited {
+                run,
+                anchor: anchor.clone(),
+            });
         }
         if let Some((cause, _)) = open.stop {
             if matches!(cause, StopCause::Fault(_) | StopCause::Interrupted) {
-                return refuse(
-                    Rule::Exports,
-                    format!("export {run} stopped ({cause:?}) before the result for {anchor}"),
-                );
+                return refuse(EventRefusal::ResultAfterStop {
+                    run,
+                    cause,
+                    anchor: anchor.clone(),
+                });
             }
         }
         if let ExportOutcome::ProvisioningParent { parent } = outcome {
             if parent == anchor {
-                return refuse(
-                    Rule::Exports,
-                    format!("export {run}: {anchor} cannot be its own parent"),
-                );
+                return refuse(EventRefusal::OwnParent {
+                    run,
+                    anchor: anchor.clone(),
+                });
             }
         }
         let (connector, partition) = (open.connector.clone(), open.partition.clone());
@@ -1053,73 +972,56 @@ impl State {
         let open = self.open(run)?;
         Self::check_limits_respected(open, run, 0)?;
         if open.kind == RunKind::FullImport && open.obsoletion.is_none() {
-            return refuse(
-                Rule::R3,
-                format!("full import {run} ended without recording its obsoletion"),
-            );
+            return refuse(EventRefusal::EndWithoutObsoletion { run });
         }
         if let Some(watermark) = open.watermark_to_commit() {
             if !open.committed {
-                return refuse(
-                    if open.kind == RunKind::FullImport {
-                        Rule::R2
-                    } else {
-                        Rule::R1
-                    },
-                    format!("run {run} ended without committing {watermark}"),
-                );
+                return refuse(EventRefusal::EndWithoutCommit {
+                    run,
+                    kind: open.kind,
+                    watermark: watermark.clone(),
+                });
             }
         }
         let part = self
             .partition(&open.connector, &open.partition)
-            .ok_or((Rule::R15, format!("run {run} has no partition")))?;
+            .ok_or(EventRefusal::RunWithoutPartition { run })?;
         if open.kind == RunKind::Export && open.stop.is_none() {
             if !open.awaiting.is_empty() {
-                return refuse(
-                    Rule::Exports,
-                    format!(
-                        "export {run} ended without results for {}",
-                        list(&open.awaiting.iter().cloned().collect::<Vec<_>>())
-                    ),
-                );
+                return refuse(EventRefusal::EndWithoutResults {
+                    run,
+                    awaiting: open.awaiting.iter().cloned().collect(),
+                });
             }
             let unsent = part.exports.eligible(open.export_cutoff, &open.sent, 1);
             if let Some(anchor) = unsent.first() {
-                return refuse(
-                    Rule::Exports,
-                    format!("export {run} ended without sending the pending change of {anchor}"),
-                );
+                return refuse(EventRefusal::EndWithUnsent {
+                    run,
+                    anchor: anchor.clone(),
+                });
             }
         }
         let expected = open.expected_status();
         if status != expected {
-            return refuse(
-                Rule::Statuses,
-                format!(
-                    "run {run} ends {} but what happened in it makes it {}",
-                    status.as_str(),
-                    expected.as_str()
-                ),
-            );
+            return refuse(EventRefusal::StatusMismatch {
+                run,
+                status,
+                expected,
+            });
         }
         if *counts != open.counts {
-            return refuse(
-                Rule::Statuses,
-                format!(
-                    "run {run} ends with counts {counts:?} but folded {:?}",
-                    open.counts
-                ),
-            );
+            return refuse(EventRefusal::CountsMismatch {
+                run,
+                counts: Box::new(*counts),
+                folded: Box::new(open.counts),
+            });
         }
         if committed_watermark.as_ref() != part.committed_watermark.as_ref() {
-            return refuse(
-                Rule::R1,
-                format!(
-                    "run {run} ends reporting watermark {} but {} is committed",
-                    show(committed_watermark.as_ref()),
-                    show(part.committed_watermark.as_ref())
-                ),
-            );
+            return refuse(EventRefusal::EndWatermarkMismatch {
+                run,
+                reported: committed_watermark.clone(),
+                committed: part.committed_watermark.clone(),
+            });
         }
         let clean_full_import = open.kind == RunKind::FullImport && open.is_clean();
         let (connector, partition) = (open.connector.clone(), open.partition.clone());
@@ -1132,7 +1034,7 @@ impl State {
         }
         let committed = part.committed_watermark.clone();
         let Some(open) = self.open_runs.remove(&run) else {
-            return refuse(Rule::R15, format!("run {run} is not open"));
+            return refuse(EventRefusal::RunNotOpen { run });
         };
         if status != RunStatus::Interrupted {
             // A run cut by a crash did not end: it neither counts nor resets (R6, R9).
@@ -1140,7 +1042,7 @@ impl State {
             self.account_run_end(here, &open, status, moved);
         }
         let Some(record) = self.run_record_mut(run) else {
-            return refuse(Rule::R15, format!("run {run} has no history record"));
+            return refuse(EventRefusal::RunWithoutRecord { run });
         };
         record.status = Some(status);
         record.committed_watermark = committed;
@@ -1162,31 +1064,27 @@ impl State {
         moved: bool,
     ) {
         let settings = &open.settings;
-        let transient = open.fault.as_ref().filter(|fault| {
-            matches!(
-                fault.kind,
-                FaultKind::ServerDown
-                    | FaultKind::FailedConnection
-                    | FaultKind::DroppedConnection
-                    | FaultKind::ConnectorException
-            )
-        });
+        let transient = open
+            .fault
+            .as_ref()
+            .and_then(|fault| Some((TransientFault::of(fault.kind)?, fault)));
         let connector_state = self.connectors.entry(open.connector.clone()).or_default();
         // R9: a run that ends without a code resets that code's count.
-        let code = transient.map(|fault| fault.kind.as_str().to_owned());
+        let code = transient.map(|(code, _)| code);
         connector_state
             .transient
-            .retain(|counted, _| Some(counted) == code.as_ref());
-        if let (Some(code), Some(fault)) = (code, transient) {
-            let failures = connector_state
-                .transient
-                .entry(code.clone())
-                .or_insert_with(|| TransientFailures {
-                    count: 0,
-                    first: here.clone(),
-                    last: here.clone(),
-                    message: String::new(),
-                });
+            .retain(|counted, _| Some(*counted) == code);
+        if let Some((code, fault)) = transient {
+            let failures =
+                connector_state
+                    .transient
+                    .entry(code)
+                    .or_insert_with(|| TransientFailures {
+                        count: 0,
+                        first: here.clone(),
+                        last: here.clone(),
+                        message: String::new(),
+                    });
             failures.count += 1;
             failures.last = here.clone();
             failures.message.clone_from(&fault.message);
@@ -1256,9 +1154,10 @@ impl State {
                         state.disabled = None;
                     }
                 }
-                // R9: without a partition, the connector and every partition of it.
-                AdminAction::Resume => match partition {
-                    None => {
+                // R9: only connectors are suspended (no partition-scope code is transient), so a
+                // partition's `resume` lifts nothing: it is recorded, as every action is.
+                AdminAction::Resume => {
+                    if partition.is_none() {
                         state.suspended = None;
                         // R9: `resume` starts the escalation count again; R10: the transient
                         // alert stays open until a run ends without the fault (an administrator's
@@ -1266,16 +1165,8 @@ impl State {
                         for failures in state.transient.values_mut() {
                             failures.count = 0;
                         }
-                        for part in state.partitions.values_mut() {
-                            part.suspended = None;
-                        }
                     }
-                    Some(name) => {
-                        if let Some(part) = state.partitions.get_mut(name) {
-                            part.suspended = None;
-                        }
-                    }
-                },
+                }
                 AdminAction::ApproveObsoletion => {}
             }
         }
@@ -1377,32 +1268,4 @@ fn record_object_error(
     record.description = description.to_owned();
     record.direction = direction;
     record.last = here.clone();
-}
-
-fn describe_refusal(cause: &RefusalCause) -> String {
-    match cause {
-        RefusalCause::FullImportRequired { set_by } => {
-            format!("a full import required by run {set_by}")
-        }
-        RefusalCause::Disabled { set_by, code } => {
-            format!("disabled by {} in run {set_by}", code.as_str())
-        }
-        RefusalCause::Suspended { set_by, code } => {
-            format!("suspended by {code} in run {set_by}")
-        }
-    }
-}
-
-pub(crate) fn show(watermark: Option<&Watermark>) -> String {
-    watermark.map_or_else(|| "none".to_owned(), Watermark::display_text)
-}
-
-fn list(anchors: &[Anchor]) -> String {
-    let shown: Vec<&str> = anchors.iter().take(5).map(Anchor::as_str).collect();
-    let more = anchors.len().saturating_sub(5);
-    if more > 0 {
-        format!("[{}, and {more} more]", shown.join(", "))
-    } else {
-        format!("[{}]", shown.join(", "))
-    }
 }

@@ -12,6 +12,11 @@
 //!    a page for a run that is not open, obsoletion after an errored full import) is refused with a
 //!    [`Violation`] naming its sequence number and the rule, and the state stays as it was (R15).
 //!
+//! Every refusal names its condition as a typed variant ([`EventRefusal`] for the fold,
+//! [`CommandRefusal`] for the decider) whose rule and message follow from it. Debug builds
+//! assert on both sides of the fold (`invariants.rs`): a refused event changes nothing, an
+//! applied one advances the log by one and keeps the state's invariants.
+//!
 //! The shell (engine, log, CLI) supplies time, persistence and connectors. The core depends on
 //! none of them.
 //!
@@ -59,8 +64,11 @@ mod alerts;
 mod decide;
 mod event;
 mod fold;
+#[cfg(debug_assertions)]
+mod invariants;
 mod model;
 mod packed;
+mod refusal;
 mod rule;
 mod run;
 mod state;
@@ -71,6 +79,7 @@ pub use event::*;
 pub use fold::exceeds_threshold;
 pub use model::*;
 pub use packed::PackedAttributes;
+pub use refusal::{CommandRefusal, EventRefusal, RefusalMismatch};
 pub use rule::{Rejection, Rule, Violation};
 pub use run::{needs_flush, Action, Executed, PageAnswer, RunMachine, RunPlan, Unexpected};
 pub use state::*;

@@ -1,7 +1,11 @@
 //! The rules of SPEC.md as values, and the two typed errors that name them: a [`Violation`] when the
 //! fold refuses an event, a [`Rejection`] when the decider refuses a command.
+//!
+//! Each refusal condition is a variant of [`EventRefusal`] or [`CommandRefusal`]
+//! (`refusal.rs`); the rule and the message follow from it.
 
 use super::model::Seq;
+use super::refusal::{CommandRefusal, EventRefusal};
 use std::fmt;
 
 /// A rule of SPEC.md that an event or a command can break.
@@ -98,32 +102,61 @@ impl fmt::Display for Rule {
 }
 
 /// The fold refused an event: applying it would break a rule. The state is left as it was.
+///
+/// Made only from an [`EventRefusal`] ([`Violation::new`]), so `rule` is always the refusal's.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("event {seq} breaks {rule}: {detail}")]
+#[error("event {seq} breaks {rule}: {refusal}")]
+#[non_exhaustive]
 pub struct Violation {
     /// The sequence number of the refused event.
     pub seq: Seq,
-    /// The rule it breaks.
+    /// The rule it breaks: `refusal.rule()`.
     pub rule: Rule,
-    /// What exactly is wrong, naming runs, pages and objects.
-    pub detail: String,
+    /// What exactly is wrong, naming runs, pages and objects (boxed: a violation travels inside
+    /// the log's and the engine's errors, which stay small).
+    pub refusal: Box<EventRefusal>,
+}
+
+impl Violation {
+    /// The violation of event `seq` for this condition; the rule follows from it.
+    pub fn new(seq: Seq, refusal: EventRefusal) -> Self {
+        Violation {
+            seq,
+            rule: refusal.rule(),
+            refusal: Box::new(refusal),
+        }
+    }
+
+    /// What exactly is wrong, as text (the part of the message after the rule).
+    pub fn detail(&self) -> String {
+        self.refusal.to_string()
+    }
 }
 
 /// The decider refused a command: carrying it out would break a rule, or it names nothing open.
+///
+/// Made only from a [`CommandRefusal`] ([`Rejection::new`]), so `rule` is always the refusal's.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("command refused by {rule}: {detail}")]
+#[error("command refused by {rule}: {refusal}")]
+#[non_exhaustive]
 pub struct Rejection {
-    /// The rule it would break.
+    /// The rule it would break: `refusal.rule()`.
     pub rule: Rule,
     /// What exactly is wrong.
-    pub detail: String,
+    pub refusal: CommandRefusal,
 }
 
 impl Rejection {
-    pub(crate) fn new(rule: Rule, detail: impl Into<String>) -> Self {
+    /// The rejection for this condition; the rule follows from it.
+    pub fn new(refusal: CommandRefusal) -> Self {
         Rejection {
-            rule,
-            detail: detail.into(),
+            rule: refusal.rule(),
+            refusal,
         }
+    }
+
+    /// What exactly is wrong, as text (the part of the message after the rule).
+    pub fn detail(&self) -> String {
+        self.refusal.to_string()
     }
 }

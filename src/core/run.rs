@@ -368,7 +368,7 @@ impl RunMachine {
                 kind: FaultKind::ConnectorException,
                 message: format!(
                     "the connector's export results were refused: {}",
-                    rejection.detail
+                    rejection.detail()
                 ),
             });
             return Ok(());

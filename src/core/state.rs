@@ -36,7 +36,86 @@ pub struct ConnectorState {
     pub(crate) partitions: BTreeMap<PartitionName, PartitionState>,
     pub(crate) disabled: Option<Disablement>,
     pub(crate) suspended: Option<Suspension>,
-    pub(crate) transient: BTreeMap<String, TransientFailures>,
+    pub(crate) transient: BTreeMap<TransientFault, TransientFailures>,
+}
+
+/// A transient connector-scope code of R9's table: a fault that stops the run, counts per
+/// connector, and turns permanent (suspending the connector) when it repeats `retry_count` times.
+///
+/// Declared in the order of the codes' names, so maps keyed by it iterate as the names sort.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum TransientFault {
+    /// `connector-exception`.
+    ConnectorException,
+    /// `dropped-connection`.
+    DroppedConnection,
+    /// `failed-connection`.
+    FailedConnection,
+    /// `server-down`.
+    ServerDown,
+}
+
+impl TransientFault {
+    /// The fault's transient code, when R9's table makes it one.
+    pub fn of(kind: FaultKind) -> Option<Self> {
+        match kind {
+            FaultKind::ConnectorException => Some(TransientFault::ConnectorException),
+            FaultKind::DroppedConnection => Some(TransientFault::DroppedConnection),
+            FaultKind::FailedConnection => Some(TransientFault::FailedConnection),
+            FaultKind::ServerDown => Some(TransientFault::ServerDown),
+            FaultKind::BadCredentials
+            | FaultKind::OauthTokenExpired
+            | FaultKind::WatermarkExpired => None,
+        }
+    }
+
+    /// The fault.
+    pub fn fault(self) -> FaultKind {
+        match self {
+            TransientFault::ConnectorException => FaultKind::ConnectorException,
+            TransientFault::DroppedConnection => FaultKind::DroppedConnection,
+            TransientFault::FailedConnection => FaultKind::FailedConnection,
+            TransientFault::ServerDown => FaultKind::ServerDown,
+        }
+    }
+
+    /// The code: the fault's SPEC §7 name.
+    pub fn as_str(self) -> &'static str {
+        self.fault().as_str()
+    }
+}
+
+/// A partition-scope code that says the delta change log cannot be used (R5, R9: permanent at
+/// once): its alert stays open until a clean full import.
+///
+/// Declared in the order of the codes' names, so maps keyed by it iterate as the names sort.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ChangeLogFault {
+    /// The fatal import error `import-parse-error`.
+    ImportParseError,
+    /// The fatal import error `import-read-error`.
+    ImportReadError,
+    /// The fault `watermark-expired`.
+    WatermarkExpired,
+}
+
+impl ChangeLogFault {
+    /// The code of a fatal import error.
+    pub fn of_fatal(kind: FatalImportErrorKind) -> Self {
+        match kind {
+            FatalImportErrorKind::ImportParseError => ChangeLogFault::ImportParseError,
+            FatalImportErrorKind::ImportReadError => ChangeLogFault::ImportReadError,
+        }
+    }
+
+    /// The code: the SPEC §7 name of the error or fault.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeLogFault::ImportParseError => FatalImportErrorKind::ImportParseError.as_str(),
+            ChangeLogFault::ImportReadError => FatalImportErrorKind::ImportReadError.as_str(),
+            ChangeLogFault::WatermarkExpired => FaultKind::WatermarkExpired.as_str(),
+        }
+    }
 }
 
 /// Whether runs may start on a connector or partition (SPEC §7 `health`).
@@ -76,11 +155,15 @@ pub struct Disablement {
     pub credentials_updated: bool,
 }
 
-/// A scope suspended by a permanent error, until `resume` (R9).
+/// A connector suspended by a permanent error, until `resume` (R9).
+///
+/// Only connectors are suspended: R9's table has no transient partition-scope code (the
+/// partition-scope codes are permanent at once and set `full-import-required` or suspend
+/// nothing), so a partition is suspended exactly when its connector is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Suspension {
-    /// The error's code.
-    pub code: String,
+    /// The transient code that reached `retry_count`.
+    pub code: TransientFault,
     /// The connector's last message for it.
     pub message: String,
     /// The first of the consecutive failures.
@@ -137,8 +220,7 @@ pub struct PartitionState {
     pub(crate) object_errors: BTreeMap<Anchor, ObjectErrorRecord>,
     pub(crate) held_obsoletion: Option<HeldObsoletion>,
     pub(crate) open_run: Option<RunId>,
-    pub(crate) change_log_faults: BTreeMap<String, Occurrence>,
-    pub(crate) suspended: Option<Suspension>,
+    pub(crate) change_log_faults: BTreeMap<ChangeLogFault, Occurrence>,
     pub(crate) stuck: StuckWatermark,
     pub(crate) limit_alerts: BTreeMap<LimitKind, LimitAlert>,
 }
@@ -730,8 +812,8 @@ impl State {
     }
 
     /// Why a run of `kind` may not start on this partition now, if it may not: the connector is
-    /// disabled (R8), the connector or partition is suspended (R9), or a delta import while a
-    /// full import is required (R5), in that order.
+    /// disabled (R8), the connector is suspended (R9), or a delta import while a full import is
+    /// required (R5), in that order.
     pub fn refusal_for(
         &self,
         connector: &ConnectorName,
@@ -748,13 +830,10 @@ impl State {
             };
             return Some((RunStatus::NoStartDisabled, cause));
         }
-        let suspended = connector_state
-            .and_then(|c| c.suspended.as_ref())
-            .or_else(|| part.and_then(|p| p.suspended.as_ref()));
-        if let Some(suspension) = suspended {
+        if let Some(suspension) = connector_state.and_then(|c| c.suspended.as_ref()) {
             let cause = RefusalCause::Suspended {
                 set_by: run_of(&suspension.since),
-                code: suspension.code.clone(),
+                code: suspension.code.as_str().to_owned(),
             };
             return Some((RunStatus::NoStartSuspended, cause));
         }
@@ -769,17 +848,13 @@ impl State {
         None
     }
 
-    /// The health of a connector's partition as SPEC §7 reports it: the connector's when it is
-    /// disabled or suspended, else the partition's own.
-    pub fn health(&self, connector: &ConnectorName, partition: &PartitionName) -> Health {
+    /// The health of a connector's partition as SPEC §7 reports it: the connector's (only
+    /// connectors are disabled or suspended, R8, R9).
+    pub fn health(&self, connector: &ConnectorName, _partition: &PartitionName) -> Health {
         let connector_state = self.connectors.get(connector);
         if connector_state.is_some_and(|c| c.disabled.is_some()) {
             Health::Disabled
-        } else if connector_state.is_some_and(|c| c.suspended.is_some())
-            || self
-                .partition(connector, partition)
-                .is_some_and(|p| p.suspended.is_some())
-        {
+        } else if connector_state.is_some_and(|c| c.suspended.is_some()) {
             Health::Suspended
         } else {
             Health::Enabled
