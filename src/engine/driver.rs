@@ -435,80 +435,88 @@ impl<S: RecordStore + Send + 'static> Engine<S> {
         let mut plan = RunPlan::new(name.clone(), partition.clone(), kind, settings.clone());
         plan.batch_size_max = self.options.export_batch_size.max(1);
         plan.pages_max = self.options.pages_per_run_max;
-        let mut machine = RunMachine::new(plan);
         let span = info_span!("run", connector = %name, partition = %partition,
             run = tracing::field::Empty, kind = kind.as_str());
-        let mut context = RunContext {
-            run: RunId(0),
-            connector: name.clone(),
-            partition: partition.clone(),
-            kind,
-            start_watermark: None,
-        };
-        let signal = Arc::new(Notify::new());
-        let mut last = None;
-        let pump = async {
-            loop {
-                let (mut command, mut call) = (None, None);
-                while let Some(action) = machine.poll() {
-                    match action {
-                        Action::Execute(next) => command = Some(next),
-                        Action::Finished { run, .. } => return Self::report(run, last),
-                        Action::Open {
-                            run,
-                            ref start_watermark,
-                        } => {
-                            tracing::Span::current().record("run", run.0);
-                            lock(&self.running).insert(run, Arc::clone(&signal));
-                            guard.run = Some(run);
-                            context.run = run;
-                            context.start_watermark.clone_from(start_watermark);
-                            call = Some(action);
-                        }
-                        other => call = Some(other),
-                    }
-                }
-                // A run may be interrupted at any step but its close and end (on their way).
-                let ending = matches!(command, Some(Command::EndRun { .. }))
-                    || matches!(call, Some(Action::Close));
-                let answers = tokio::select! {
-                    biased;
-                    () = signal.notified(), if !ending => None,
-                    both = async {
-                        tokio::join!(
-                            self.execute_traced(command),
-                            self.call(connector, &context, call)
-                        )
-                    } => Some(both),
-                };
-                let Some((written, answer)) = answers else {
-                    return self.interrupted(connector, &context).await;
-                };
-                match written {
-                    Some(Ok(written)) => {
-                        machine.executed(&written.executed)?;
-                        last = Some(written);
-                    }
-                    Some(Err(EngineError::Log(LogError::Rejected(rejection)))) => {
-                        machine.refused(rejection).map_err(LogError::Rejected)?
-                    }
-                    Some(Err(error)) => return Err(error),
-                    None => {}
-                }
-                match answer {
-                    Some(Answer::Opened(answer)) => machine.opened(answer)?,
-                    Some(Answer::Page(answer)) => machine.page_read(answer)?,
-                    Some(Answer::Exported(answer)) => machine.exported(answer)?,
-                    Some(Answer::Closed) => machine.closed()?,
-                    None => {}
-                }
-            }
-        };
-        let result = pump.instrument(span).await;
+        let result = self
+            .pump(RunMachine::new(plan), connector, &mut guard)
+            .instrument(span)
+            .await;
         // Reported: nothing is left for the guard to close. Failed: the guard asks the writer to
         // close whatever is still open, so the partition is not blocked until the log reopens.
         guard.over = result.is_ok();
         result
+    }
+
+    /// The run loop: drain the machine's actions, carry out its command and its connector call
+    /// together (or stop for [`Engine::interrupt`]), hand both answers back, and again.
+    async fn pump<C: Connector>(
+        &self,
+        mut machine: RunMachine,
+        connector: &mut C,
+        guard: &mut RunGuard<'_, S>,
+    ) -> Result<RunReport, EngineError> {
+        let plan = machine.plan();
+        let mut context = RunContext {
+            run: RunId(0),
+            connector: plan.connector.clone(),
+            partition: plan.partition.clone(),
+            kind: plan.kind,
+            start_watermark: None,
+        };
+        let signal = Arc::new(Notify::new());
+        let mut last = None;
+        loop {
+            let (mut command, mut call) = (None, None);
+            while let Some(action) = machine.poll() {
+                match action {
+                    Action::Execute(next) => command = Some(next),
+                    Action::Finished { run, .. } => return Self::report(run, last),
+                    Action::Open {
+                        run,
+                        ref start_watermark,
+                    } => {
+                        tracing::Span::current().record("run", run.0);
+                        lock(&self.running).insert(run, Arc::clone(&signal));
+                        guard.run = Some(run);
+                        context.run = run;
+                        context.start_watermark.clone_from(start_watermark);
+                        call = Some(action);
+                    }
+                    other => call = Some(other),
+                }
+            }
+            // A run may be interrupted at any step but its close and end (on their way).
+            let ending = matches!(command, Some(Command::EndRun { .. }))
+                || matches!(call, Some(Action::Close));
+            let answers = tokio::select! {
+                biased;
+                () = signal.notified(), if !ending => None,
+                both = async {
+                    tokio::join!(self.execute_traced(command), self.call(connector, &context, call))
+                } => Some(both),
+            };
+            let Some((written, answer)) = answers else {
+                return self.interrupted(connector, &context).await;
+            };
+            match written {
+                Some(Ok(written)) => {
+                    machine.executed(&written.executed)?;
+                    last = Some(written);
+                }
+                Some(Err(EngineError::Log(LogError::Rejected(rejection)))) => {
+                    machine.refused(rejection).map_err(LogError::Rejected)?
+                }
+                Some(Err(error)) => return Err(error),
+                None => {}
+            }
+            match answer {
+                Some(Answer::Opened(answer)) => machine.opened(answer)?,
+                Some(Answer::Page(answer)) => machine.page_read(answer)?,
+                Some(Answer::Exported(answer)) => machine.exported(answer)?,
+                Some(Answer::Closed) => machine.closed()?,
+                None => {}
+            }
+        }
     }
 
     /// Ends a run that [`Engine::interrupt`] stopped: the connector's session is closed and the
