@@ -10,15 +10,13 @@
 //! skips the first change after the watermark) must fail the kit, each on its property, both on
 //! a written sequence and when proptest searches for it: the kit cannot pass everything.
 
-use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, TestError, TestRunner};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use syncfold::core::*;
 use syncfold::engine::{Connector, ImportRequest, RunContext};
 use syncfold::testkit::conformance::{
-    check, operations, Capabilities, ConformanceSource, Coverage, Operation, Property,
-    SourceResult,
+    check, operations, Capabilities, ConformanceSource, Coverage, Operation, Property, SourceResult,
 };
 
 // ---- The in-memory directory: what an embedder writes to test a connector (the user (a)). ----
@@ -113,9 +111,18 @@ impl Connector for DirectoryConnector {
         let mut page = Page::default();
         if request.context.kind == RunKind::FullImport {
             // Every page proposes the position read before the listing began (SPEC §9).
-            let start = if request.page == 1 { directory.sequence } else { position };
+            let start = if request.page == 1 {
+                directory.sequence
+            } else {
+                position
+            };
             let skip = (request.page as usize - 1) * self.page_size;
-            let anchors: Vec<&Anchor> = directory.entries.keys().skip(skip).take(self.page_size).collect();
+            let anchors: Vec<&Anchor> = directory
+                .entries
+                .keys()
+                .skip(skip)
+                .take(self.page_size)
+                .collect();
             // An empty directory still answers one page: its position must be committed.
             if anchors.is_empty() && request.page > 1 {
                 return Ok(None);
@@ -186,7 +193,11 @@ impl DirectorySource {
         Ok(())
     }
 
-    fn logged(&mut self, anchor: &Anchor, change: impl FnOnce(&mut (Attributes, bool))) -> SourceResult {
+    fn logged(
+        &mut self,
+        anchor: &Anchor,
+        change: impl FnOnce(&mut (Attributes, bool)),
+    ) -> SourceResult {
         self.change(|directory| {
             if let Some(entry) = directory.entries.get_mut(anchor) {
                 change(entry);
@@ -247,7 +258,10 @@ impl ConformanceSource for DirectorySource {
     }
 
     fn observe(&self) -> Option<String> {
-        self.directory.lock().ok().map(|directory| format!("{directory:?}"))
+        self.directory
+            .lock()
+            .ok()
+            .map(|directory| format!("{directory:?}"))
     }
 }
 
@@ -265,7 +279,7 @@ fn conforms<S: ConformanceSource>(
         "proptest-regressions/conformance.txt",
     )));
     let total = Mutex::new(Coverage::default());
-    let result = TestRunner::new(config).run(&operations(&capabilities, 1..24), |ops| {
+    let result = TestRunner::new(config).run(&operations(&capabilities, 1..32), |ops| {
         let coverage = check(source(), &ops)?;
         *total.lock().unwrap() += coverage;
         Ok(())
@@ -281,11 +295,174 @@ fn conforms<S: ConformanceSource>(
 /// expired and a broken change log.
 #[test]
 fn the_directory_connector_conforms() {
-    let coverage = conforms(Capabilities::ALL, 128, || DirectorySource::new(Flaw::None));
+    let coverage = conforms(Capabilities::ALL, 512, || DirectorySource::new(Flaw::None));
     println!("{coverage:?}");
     assert!(coverage.clean_full_imports > 50, "{coverage:?}");
     assert!(coverage.complete_deltas > 100, "{coverage:?}");
     assert!(coverage.object_errors > 10, "{coverage:?}");
     assert!(coverage.expired > 5, "{coverage:?}");
     assert!(coverage.broken > 5, "{coverage:?}");
+}
+
+// ---- Broken connectors fail the kit, on the property they break. ----
+
+fn add(entry: usize, mail: &str) -> Operation {
+    let attributes = Attributes(BTreeMap::from([(
+        "mail".to_owned(),
+        AttributeValue::Single(mail.to_owned()),
+    )]));
+    Operation::Add { entry, attributes }
+}
+
+/// The property `flaw` breaks on a written sequence, and on the shortest sequence proptest finds
+/// for it (the kit finds the flaw by itself, and shrinks it to a story).
+fn broken(flaw: Flaw, written: &[Operation]) -> (Property, Vec<Operation>) {
+    let failure = check(DirectorySource::new(flaw), written).expect_err("the kit must fail");
+    println!("{failure}");
+    let mut runner = TestRunner::new(Config {
+        failure_persistence: None,
+        ..Config::with_cases(256)
+    });
+    let found = runner.run(&operations(&Capabilities::ALL, 1..24), |ops| {
+        check(DirectorySource::new(flaw), &ops)?;
+        Ok(())
+    });
+    let Err(TestError::Fail(_, shrunk)) = found else {
+        panic!("proptest did not find the flaw {flaw:?}: {found:?}");
+    };
+    let again = check(DirectorySource::new(flaw), &shrunk).expect_err("the shrunk case fails");
+    println!("{again}");
+    assert_eq!(again.property, failure.property, "{again}");
+    (failure.property, shrunk)
+}
+
+/// A connector that silently drops unreadable entries breaks `object-errors-reported`: the
+/// delta reads the change, finds the entry unreadable, and says nothing.
+#[test]
+fn a_connector_dropping_unreadable_entries_fails_the_kit() {
+    let written = [
+        add(0, "a"),
+        Operation::FullImport,
+        Operation::MakeUnreadable { entry: 0 },
+        Operation::DeltaImport,
+    ];
+    let (property, shrunk) = broken(Flaw::DropsUnreadableEntries, &written);
+    assert_eq!(property, Property::ObjectErrorsReported);
+    assert!(shrunk.len() <= written.len(), "{shrunk:?}");
+}
+
+/// A connector whose delta skips the first change after the watermark breaks
+/// `delta-misses-nothing`: the modification made after the full import never arrives.
+#[test]
+fn a_connector_skipping_the_first_change_fails_the_kit() {
+    let written = [
+        add(0, "a"),
+        Operation::FullImport,
+        Operation::Modify {
+            entry: 0,
+            attributes: Attributes(BTreeMap::from([(
+                "title".to_owned(),
+                AttributeValue::Single("lead".to_owned()),
+            )])),
+        },
+        Operation::DeltaImport,
+    ];
+    let (property, shrunk) = broken(Flaw::SkipsFirstChangeAfterWatermark, &written);
+    assert_eq!(property, Property::DeltaMissesNothing);
+    assert!(shrunk.len() <= 3, "{shrunk:?}");
+}
+
+// ---- The JSON-lines example connector (the user (b)): a feed in a temporary folder. ----
+
+#[allow(dead_code)]
+#[path = "../examples/jsonl_connector/connector.rs"]
+mod jsonl;
+
+/// A feed `people.jsonl` in a folder of its own, removed when the source is dropped. Every
+/// change is a line appended to it; the feed cannot be pruned, broken on purpose or hold an
+/// unreadable entry that becomes readable again (its history is replayed as it was written).
+struct FeedSource {
+    folder: std::path::PathBuf,
+}
+
+impl FeedSource {
+    fn new() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let number = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let folder = std::env::temp_dir().join(format!(
+            "syncfold-conformance-{}-{number}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&folder);
+        std::fs::create_dir_all(&folder).expect("a temporary folder");
+        FeedSource { folder }
+    }
+
+    fn append(&self, line: serde_json::Value) -> SourceResult {
+        use std::io::Write;
+        let mut feed = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.folder.join("source.jsonl"))?;
+        writeln!(feed, "{line}")?;
+        Ok(())
+    }
+}
+
+impl Drop for FeedSource {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.folder);
+    }
+}
+
+fn json_attributes(attributes: &Attributes) -> serde_json::Value {
+    let map = attributes.0.iter().map(|(name, value)| {
+        let value = match value {
+            AttributeValue::Single(text) => serde_json::json!(text),
+            AttributeValue::Multi(items) => serde_json::json!(items),
+        };
+        (name.clone(), value)
+    });
+    serde_json::Value::Object(map.collect())
+}
+
+impl ConformanceSource for FeedSource {
+    type Connector = jsonl::JsonLinesConnector;
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::BASIC
+    }
+
+    fn connector(&mut self) -> jsonl::JsonLinesConnector {
+        jsonl::JsonLinesConnector::new(self.folder.clone(), 2)
+    }
+
+    fn add(&mut self, anchor: &Anchor, attributes: &Attributes) -> SourceResult {
+        self.append(serde_json::json!({
+            "anchor": anchor.as_str(), "change": "add", "attrs": json_attributes(attributes)
+        }))
+    }
+
+    fn modify(&mut self, anchor: &Anchor, attributes: &Attributes) -> SourceResult {
+        self.append(serde_json::json!({
+            "anchor": anchor.as_str(), "change": "update", "attrs": json_attributes(attributes)
+        }))
+    }
+
+    fn delete(&mut self, anchor: &Anchor) -> SourceResult {
+        self.append(serde_json::json!({ "anchor": anchor.as_str(), "change": "delete" }))
+    }
+
+    fn observe(&self) -> Option<String> {
+        std::fs::read_to_string(self.folder.join("source.jsonl")).ok()
+    }
+}
+
+/// The example's connector passes every property its feed can exercise.
+#[test]
+fn the_jsonl_example_connector_conforms() {
+    let coverage = conforms(Capabilities::BASIC, 128, FeedSource::new);
+    println!("{coverage:?}");
+    assert!(coverage.clean_full_imports > 20, "{coverage:?}");
+    assert!(coverage.complete_deltas > 40, "{coverage:?}");
 }

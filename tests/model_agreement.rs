@@ -14,8 +14,8 @@ use proptest::test_runner::FileFailurePersistence;
 use proptest_state_machine::{prop_state_machine, ReferenceStateMachine, StateMachineTest};
 use syncfold::core::*;
 use syncfold::script::{ImportPage, Player, Step};
-use syncfold::testkit::generate::{settings, step, HistoryShape};
 use syncfold::testkit::agreement;
+use syncfold::testkit::generate::{settings, step, HistoryShape};
 use syncfold::testkit::reference::ReferenceModel;
 
 #[derive(Clone, Debug)]
@@ -98,8 +98,11 @@ impl StateMachineTest for Core {
     }
 
     fn check_invariants(core: &Core, reference: &Reference) {
-        let differences =
-            agreement::compare(core.player.state(), &ConnectorName::from("c"), &reference.model);
+        let differences = agreement::compare(
+            core.player.state(),
+            &ConnectorName::from("c"),
+            &reference.model,
+        );
         let listed: Vec<String> = differences.iter().map(ToString::to_string).collect();
         assert!(
             differences.is_empty(),

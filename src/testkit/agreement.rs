@@ -59,7 +59,12 @@ impl fmt::Display for Difference {
 struct Differences(Vec<Difference>);
 
 impl Differences {
-    fn check<T: PartialEq + fmt::Debug>(&mut self, subject: impl Fn() -> String, core: T, model: T) {
+    fn check<T: PartialEq + fmt::Debug>(
+        &mut self,
+        subject: impl Fn() -> String,
+        core: T,
+        model: T,
+    ) {
         if core != model {
             self.0.push(Difference {
                 subject: subject(),
@@ -75,7 +80,11 @@ impl Differences {
 ///
 /// The model numbers its runs from 1 as if its connector were alone in the log, so compare a
 /// state whose log holds the runs of this one connector only (as a test's log does).
-pub fn compare(state: &State, connector: &ConnectorName, model: &ReferenceModel) -> Vec<Difference> {
+pub fn compare(
+    state: &State,
+    connector: &ConnectorName,
+    model: &ReferenceModel,
+) -> Vec<Difference> {
     let mut differences = Differences::default();
     for partition in model.partitions() {
         let part = state.partition(connector, &partition);

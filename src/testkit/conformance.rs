@@ -32,44 +32,46 @@
 //!
 //! ```
 //! use proptest::prelude::*;
+//! use std::sync::{Arc, Mutex};
 //! use syncfold::core::*;
-//! use syncfold::engine::{Connector, ImportRequest, RunContext};
 //! use syncfold::testkit::conformance::{self, Capabilities, ConformanceSource, SourceResult};
 //!
-//! /// A test source whose "system" is a vector of anchors, and a connector listing it.
+//! /// The test source: a toy system (a list of entries) and the connector under test for it.
 //! #[derive(Default)]
-//! struct Names(std::sync::Arc<std::sync::Mutex<Vec<(Anchor, Attributes)>>>);
-//! struct NamesConnector(std::sync::Arc<std::sync::Mutex<Vec<(Anchor, Attributes)>>>);
-//!
-//! impl Connector for NamesConnector {
-//!     async fn open_run(&mut self, _: &RunContext) -> Result<(), Fault> { Ok(()) }
-//!     async fn import_page(&mut self, request: &ImportRequest) -> Result<Option<Page>, Fault> {
-//!         // One page, a full listing; this toy has no change log, so it only does full imports.
-//!         if request.page > 1 { return Ok(None); }
-//!         let entries = self.0.lock().map_err(|_| Fault {
-//!             kind: FaultKind::ConnectorException, message: "poisoned".into() })?;
-//!         let changes = entries.iter().map(|(anchor, attributes)| ObjectChange {
-//!             anchor: anchor.clone(), kind: ChangeKind::Add, attributes: attributes.clone(),
-//!         }).collect();
-//!         Ok(Some(Page { changes, watermark: Some(Watermark::from_text("0")), ..Page::default() }))
-//!     }
-//!     async fn export(&mut self, _: &RunContext, _: &[ExportChange])
-//!         -> Result<Vec<(Anchor, ExportOutcome)>, Fault> { Ok(Vec::new()) }
-//! }
+//! struct Names(Arc<Mutex<Vec<(Anchor, Attributes)>>>);
+//! # struct NamesConnector(Arc<Mutex<Vec<(Anchor, Attributes)>>>);
+//! # impl syncfold::engine::Connector for NamesConnector {
+//! #     async fn open_run(&mut self, _: &syncfold::engine::RunContext) -> Result<(), Fault> { Ok(()) }
+//! #     async fn import_page(&mut self, request: &syncfold::engine::ImportRequest)
+//! #         -> Result<Option<Page>, Fault> {
+//! #         // One page listing everything; this toy has no change log, so full imports only.
+//! #         if request.page > 1 { return Ok(None); }
+//! #         let entries = self.0.lock().map_err(|_| Fault {
+//! #             kind: FaultKind::ConnectorException, message: "poisoned".into() })?;
+//! #         let changes = entries.iter().map(|(anchor, attributes)| ObjectChange {
+//! #             anchor: anchor.clone(), kind: ChangeKind::Add, attributes: attributes.clone(),
+//! #         }).collect();
+//! #         Ok(Some(Page { changes, watermark: Some(Watermark::from_text("0")), ..Page::default() }))
+//! #     }
+//! #     async fn export(&mut self, _: &syncfold::engine::RunContext, _: &[ExportChange])
+//! #         -> Result<Vec<(Anchor, ExportOutcome)>, Fault> { Ok(Vec::new()) }
+//! # }
 //!
 //! impl ConformanceSource for Names {
-//!     type Connector = NamesConnector;
+//!     type Connector = NamesConnector; // your connector
 //!     fn capabilities(&self) -> Capabilities {
 //!         Capabilities { delta_import: false, ..Capabilities::BASIC }
 //!     }
-//!     fn connector(&mut self) -> NamesConnector { NamesConnector(self.0.clone()) }
+//!     fn connector(&mut self) -> NamesConnector {
+//!         NamesConnector(self.0.clone())
+//!     }
 //!     fn add(&mut self, anchor: &Anchor, attributes: &Attributes) -> SourceResult {
 //!         self.0.lock().map_err(|e| e.to_string())?.push((anchor.clone(), attributes.clone()));
 //!         Ok(())
 //!     }
 //!     fn modify(&mut self, anchor: &Anchor, attributes: &Attributes) -> SourceResult {
 //!         for (entry, values) in self.0.lock().map_err(|e| e.to_string())?.iter_mut() {
-//!             if entry == anchor { values.overlay(attributes); }
+//!             if entry == anchor { values.overlay(attributes) }
 //!         }
 //!         Ok(())
 //!     }
@@ -80,9 +82,9 @@
 //! }
 //!
 //! proptest! {
-//!     #![proptest_config(ProptestConfig::with_cases(8))]
-//!     #[test]
-//!     fn names_conform(ops in conformance::operations(&Names::default().capabilities(), 1..12)) {
+//!     #![proptest_config(ProptestConfig::with_cases(16))]
+//!     // In a test file: `#[test]` here.
+//!     fn names_conform(ops in conformance::operations(&Names::default().capabilities(), 1..16)) {
 //!         conformance::check(Names::default(), &ops)?;
 //!     }
 //! }
@@ -470,9 +472,9 @@ impl Expected {
         let entry = anchor.and_then(|anchor| self.entries.get(anchor));
         match operation {
             Operation::Add { .. } => entry.is_none(),
-            Operation::Modify { .. } | Operation::Delete { .. } | Operation::MakeUnreadable { .. } => {
-                entry.is_some_and(|entry| entry.readable)
-            }
+            Operation::Modify { .. }
+            | Operation::Delete { .. }
+            | Operation::MakeUnreadable { .. } => entry.is_some_and(|entry| entry.readable),
             Operation::MakeReadable { .. } => entry.is_some_and(|entry| !entry.readable),
             _ => true,
         }
@@ -525,7 +527,8 @@ pub fn check<S: ConformanceSource>(
         .map_err(|error| error.to_string())
         .and_then(|log| verify(log.store()).map_err(|error| error.to_string()));
     let coverage = result?;
-    verified.map_err(|error| checker.fail(Property::Setup, format!("the engine's log: {error}")))?;
+    verified
+        .map_err(|error| checker.fail(Property::Setup, format!("the engine's log: {error}")))?;
     Ok(coverage)
 }
 
@@ -590,7 +593,15 @@ impl Checker<'_> {
                 kind,
                 settings: &settings,
             };
-            self.import(source, runtime, engine, &run, &mut model, &mut expected, &mut coverage)?;
+            self.import(
+                source,
+                runtime,
+                engine,
+                &run,
+                &mut model,
+                &mut expected,
+                &mut coverage,
+            )?;
             coverage.runs += 1;
         }
         Ok(coverage)
@@ -686,15 +697,16 @@ impl Checker<'_> {
             if now != before {
                 Err(self.fail(
                     Property::ReadsHaveNoEffects,
-                    format!(
-                        "the source changed {when}:\nbefore: {before:?}\nafter:  {now:?}"
-                    ),
+                    format!("the source changed {when}:\nbefore: {before:?}\nafter:  {now:?}"),
                 ))
             } else {
                 Ok(())
             }
         };
-        effects(&format!("during {} {}", run.kind.as_str(), record.id), source.observe())?;
+        effects(
+            &format!("during {} {}", run.kind.as_str(), record.id),
+            source.observe(),
+        )?;
         let mut fresh = source.connector();
         runtime
             .block_on(repeat_reads(&calls, &mut fresh))
@@ -790,7 +802,9 @@ impl Checker<'_> {
             RunKind::DeltaImport if expected.pruned => {
                 "the change log was pruned past the committed watermark"
             }
-            RunKind::DeltaImport if expected.broken => "the change log was broken after the committed watermark",
+            RunKind::DeltaImport if expected.broken => {
+                "the change log was broken after the committed watermark"
+            }
             RunKind::DeltaImport => "the change log is whole",
             _ => "a full import reads the entries, not the change log",
         };
@@ -816,7 +830,10 @@ impl Checker<'_> {
         {
             return Err(self.fail(
                 Property::FaultCodes,
-                format!("`{}` did not set full-import-required (R5)", status.as_str()),
+                format!(
+                    "`{}` did not set full-import-required (R5)",
+                    status.as_str()
+                ),
             ));
         }
         Ok(())
@@ -886,7 +903,9 @@ impl Checker<'_> {
                 Some(object) if object.obsolete => {
                     return Err(self.fail(
                         property,
-                        format!("entry {anchor} is at the source but obsolete in the connector space"),
+                        format!(
+                            "entry {anchor} is at the source but obsolete in the connector space"
+                        ),
                     ))
                 }
                 Some(object) => {
@@ -906,7 +925,9 @@ impl Checker<'_> {
         if gone_checked {
             let lingering: Vec<&Anchor> = objects
                 .iter()
-                .filter(|(anchor, object)| !object.obsolete && !expected.entries.contains_key(*anchor))
+                .filter(|(anchor, object)| {
+                    !object.obsolete && !expected.entries.contains_key(*anchor)
+                })
                 .map(|(anchor, _)| anchor)
                 .collect();
             if !lingering.is_empty() {
