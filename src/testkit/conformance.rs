@@ -592,16 +592,10 @@ impl Checker<'_> {
                 partition: &partition,
                 kind,
                 settings: &settings,
-            };
-            self.import(
-                source,
                 runtime,
                 engine,
-                &run,
-                &mut model,
-                &mut expected,
-                &mut coverage,
-            )?;
+            };
+            self.import(source, &run, &mut model, &mut expected, &mut coverage)?;
             coverage.runs += 1;
         }
         Ok(coverage)
@@ -668,12 +662,9 @@ impl Checker<'_> {
     }
 
     /// Runs one import through the engine and checks every property after it.
-    #[allow(clippy::too_many_arguments)]
     fn import<S: ConformanceSource>(
         &self,
         source: &mut S,
-        runtime: &tokio::runtime::Runtime,
-        engine: &Engine<MemoryStore>,
         run: &Run<'_>,
         model: &mut ReferenceModel,
         expected: &mut Expected,
@@ -681,8 +672,9 @@ impl Checker<'_> {
     ) -> Result<(), Failure> {
         let before = source.observe();
         let mut recording = Recording::new(source.connector());
-        let report = runtime
-            .block_on(engine.run(
+        let report = run
+            .runtime
+            .block_on(run.engine.run(
                 &mut recording,
                 run.connector,
                 run.partition,
@@ -708,7 +700,7 @@ impl Checker<'_> {
             source.observe(),
         )?;
         let mut fresh = source.connector();
-        runtime
+        run.runtime
             .block_on(repeat_reads(&calls, &mut fresh))
             .map_err(|detail| self.fail(Property::ReadsHaveNoEffects, detail))?;
         effects("while the same pages were asked again", source.observe())?;
@@ -720,8 +712,9 @@ impl Checker<'_> {
             pages: import_pages(&calls),
         };
         model.apply_with(&step, run.settings);
-        let state = runtime
-            .block_on(engine.inspect(|state| state.clone()))
+        let state = run
+            .runtime
+            .block_on(run.engine.inspect(|state| state.clone()))
             .map_err(|error| self.fail(Property::Setup, format!("the engine failed: {error}")))?;
         let differences = agreement::compare(&state, run.connector, model);
         if !differences.is_empty() {
@@ -941,10 +934,12 @@ impl Checker<'_> {
     }
 }
 
-/// The run an import operation makes.
+/// The run an import operation makes, and the engine (on its runtime) that makes it.
 struct Run<'a> {
     connector: &'a ConnectorName,
     partition: &'a PartitionName,
     kind: RunKind,
     settings: &'a Settings,
+    runtime: &'a tokio::runtime::Runtime,
+    engine: &'a Engine<MemoryStore>,
 }

@@ -11,8 +11,10 @@
 //!   [`Step::Import`] of them can be played through
 //!   [`ReferenceModel`](super::reference::ReferenceModel) and compared with the engine's log.
 
-use crate::core::{Anchor, ExportChange, ExportOutcome, Fault, FaultKind, PageAnswer, RunKind};
-use crate::core::{PartitionName, RunId};
+use crate::core::{
+    Anchor, ExportChange, ExportOutcome, Fault, FaultKind, PageAnswer, PartitionName, RunId,
+    RunKind,
+};
 use crate::engine::{Connector, ImportRequest, RunContext};
 use crate::script::{ImportPage, Step};
 
@@ -238,14 +240,26 @@ fn same_answer(first: &PageAnswer, second: &PageAnswer) -> bool {
 /// have no effects answers the same; one that consumed something while reading (a queue, a
 /// cursor kept at the source) does not. Calls that never answered are not asked again.
 pub async fn repeat_reads<C: Connector>(calls: &[Call], connector: &mut C) -> Result<(), String> {
-    let Some(context) = calls.iter().find_map(|call| match call {
-        Call::Open { context, .. } => Some(context.clone()),
+    let Some((context, recorded)) = calls.iter().find_map(|call| match call {
+        Call::Open { context, answer } => Some((context.clone(), answer.clone())),
         _ => None,
     }) else {
         return Ok(());
     };
-    let mut result = Ok(());
-    if connector.open_run(&context).await.is_ok() {
+    let opened = connector.open_run(&context).await;
+    let mut result = match (&recorded, &opened) {
+        (Some(Ok(())), Err(fault)) => Err(format!(
+            "open_run succeeded the first time and failed with {fault:?} when asked again"
+        )),
+        (Some(Err(fault)), Ok(())) => Err(format!(
+            "open_run failed with {fault:?} the first time and succeeded when asked again"
+        )),
+        (Some(Err(first)), Err(again)) if first.kind != again.kind => Err(format!(
+            "open_run failed with {first:?} the first time and with {again:?} when asked again"
+        )),
+        _ => Ok(()),
+    };
+    if result.is_ok() && opened.is_ok() {
         for call in calls {
             let Call::Page {
                 request,
@@ -263,12 +277,6 @@ pub async fn repeat_reads<C: Connector>(calls: &[Call], connector: &mut C) -> Re
                 break;
             }
         }
-    } else if let Some(Call::Open {
-        answer: Some(Ok(())),
-        ..
-    }) = calls.first()
-    {
-        result = Err("open_run succeeded the first time and failed when asked again".to_owned());
     }
     connector.close_run(&context).await;
     result
