@@ -297,7 +297,7 @@ fn conforms<S: ConformanceSource>(
 /// expired and a broken change log.
 #[test]
 fn the_directory_connector_conforms() {
-    let coverage = conforms(Capabilities::ALL, 512, || DirectorySource::new(Flaw::None));
+    let coverage = conforms(Capabilities::ALL, 1024, || DirectorySource::new(Flaw::None));
     println!("{coverage:?}");
     assert!(coverage.clean_full_imports > 50, "{coverage:?}");
     assert!(coverage.complete_deltas > 100, "{coverage:?}");
@@ -470,7 +470,7 @@ impl ConformanceSource for FeedSource {
 /// The example's connector passes every property its feed can exercise.
 #[test]
 fn the_jsonl_example_connector_conforms() {
-    let coverage = conforms(Capabilities::BASIC, 128, FeedSource::new);
+    let coverage = conforms(Capabilities::BASIC, 256, FeedSource::new);
     println!("{coverage:?}");
     assert!(coverage.clean_full_imports > 20, "{coverage:?}");
     assert!(coverage.complete_deltas > 40, "{coverage:?}");

@@ -282,6 +282,23 @@ pub enum Operation {
     DeltaImport,
 }
 
+impl Operation {
+    /// The entry a source change is about; `None` for the change log's operations and imports.
+    pub fn entry(&self) -> Option<usize> {
+        match self {
+            Operation::Add { entry, .. }
+            | Operation::Modify { entry, .. }
+            | Operation::Delete { entry }
+            | Operation::MakeUnreadable { entry }
+            | Operation::MakeReadable { entry } => Some(*entry),
+            Operation::BreakChangeLog
+            | Operation::PruneChangeLog
+            | Operation::FullImport
+            | Operation::DeltaImport => None,
+        }
+    }
+}
+
 /// How many entries the pool of generated sequences holds.
 pub const ENTRIES: usize = 6;
 
@@ -565,14 +582,7 @@ impl Checker<'_> {
         let mut coverage = Coverage::default();
         for (index, operation) in self.operations.iter().enumerate() {
             self.at = index;
-            let anchor = match operation {
-                Operation::Add { entry, .. }
-                | Operation::Modify { entry, .. }
-                | Operation::Delete { entry }
-                | Operation::MakeUnreadable { entry }
-                | Operation::MakeReadable { entry } => Some(source.anchor(*entry)),
-                _ => None,
-            };
+            let anchor = operation.entry().map(|entry| source.anchor(entry));
             if !capabilities.allows(operation) || !expected.applies(anchor.as_ref(), operation) {
                 self.applied.push(false);
                 continue;
@@ -615,9 +625,8 @@ impl Checker<'_> {
                 format!("the test source could not carry out {operation:?}: {error}"),
             )
         };
-        let anchor = anchor.unwrap_or_else(|| Anchor::from(""));
-        match operation {
-            Operation::Add { attributes, .. } => {
+        match (operation, anchor) {
+            (Operation::Add { attributes, .. }, Some(anchor)) => {
                 source.add(&anchor, attributes).map_err(setup)?;
                 expected.entries.insert(
                     anchor,
@@ -627,17 +636,17 @@ impl Checker<'_> {
                     },
                 );
             }
-            Operation::Modify { attributes, .. } => {
+            (Operation::Modify { attributes, .. }, Some(anchor)) => {
                 source.modify(&anchor, attributes).map_err(setup)?;
                 if let Some(entry) = expected.entries.get_mut(&anchor) {
                     entry.attributes.overlay(attributes);
                 }
             }
-            Operation::Delete { .. } => {
+            (Operation::Delete { .. }, Some(anchor)) => {
                 source.delete(&anchor).map_err(setup)?;
                 expected.entries.remove(&anchor);
             }
-            Operation::MakeUnreadable { .. } | Operation::MakeReadable { .. } => {
+            (Operation::MakeUnreadable { .. } | Operation::MakeReadable { .. }, Some(anchor)) => {
                 let readable = matches!(operation, Operation::MakeReadable { .. });
                 if readable {
                     source.make_readable(&anchor).map_err(setup)?;
@@ -648,15 +657,16 @@ impl Checker<'_> {
                     entry.readable = readable;
                 }
             }
-            Operation::BreakChangeLog => {
+            (Operation::BreakChangeLog, _) => {
                 source.break_change_log().map_err(setup)?;
                 expected.broken = true;
             }
-            Operation::PruneChangeLog => {
+            (Operation::PruneChangeLog, _) => {
                 source.prune_change_log().map_err(setup)?;
                 expected.pruned = true;
             }
-            Operation::FullImport | Operation::DeltaImport => {}
+            // Imports are runs, not changes; every entry operation has its anchor.
+            _ => {}
         }
         Ok(())
     }
