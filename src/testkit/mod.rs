@@ -3,7 +3,7 @@
 //!
 //! - [`generate`]: proptest strategies of scripted histories (pages, errors, faults, limits,
 //!   exports, administrator actions);
-//! - [`reference`]: a reference model of the rules written independently of the core;
+//! - [`reference`](mod@reference): a reference model of the rules written independently of the core;
 //! - [`agreement`]: the check that a folded state (the core's, or an engine's log) agrees with
 //!   that model, as a list of differences;
 //! - [`recording`]: [`recording::Recording`], a connector wrapper that records every call and
