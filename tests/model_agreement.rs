@@ -4,7 +4,7 @@
 //! without the core's decider or fold. proptest-state-machine generates histories step by step
 //! (imports with errors, faults and limits; exports with every action; administrator actions),
 //! plays each step through the real core and through the model, and after every step compares
-//! what both say: each partition's committed watermark, `full-import-required`, connector space
+//! what both say (`syncfold::testkit::agreement::compare`, the check embedders use too): each partition's committed watermark, `full-import-required`, connector space
 //! (anchor and obsolete flag) and pending exports in send order, and every run's status,
 //! committed watermark, obsoletion, obsoleted count, errors and warnings. On a disagreement
 //! proptest shrinks the history to the shortest one that shows it.
@@ -12,9 +12,9 @@
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use proptest_state_machine::{prop_state_machine, ReferenceStateMachine, StateMachineTest};
-use std::collections::BTreeMap;
 use syncfold::core::*;
 use syncfold::script::{ImportPage, Player, Step};
+use syncfold::testkit::agreement;
 use syncfold::testkit::generate::{settings, step, HistoryShape};
 use syncfold::testkit::reference::ReferenceModel;
 
@@ -98,79 +98,17 @@ impl StateMachineTest for Core {
     }
 
     fn check_invariants(core: &Core, reference: &Reference) {
-        let state = core.player.state();
-        let connector = ConnectorName::from("c");
-        for partition in reference.model.partitions() {
-            let part = state.partition(&connector, &partition);
-            let committed = part.and_then(|p| p.committed_watermark().cloned());
-            assert_eq!(
-                committed,
-                reference.model.committed_watermark(&partition),
-                "committed watermark of {partition}"
-            );
-            assert_eq!(
-                part.is_some_and(|p| p.full_import_required().is_some()),
-                reference.model.full_import_required(&partition),
-                "full-import-required of {partition}"
-            );
-            let objects: BTreeMap<Anchor, bool> = part
-                .map(|p| {
-                    p.objects()
-                        .iter()
-                        .map(|(anchor, object)| (anchor.clone(), object.obsolete))
-                        .collect()
-                })
-                .unwrap_or_default();
-            assert_eq!(
-                objects,
-                reference.model.objects(&partition),
-                "connector space of {partition}"
-            );
-            let pending: Vec<(Anchor, ExportChangeKind)> = part
-                .map(|p| {
-                    p.exports()
-                        .in_order()
-                        .map(|entry| (entry.change.anchor.clone(), entry.change.kind))
-                        .collect()
-                })
-                .unwrap_or_default();
-            assert_eq!(
-                pending,
-                reference.model.pending_exports(&partition),
-                "pending exports of {partition}"
-            );
-        }
-        let core_runs = state.runs();
-        assert_eq!(
-            core_runs.len(),
-            reference.model.runs().len(),
-            "number of runs"
+        let differences = agreement::compare(
+            core.player.state(),
+            &ConnectorName::from("c"),
+            &reference.model,
         );
-        for (record, expected) in core_runs.iter().zip(reference.model.runs()) {
-            let actual = (
-                record.id.0,
-                &record.partition,
-                record.kind,
-                record.status,
-                &record.committed_watermark,
-                record.obsoletion,
-                record.counts.obsoleted,
-                record.counts.errors,
-                record.counts.warnings,
-            );
-            let wanted = (
-                expected.id,
-                &expected.partition,
-                expected.kind,
-                Some(expected.status),
-                &expected.committed_watermark,
-                expected.obsoletion,
-                expected.obsoleted,
-                expected.errors,
-                expected.warnings,
-            );
-            assert_eq!(actual, wanted, "run {} (core left, model right)", record.id);
-        }
+        let listed: Vec<String> = differences.iter().map(ToString::to_string).collect();
+        assert!(
+            differences.is_empty(),
+            "the core and the model disagree:\n{}",
+            listed.join("\n")
+        );
     }
 }
 

@@ -320,8 +320,23 @@ impl ReferenceModel {
         &self.connector
     }
 
-    /// Plays one step; returns the run record if the step was a run (started or refused).
+    /// Plays one step with the settings given to [`ReferenceModel::new`]; returns the run record
+    /// if the step was a run (started or refused).
     pub fn apply(&mut self, step: &Step) -> Option<ModelRun> {
+        self.play(step)
+    }
+
+    /// Plays one step with `settings` in force for it alone, as an engine takes settings per run
+    /// ([`crate::engine::Engine::run`]); later [`ReferenceModel::apply`] calls use the settings of
+    /// [`ReferenceModel::new`] again.
+    pub fn apply_with(&mut self, step: &Step, settings: &Settings) -> Option<ModelRun> {
+        let default = std::mem::replace(&mut self.settings, settings.clone());
+        let run = self.play(step);
+        self.settings = default;
+        run
+    }
+
+    fn play(&mut self, step: &Step) -> Option<ModelRun> {
         let (run, ending) = match step {
             Step::Import {
                 partition,
