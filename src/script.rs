@@ -60,6 +60,7 @@ pub struct Script {
 
 /// Why a step could not be played: the core refused a command or an event.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum PlayError {
     /// The decider refused a command.
     #[error(transparent)]

@@ -24,8 +24,8 @@ use std::process::ExitCode;
 use syncfold::core::*;
 use syncfold::engine::{scripted, system_clock, Engine, EngineOptions};
 use syncfold::log::{
-    open_for_reading, verify, Log, LogError, LogOptions, ReadStore, RecordStore, SledStore,
-    StoreError,
+    open_for_reading, verify, ErrorClass, Log, LogError, LogOptions, ReadStore, RecordStore,
+    SledStore, StoreError,
 };
 use syncfold::remedy::RemedyCatalog;
 use syncfold::scenario;
@@ -407,15 +407,7 @@ fn accept_records(folder: &Path, reason: &str, actor: Option<String>) -> ExitCod
 
 /// The exit status for an engine that could not go on.
 fn engine_status(error: &syncfold::engine::EngineError) -> u8 {
-    match error {
-        syncfold::engine::EngineError::Log(error) => exit_status(error),
-        syncfold::engine::EngineError::WriterStopped
-        | syncfold::engine::EngineError::WriterNotStarted { .. } => UNAVAILABLE,
-        syncfold::engine::EngineError::WriterPanicked { .. }
-        | syncfold::engine::EngineError::NotDurable { .. }
-        | syncfold::engine::EngineError::OutOfTurn(_)
-        | syncfold::engine::EngineError::NoTimeDriver => BUG,
-    }
+    class_status(error.class())
 }
 
 fn is_log_folder(folder: &Path) -> bool {
@@ -434,19 +426,16 @@ const UNAVAILABLE: u8 = 3;
 
 /// The exit status that says what kind of failure `error` is.
 fn exit_status(error: &LogError) -> u8 {
-    match error {
-        LogError::Corrupt { .. }
-        | LogError::MissingAcknowledged { .. }
-        | LogError::Rule(_)
-        | LogError::HeadLost { .. }
-        | LogError::Rejected(_)
-        | LogError::Encode(_) => DAMAGED,
-        LogError::Store(store) if store.is_damage() => DAMAGED,
-        LogError::Store(StoreError::Conflict { .. } | StoreError::OutOfOrder { .. }) => DAMAGED,
-        LogError::Beyond { .. } | LogError::NothingToAccept => USAGE,
-        LogError::NewerFormat { .. } | LogError::Store(_) | LogError::Poisoned => UNAVAILABLE,
-        // The decider and the fold disagree: a bug, whatever the log holds.
-        LogError::DeciderBug { .. } | LogError::Unfitting { .. } => BUG,
+    class_status(error.class())
+}
+
+/// The exit status of each kind of failure (the table in every `--help`).
+fn class_status(class: ErrorClass) -> u8 {
+    match class {
+        ErrorClass::Damage => DAMAGED,
+        ErrorClass::Input => USAGE,
+        ErrorClass::Unavailable => UNAVAILABLE,
+        ErrorClass::Bug => BUG,
     }
 }
 

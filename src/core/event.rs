@@ -88,6 +88,7 @@ pub struct RunCounts {
 
 /// Something that happened to a run, a partition or the configuration.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum Event {
     /// A run started against a partition.
     RunStarted {

@@ -293,6 +293,7 @@ pub struct Page {
 
 /// The well-known faults of R8: failures that stop the whole run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum FaultKind {
     /// The server cannot be reached at all.
     ServerDown,
@@ -430,6 +431,7 @@ pub struct ExportChange {
 
 /// The result a connector returns for one exported object (SPEC §4).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum ExportOutcome {
     /// Written.
     Success,
@@ -521,6 +523,7 @@ impl ExportOutcomeKind {
 
 /// An administrator's action (R4, R8, R9).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum AdminAction {
     /// New credentials were entered.
     CredentialsUpdated,
@@ -593,6 +596,7 @@ impl Default for Settings {
 
 /// The result of a run (SPEC §6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum RunStatus {
     /// Nothing went wrong.
     Success,

@@ -40,6 +40,7 @@ use std::fmt;
 
 /// Why the fold refused an event: one variant per condition, with the data that names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum EventRefusal {
     /// R12: the envelope's format is newer than this build reads (or 0).
     UnknownEventFormat {
@@ -955,6 +956,7 @@ impl fmt::Display for EventRefusal {
 
 /// Why the decider refused a command: one variant per condition, with the data that names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CommandRefusal {
     /// R15: the run was never started.
     RunNeverStarted {

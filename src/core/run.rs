@@ -73,7 +73,8 @@ impl RunPlan {
     }
 }
 
-/// What the shell must do next.
+/// What the shell must do next. Deliberately not `#[non_exhaustive]`: a pump must carry out every
+/// action, so a new one is a breaking change that the compiler points out in every pump.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     /// Decide this command against the state, fold and append its events, then hand the result

@@ -14,6 +14,15 @@
 //! the wrong objects is recorded as `connector-exception` with what happened; the engine itself
 //! never goes down because a connector did (R8).
 //!
+//! **What a page proposes as its watermark.** A delta import's page proposes the change-log
+//! position of its last change, so a page's watermark is exact and R1 can hold the run back to the
+//! page before an error. A full import's pages propose the delta position read *before the
+//! listing began* (every page the same one): changes made while the listing runs are then read
+//! again by the next delta import instead of being skipped, and a clean full import leaves the
+//! partition ready for deltas. A source with nothing to list still answers one empty page carrying
+//! that position. A connector without a change log proposes no watermark (`None`), and only full
+//! imports make sense for it.
+//!
 //! The engine reads one page ahead: it asks for page n+1 while page n is being recorded. When page
 //! n stops the run (a limit, a fatal import error), page n+1 is dropped unrecorded, so
 //! `import_page` must be a read without effects to undo (as every directory or change-log read is).

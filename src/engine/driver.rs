@@ -17,7 +17,7 @@
 use super::connector::{Connector, ImportRequest, RunContext};
 use crate::core::*;
 pub use crate::log::RunReport;
-use crate::log::{Durable, Log, LogError, RecordStore};
+use crate::log::{Durable, ErrorClass, Log, LogError, RecordStore};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -58,6 +58,7 @@ impl Default for EngineOptions {
 /// The engine cannot go on: the log failed or refused what the engine asked, or the log writer
 /// is gone. Each cause is its own variant so an embedder can tell a disk from a bug.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum EngineError {
     /// The log failed (disk, damage) or refused a command.
     #[error(transparent)]
@@ -91,6 +92,22 @@ pub enum EngineError {
     /// The tokio runtime has no time driver, which the connector-call timeouts need.
     #[error("the engine needs tokio's time driver for its connector-call timeouts: build the runtime with `enable_time()` or `enable_all()`")]
     NoTimeDriver,
+}
+
+impl EngineError {
+    /// What kind of failure this is (see [`ErrorClass`]).
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            EngineError::Log(error) => error.class(),
+            EngineError::WriterStopped | EngineError::WriterNotStarted { .. } => {
+                ErrorClass::Unavailable
+            }
+            EngineError::WriterPanicked { .. }
+            | EngineError::NotDurable { .. }
+            | EngineError::OutOfTurn(_)
+            | EngineError::NoTimeDriver => ErrorClass::Bug,
+        }
+    }
 }
 
 /// What the writer answers for one command: what it did, and the last flush.

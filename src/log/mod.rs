@@ -92,6 +92,7 @@ impl Default for LogOptions {
 
 /// Why the log cannot be read or written. Each message names the place and the remedy.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum LogError {
     /// A record is damaged.
     #[error("record {seq} is damaged ({problem}); records 1 to {valid_up_to} are intact. Restore the log folder from a backup; `syncfold verify` shows the extent")]
@@ -184,6 +185,48 @@ fn present(records: Seq) -> String {
         "no records".to_owned()
     } else {
         format!("records 1 to {records}")
+    }
+}
+
+/// What kind of failure an error is, for a caller that must act on it: an exit status, a page to
+/// an operator, a retry. Every error of the log and the engine has exactly one
+/// ([`LogError::class`], [`EngineError::class`](crate::engine::EngineError::class)); the match is
+/// inside the crate, so a new error cannot be added without being classed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// The log is damaged or breaks a rule (a refused command included): restore, or fix the
+    /// input that was refused.
+    Damage,
+    /// The request was wrong (a sequence past the end, nothing to accept): change the request.
+    Input,
+    /// The log cannot be read or written now for another cause than damage (permissions, a full
+    /// or read-only disk, a newer format, a busy holder): the remedy is outside the log.
+    Unavailable,
+    /// A bug in syncfold: report it.
+    Bug,
+}
+
+impl LogError {
+    /// What kind of failure this is (see [`ErrorClass`]).
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            LogError::Corrupt { .. }
+            | LogError::MissingAcknowledged { .. }
+            | LogError::Rule(_)
+            | LogError::HeadLost { .. }
+            | LogError::Rejected(_)
+            | LogError::Encode(_) => ErrorClass::Damage,
+            LogError::Store(store) if store.is_damage() => ErrorClass::Damage,
+            LogError::Store(StoreError::Conflict { .. } | StoreError::OutOfOrder { .. }) => {
+                ErrorClass::Damage
+            }
+            LogError::Beyond { .. } | LogError::NothingToAccept => ErrorClass::Input,
+            LogError::NewerFormat { .. } | LogError::Store(_) | LogError::Poisoned => {
+                ErrorClass::Unavailable
+            }
+            // The decider and the fold disagree: a bug, whatever the log holds.
+            LogError::DeciderBug { .. } | LogError::Unfitting { .. } => ErrorClass::Bug,
+        }
     }
 }
 

@@ -37,6 +37,7 @@ pub const GENESIS: Hash = [0; 32];
 
 /// What is wrong with a record's bytes.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RecordError {
     /// Shorter than a header: a torn or truncated write.
     #[error("truncated: {len} bytes, shorter than a record header")]

@@ -48,6 +48,7 @@ impl HeadNote {
 
 /// A store failed. Its message says where, and what the operator can do.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// Another writer appended at this sequence number first (stores shared by several engines).
     #[error("sequence number {seq} is already taken: another writer appended first")]
