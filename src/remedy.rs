@@ -2,7 +2,7 @@
 //! extensible by a file of the same shape that the embedder names.
 //!
 //! Remedies are attached to alerts when a view is made, never stored in the state: changing the
-//! catalog changes advice, not history (R14).
+//! catalog changes advice, not history ([R14](crate::rules#r14)).
 
 use crate::core::{Alert, AlertScope};
 use serde::Deserialize;

@@ -1,4 +1,4 @@
-//! Alert walls (R10): the open alerts, derived from the state.
+//! Alert walls ([R10](crate::rules#r10)): the open alerts, derived from the state.
 //!
 //! Alerts are not stored: every one is computed from the state that causes it (an open object
 //! error, a disabled or suspended connector, consecutive transient failures, the full-import flag,

@@ -60,7 +60,7 @@ pub enum Command {
         /// Run.
         run: RunId,
     },
-    /// Close a run found in flight when the log was reopened (R13).
+    /// Close a run found in flight when the log was reopened ([R13](crate::rules#r13)).
     InterruptRun {
         /// Run.
         run: RunId,

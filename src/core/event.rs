@@ -48,19 +48,20 @@ impl Envelope {
 /// Why a run did not start.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RefusalCause {
-    /// A delta import while the partition needs a full import (R5), with the run that said so.
+    /// A delta import while the partition needs a full import ([R5](crate::rules#r5)), with the run
+    /// that said so.
     FullImportRequired {
         /// The run whose fatal import error or `watermark-expired` fault set the flag.
         set_by: RunId,
     },
-    /// The connector is disabled after a credentials fault (R8).
+    /// The connector is disabled after a credentials fault ([R8](crate::rules#r8)).
     Disabled {
         /// The run whose fault disabled it.
         set_by: RunId,
         /// `bad-credentials` or `oauth-token-expired`.
         code: FaultKind,
     },
-    /// The connector or the partition is suspended after a permanent error (R9).
+    /// The connector or the partition is suspended after a permanent error ([R9](crate::rules#r9)).
     Suspended {
         /// The run whose failure made the error permanent.
         set_by: RunId,
@@ -120,7 +121,7 @@ pub enum Event {
         /// Why.
         cause: RefusalCause,
     },
-    /// An object-level import error on a page of an import (R7).
+    /// An object-level import error on a page of an import ([R7](crate::rules#r7)).
     DiscoveryErrorRecorded {
         /// Run.
         run: RunId,
@@ -129,7 +130,7 @@ pub enum Event {
         /// The error as the connector reported it.
         error: DiscoveryError,
     },
-    /// A fatal import error on a page: the delta change log is broken (R5).
+    /// A fatal import error on a page: the delta change log is broken ([R5](crate::rules#r5)).
     FatalImportErrorRecorded {
         /// Run.
         run: RunId,
@@ -149,7 +150,7 @@ pub enum Event {
         /// The watermark after this page.
         proposed_watermark: Option<Watermark>,
     },
-    /// The connector failed as a whole (R8): the run stops.
+    /// The connector failed as a whole ([R8](crate::rules#r8)): the run stops.
     FaultRecorded {
         /// Run.
         run: RunId,
@@ -158,7 +159,7 @@ pub enum Event {
         /// The fault.
         fault: Fault,
     },
-    /// A run limit stopped the run (R11).
+    /// A run limit stopped the run ([R11](crate::rules#r11)).
     LimitReached {
         /// Run.
         run: RunId,
@@ -171,28 +172,29 @@ pub enum Event {
         /// The limit in force.
         maximum: u64,
     },
-    /// The run committed a watermark: the next delta import starts there (R1, R2).
+    /// The run committed a watermark: the next delta import starts there ([R1](crate::rules#r1),
+    /// [R2](crate::rules#r2)).
     WatermarkCommitted {
         /// Run.
         run: RunId,
         /// The committed watermark.
         watermark: Watermark,
     },
-    /// Objects not seen by a clean full import were marked obsolete (R3).
+    /// Objects not seen by a clean full import were marked obsolete ([R3](crate::rules#r3)).
     ObsoletionApplied {
         /// Run.
         run: RunId,
         /// The objects marked obsolete, sorted.
         anchors: Vec<Anchor>,
     },
-    /// A full import's obsoletion was skipped (R3).
+    /// A full import's obsoletion was skipped ([R3](crate::rules#r3)).
     ObsoletionSkipped {
         /// Run.
         run: RunId,
         /// Why.
         reason: SkipReason,
     },
-    /// A clean full import's obsoletion was held by the deletion guard (R4).
+    /// A clean full import's obsoletion was held by the deletion guard ([R4](crate::rules#r4)).
     ObsoletionHeld {
         /// Run.
         run: RunId,
@@ -224,7 +226,8 @@ pub enum Event {
         /// The result.
         outcome: ExportOutcome,
     },
-    /// The log was reopened with this run still open (R13): it is closed as `interrupted`.
+    /// The log was reopened with this run still open ([R13](crate::rules#r13)): it is closed as
+    /// `interrupted`.
     RunInterrupted {
         /// Run.
         run: RunId,
@@ -330,7 +333,8 @@ impl Event {
         }
     }
 
-    /// Whether the log must be durable right after this event before anyone is told (R13): a
+    /// Whether the log must be durable right after this event before anyone is told
+    /// ([R13](crate::rules#r13)): a
     /// watermark commit, a run's end or refusal, an administrator's action. Pages and the other
     /// events are group-committed by the next such point.
     pub fn is_commit_point(&self) -> bool {

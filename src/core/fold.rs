@@ -1,4 +1,5 @@
-//! The fold: state + event → state, or a [`Violation`] naming the rule the event breaks (R15).
+//! The fold: state + event → state, or a [`Violation`] naming the rule the event breaks
+//! ([R15](crate::rules#r15)).
 //!
 //! Each handler checks everything first and mutates only once the event is known to be valid, so a
 //! refused event leaves the state exactly as it was: a reader can report the violation and go on
@@ -208,7 +209,8 @@ impl State {
     }
 
     /// Checks that an event about page `page` of an import may come now: it is the page being read,
-    /// and the run has not stopped on an earlier page, nor in a way that ends reading (R11, R15).
+    /// and the run has not stopped on an earlier page, nor in a way that ends reading
+    /// ([R11](crate::rules#r11), [R15](crate::rules#r15)).
     fn check_page_in_progress(open: &OpenRun, run: RunId, page: u64) -> Check {
         let expected = open.pages_read + 1;
         if page != expected {
@@ -232,7 +234,8 @@ impl State {
         Self::check_limits_respected(open, run, open.page_errors)
     }
 
-    /// R11: a run whose errors or warnings exceeded its limit before the work in progress must
+    /// [R11](crate::rules#r11): a run whose errors or warnings exceeded its limit before the work
+    /// in progress must
     /// have stopped. `in_progress` errors belong to the page still being read and are let through.
     fn check_limits_respected(open: &OpenRun, run: RunId, in_progress: u64) -> Check {
         if open.stop.is_some() {
@@ -1055,7 +1058,8 @@ impl State {
         Ok(())
     }
 
-    /// What a run's end does to health, escalation, limits and the stuck count (R6, R9, R11).
+    /// What a run's end does to health, escalation, limits and the stuck count
+    /// ([R6](crate::rules#r6), [R9](crate::rules#r9), [R11](crate::rules#r11)).
     fn account_run_end(
         &mut self,
         here: &Occurrence,
@@ -1218,7 +1222,8 @@ impl OpenRun {
     }
 }
 
-/// R4: whether obsoleting `count` objects of `live_before` exceeds the deletion threshold.
+/// [R4](crate::rules#r4): whether obsoleting `count` objects of `live_before` exceeds the deletion
+/// threshold.
 pub fn exceeds_threshold(settings: &Settings, count: u64, live_before: u64) -> bool {
     match settings.deletion_threshold {
         DeletionThreshold::Count(maximum) => count > maximum,

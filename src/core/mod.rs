@@ -1,5 +1,6 @@
 //! The pure core: events, state, the decider and the fold. No IO, no clock, no randomness, no
-//! async runtime, no hash-map iteration order: the same events always give the same state (R14).
+//! async runtime, no hash-map iteration order: the same events always give the same state
+//! ([R14](crate::rules#r14)).
 //!
 //! The core is driven in two steps, like an event-sourced aggregate:
 //!
@@ -10,7 +11,8 @@
 //! 2. [`State::apply`] folds each event, wrapped in an [`Envelope`] with its time and actor, into
 //!    the state, *re-checking* every rule: an event that would break one (a commit past an error,
 //!    a page for a run that is not open, obsoletion after an errored full import) is refused with a
-//!    [`Violation`] naming its sequence number and the rule, and the state stays as it was (R15).
+//!    [`Violation`] naming its sequence number and the rule, and the state stays as it was
+//! ([R15](crate::rules#r15)).
 //!
 //! Every refusal names its condition as a typed variant ([`EventRefusal`] for the fold,
 //! [`CommandRefusal`] for the decider) whose rule and message follow from it. Debug builds

@@ -18,7 +18,8 @@ impl fmt::Display for RunId {
     }
 }
 
-/// Milliseconds since the Unix epoch, stamped by the shell: the core never reads a clock (R14).
+/// Milliseconds since the Unix epoch, stamped by the shell: the core never reads a clock
+/// ([R14](crate::rules#r14)).
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
@@ -203,7 +204,8 @@ pub struct ObjectChange {
     pub attributes: Attributes,
 }
 
-/// The two object-level errors a connector may return with its own name and description (R7).
+/// The two object-level errors a connector may return with its own name and description
+/// ([R7](crate::rules#r7)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum ObjectErrorKind {
     /// The object failed; the run goes on.
@@ -241,7 +243,8 @@ pub struct DiscoveryError {
     pub description: String,
 }
 
-/// The fatal import errors that say the source's delta change log is broken (R5).
+/// The fatal import errors that say the source's delta change log is broken
+/// ([R5](crate::rules#r5)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum FatalImportErrorKind {
     /// The change log could not be parsed.
@@ -291,7 +294,7 @@ pub struct Page {
     pub watermark: Option<Watermark>,
 }
 
-/// The well-known faults of R8: failures that stop the whole run.
+/// The well-known faults of [R8](crate::rules#r8): failures that stop the whole run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum FaultKind {
@@ -361,7 +364,7 @@ pub struct Fault {
     pub message: String,
 }
 
-/// The run limits of R11.
+/// The run limits of [R11](crate::rules#r11).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum LimitKind {
     /// More errors than `max_errors`.
@@ -521,7 +524,7 @@ impl ExportOutcomeKind {
     }
 }
 
-/// An administrator's action (R4, R8, R9).
+/// An administrator's action ([R4](crate::rules#r4), [R8](crate::rules#r8), [R9](crate::rules#r9)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum AdminAction {
@@ -555,7 +558,8 @@ impl AdminAction {
     }
 }
 
-/// How many objects a clean full import may obsolete before the obsoletion is held (R4).
+/// How many objects a clean full import may obsolete before the obsoletion is held
+/// ([R4](crate::rules#r4)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DeletionThreshold {
     /// At most this many objects.
@@ -567,17 +571,19 @@ pub enum DeletionThreshold {
 /// The limits in force for a run; carried on every `RunStarted` so a postmortem sees them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settings {
-    /// Consecutive failures of one code on one scope before it turns permanent (R9).
+    /// Consecutive failures of one code on one scope before it turns permanent
+    /// ([R9](crate::rules#r9)).
     pub retry_count: u32,
-    /// Errors a run may have; one more stops it (R11).
+    /// Errors a run may have; one more stops it ([R11](crate::rules#r11)).
     pub max_errors: u64,
-    /// Warnings a run may have; one more stops it (R11).
+    /// Warnings a run may have; one more stops it ([R11](crate::rules#r11)).
     pub max_warnings: u64,
-    /// Live objects a partition may hold (R11).
+    /// Live objects a partition may hold ([R11](crate::rules#r11)).
     pub snapshot_limit: u64,
-    /// Consecutive held-back delta imports before the stuck-watermark warning (R6).
+    /// Consecutive held-back delta imports before the stuck-watermark warning
+    /// ([R6](crate::rules#r6)).
     pub stuck_after: u32,
-    /// The accidental-deletion guard (R4).
+    /// The accidental-deletion guard ([R4](crate::rules#r4)).
     pub deletion_threshold: DeletionThreshold,
 }
 
@@ -612,7 +618,7 @@ pub enum RunStatus {
     StoppedErrorLimit,
     /// The snapshot record limit.
     StoppedSnapshotLimit,
-    /// A clean full import whose obsoletion is held (R4).
+    /// A clean full import whose obsoletion is held ([R4](crate::rules#r4)).
     StoppedDeletionThresholdExceeded,
     /// Fault `server-down`.
     StoppedServerDown,
@@ -708,7 +714,7 @@ pub enum Obsoletion {
     Applied,
     /// Not applied because the full import had errors or stopped.
     Skipped,
-    /// Held by the deletion guard until approved (R4).
+    /// Held by the deletion guard until approved ([R4](crate::rules#r4)).
     Held,
     /// Not a full import, or the run did not start.
     NotApplicable,
@@ -734,7 +740,7 @@ impl Obsoletion {
     }
 }
 
-/// Why obsoletion was skipped (R3).
+/// Why obsoletion was skipped ([R3](crate::rules#r3)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum SkipReason {
     /// The full import had object-level or fatal import errors.

@@ -42,14 +42,15 @@ use std::fmt;
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum EventRefusal {
-    /// R12: the envelope's format is newer than this build reads (or 0).
+    /// [R12](crate::rules#r12): the envelope's format is newer than this build reads (or 0).
     UnknownEventFormat {
         /// The envelope's format version.
         version: u16,
         /// The newest format this build reads.
         newest: u16,
     },
-    /// R12: the envelope's format is older than the format that introduced its event.
+    /// [R12](crate::rules#r12): the envelope's format is older than the format that introduced its
+    /// event.
     EventFormatTooOld {
         /// The event's type name.
         event: &'static str,
@@ -58,55 +59,57 @@ pub enum EventRefusal {
         /// The format the event needs.
         needed: u16,
     },
-    /// R15: the event's sequence number does not follow the last folded one.
+    /// [R15](crate::rules#r15): the event's sequence number does not follow the last folded one.
     OutOfOrder {
         /// The sequence number expected.
         expected: Seq,
         /// The one given.
         got: Seq,
     },
-    /// R15: `torn-record-discarded` names another record than the one whose place it takes.
+    /// [R15](crate::rules#r15): `torn-record-discarded` names another record than the one whose
+    /// place it takes.
     TornRecordMisplaced {
         /// The event's own sequence number.
         at: Seq,
         /// The record it names.
         names: Seq,
     },
-    /// R15: `present-records-accepted` does not directly follow the records it accepts.
+    /// [R15](crate::rules#r15): `present-records-accepted` does not directly follow the records it
+    /// accepts.
     AcceptanceMisplaced {
         /// The last record accepted.
         through: Seq,
         /// The event's own sequence number.
         at: Seq,
     },
-    /// R15: the run was never started.
+    /// [R15](crate::rules#r15): the run was never started.
     RunNeverStarted {
         /// The run.
         run: RunId,
     },
-    /// R15: the run has already ended.
+    /// [R15](crate::rules#r15): the run has already ended.
     RunAlreadyEnded {
         /// The run.
         run: RunId,
     },
-    /// R15: the run recorded its commit or obsoletion: only its end may follow.
+    /// [R15](crate::rules#r15): the run recorded its commit or obsoletion: only its end may follow.
     RunClosing {
         /// The run.
         run: RunId,
     },
-    /// R15: an import event for an export run.
+    /// [R15](crate::rules#r15): an import event for an export run.
     NotAnImport {
         /// The run.
         run: RunId,
     },
-    /// R15: an export event for an import run.
+    /// [R15](crate::rules#r15): an export event for an import run.
     NotAnExport {
         /// The run.
         run: RunId,
         /// Its kind.
         kind: RunKind,
     },
-    /// R15: an event about another page than the one being read.
+    /// [R15](crate::rules#r15): an event about another page than the one being read.
     PageOutOfOrder {
         /// The run.
         run: RunId,
@@ -115,7 +118,8 @@ pub enum EventRefusal {
         /// The page being read.
         expected: u64,
     },
-    /// R15: a page after the page the run stopped on (or after a stop that ends reading).
+    /// [R15](crate::rules#r15): a page after the page the run stopped on (or after a stop that ends
+    /// reading).
     PageAfterStop {
         /// The run.
         run: RunId,
@@ -124,7 +128,7 @@ pub enum EventRefusal {
         /// The page the event names.
         page: u64,
     },
-    /// R11: the run went on after its errors exceeded `max_errors`.
+    /// [R11](crate::rules#r11): the run went on after its errors exceeded `max_errors`.
     ErrorsOverLimit {
         /// The run.
         run: RunId,
@@ -133,7 +137,7 @@ pub enum EventRefusal {
         /// The limit in force.
         max_errors: u64,
     },
-    /// R11: the run went on after its warnings exceeded `max_warnings`.
+    /// [R11](crate::rules#r11): the run went on after its warnings exceeded `max_warnings`.
     WarningsOverLimit {
         /// The run.
         run: RunId,
@@ -142,7 +146,7 @@ pub enum EventRefusal {
         /// The limit in force.
         max_warnings: u64,
     },
-    /// R15: a run started on a partition that has a run open.
+    /// [R15](crate::rules#r15): a run started on a partition that has a run open.
     RunStillOpen {
         /// The run that started.
         run: RunId,
@@ -153,7 +157,8 @@ pub enum EventRefusal {
         /// Partition.
         partition: PartitionName,
     },
-    /// R5, R8 or R9 (after the cause): a run started that the state says must not start.
+    /// [R5](crate::rules#r5), [R8](crate::rules#r8) or [R9](crate::rules#r9) (after the cause): a
+    /// run started that the state says must not start.
     StartedWhileRefused {
         /// The run.
         run: RunId,
@@ -164,7 +169,7 @@ pub enum EventRefusal {
         /// Why.
         cause: RefusalCause,
     },
-    /// R1: a delta import starts from another watermark than the committed one.
+    /// [R1](crate::rules#r1): a delta import starts from another watermark than the committed one.
     StartWatermarkMismatch {
         /// The run.
         run: RunId,
@@ -173,23 +178,24 @@ pub enum EventRefusal {
         /// The committed watermark.
         committed: Option<Watermark>,
     },
-    /// R15: a full import or export names a start watermark.
+    /// [R15](crate::rules#r15): a full import or export names a start watermark.
     StartWatermarkForbidden {
         /// The run.
         run: RunId,
         /// Its kind.
         kind: RunKind,
     },
-    /// R15: run ids go in order.
+    /// [R15](crate::rules#r15): run ids go in order.
     RunIdOutOfOrder {
         /// The id expected.
         expected: RunId,
         /// The id given.
         got: RunId,
     },
-    /// R5, R8 or R9 (after the recorded cause): a run refused otherwise than the state demands.
+    /// [R5](crate::rules#r5), [R8](crate::rules#r8) or [R9](crate::rules#r9) (after the recorded
+    /// cause): a run refused otherwise than the state demands.
     RefusalNotDemanded(Box<RefusalMismatch>),
-    /// R1: a page stages an object that had an error on that page.
+    /// [R1](crate::rules#r1): a page stages an object that had an error on that page.
     StagesErroredObject {
         /// The run.
         run: RunId,
@@ -198,7 +204,7 @@ pub enum EventRefusal {
         /// The object.
         anchor: Anchor,
     },
-    /// R11: a page would take the partition over its snapshot limit.
+    /// [R11](crate::rules#r11): a page would take the partition over its snapshot limit.
     PageOverSnapshotLimit {
         /// The run.
         run: RunId,
@@ -209,7 +215,7 @@ pub enum EventRefusal {
         /// The limit in force.
         snapshot_limit: u64,
     },
-    /// R15: a fault after the run stopped.
+    /// [R15](crate::rules#r15): a fault after the run stopped.
     FaultAfterStop {
         /// The run.
         run: RunId,
@@ -218,22 +224,22 @@ pub enum EventRefusal {
         /// Why it stopped.
         cause: StopCause,
     },
-    /// R15: a fault in an import that names no page.
+    /// [R15](crate::rules#r15): a fault in an import that names no page.
     ImportFaultWithoutPage {
         /// The run.
         run: RunId,
     },
-    /// R15: a fault in an export that names a page.
+    /// [R15](crate::rules#r15): a fault in an export that names a page.
     ExportFaultWithPage {
         /// The run.
         run: RunId,
     },
-    /// R11: the snapshot limit reached by an export.
+    /// [R11](crate::rules#r11): the snapshot limit reached by an export.
     SnapshotLimitOnExport {
         /// The run.
         run: RunId,
     },
-    /// R11: a limit reached with other numbers than the run's, or not exceeded.
+    /// [R11](crate::rules#r11): a limit reached with other numbers than the run's, or not exceeded.
     LimitMismatch {
         /// The run.
         run: RunId,
@@ -248,7 +254,7 @@ pub enum EventRefusal {
         /// The limit in force.
         configured: u64,
     },
-    /// R15: a limit reached on another page than the current one.
+    /// [R15](crate::rules#r15): a limit reached on another page than the current one.
     LimitPageMismatch {
         /// The run.
         run: RunId,
@@ -257,29 +263,30 @@ pub enum EventRefusal {
         /// The current page.
         expected: u64,
     },
-    /// R15: a limit reached after the run stopped (other than refining a stop on the same page).
+    /// [R15](crate::rules#r15): a limit reached after the run stopped (other than refining a stop
+    /// on the same page).
     LimitAfterStop {
         /// The run.
         run: RunId,
         /// The page it stopped on.
         stop_page: u64,
     },
-    /// R15: an export commits a watermark.
+    /// [R15](crate::rules#r15): an export commits a watermark.
     ExportCommits {
         /// The run.
         run: RunId,
     },
-    /// R15: a run commits twice.
+    /// [R15](crate::rules#r15): a run commits twice.
     AlreadyCommitted {
         /// The run.
         run: RunId,
     },
-    /// R13: an interrupted run commits: its proposals are discarded.
+    /// [R13](crate::rules#r13): an interrupted run commits: its proposals are discarded.
     CommitAfterInterruption {
         /// The run.
         run: RunId,
     },
-    /// R2: a full import with errors or a stop commits.
+    /// [R2](crate::rules#r2): a full import with errors or a stop commits.
     UncleanFullImportCommits {
         /// The run.
         run: RunId,
@@ -288,37 +295,38 @@ pub enum EventRefusal {
         /// Whether it stopped.
         stopped: bool,
     },
-    /// R1: a run commits another watermark than the last one before its first error.
+    /// [R1](crate::rules#r1): a run commits another watermark than the last one before its first
+    /// error.
     CommitPastError {
         /// The run.
         run: RunId,
         /// The watermark committed.
         watermark: Watermark,
-        /// R1's page k.
+        /// [R1](crate::rules#r1)'s page k.
         first_error_page: Option<u64>,
         /// The last watermark before it.
         clean_proposal: Option<Watermark>,
     },
-    /// R3: obsoletion decided by a run that is not a full import.
+    /// [R3](crate::rules#r3): obsoletion decided by a run that is not a full import.
     ObsoletionByNonFullImport {
         /// The run.
         run: RunId,
         /// Its kind.
         kind: RunKind,
     },
-    /// R15: obsoletion decided twice.
+    /// [R15](crate::rules#r15): obsoletion decided twice.
     ObsoletionAlreadyDecided {
         /// The run.
         run: RunId,
         /// The first decision.
         previous: Obsoletion,
     },
-    /// R15: a run's partition is missing from the state.
+    /// [R15](crate::rules#r15): a run's partition is missing from the state.
     RunWithoutPartition {
         /// The run.
         run: RunId,
     },
-    /// R3: obsoletion applied or held after errors or a stop.
+    /// [R3](crate::rules#r3): obsoletion applied or held after errors or a stop.
     ObsoletionAfterErrors {
         /// The run.
         run: RunId,
@@ -327,7 +335,7 @@ pub enum EventRefusal {
         /// Whether it stopped.
         stopped: bool,
     },
-    /// R3: obsoletion of other objects than the live ones the run did not see.
+    /// [R3](crate::rules#r3): obsoletion of other objects than the live ones the run did not see.
     ObsoletionMismatch {
         /// The run.
         run: RunId,
@@ -336,7 +344,7 @@ pub enum EventRefusal {
         /// How many live objects were not seen.
         unseen: usize,
     },
-    /// R4: obsoletion applied over the deletion threshold, or held under it.
+    /// [R4](crate::rules#r4): obsoletion applied over the deletion threshold, or held under it.
     DeletionThresholdMisapplied {
         /// The run.
         run: RunId,
@@ -349,12 +357,12 @@ pub enum EventRefusal {
         /// Live objects when the run started.
         live_before: u64,
     },
-    /// R3: obsoletion skipped by a clean full import.
+    /// [R3](crate::rules#r3): obsoletion skipped by a clean full import.
     ObsoletionSkippedWhenClean {
         /// The run.
         run: RunId,
     },
-    /// R3: obsoletion skipped for the wrong reason.
+    /// [R3](crate::rules#r3): obsoletion skipped for the wrong reason.
     SkipReasonMismatch {
         /// The run.
         run: RunId,
@@ -363,7 +371,7 @@ pub enum EventRefusal {
         /// The reason the run demands.
         expected: SkipReason,
     },
-    /// R3: `not-applicable` recorded as a decision.
+    /// [R3](crate::rules#r3): `not-applicable` recorded as a decision.
     NotApplicableDecision,
     /// SPEC §4: a batch after the export stopped.
     BatchAfterStop {
@@ -414,12 +422,13 @@ pub enum EventRefusal {
         /// The object.
         anchor: Anchor,
     },
-    /// R3: a full import ended without its obsoletion decision.
+    /// [R3](crate::rules#r3): a full import ended without its obsoletion decision.
     EndWithoutObsoletion {
         /// The run.
         run: RunId,
     },
-    /// R1 (R2 for a full import): a run ended without committing what it must.
+    /// [R1](crate::rules#r1) ([R2](crate::rules#r2) for a full import): a run ended without
+    /// committing what it must.
     EndWithoutCommit {
         /// The run.
         run: RunId,
@@ -460,7 +469,7 @@ pub enum EventRefusal {
         /// The counts folded.
         folded: Box<RunCounts>,
     },
-    /// R1: a run ends reporting another watermark than the committed one.
+    /// [R1](crate::rules#r1): a run ends reporting another watermark than the committed one.
     EndWatermarkMismatch {
         /// The run.
         run: RunId,
@@ -469,12 +478,14 @@ pub enum EventRefusal {
         /// The committed watermark.
         committed: Option<Watermark>,
     },
-    /// R15: a run checked open is missing (a bug in the fold, reported rather than panicking).
+    /// [R15](crate::rules#r15): a run checked open is missing (a bug in the fold, reported rather
+    /// than panicking).
     RunNotOpen {
         /// The run.
         run: RunId,
     },
-    /// R15: a run has no history record (a bug in the fold, reported rather than panicking).
+    /// [R15](crate::rules#r15): a run has no history record (a bug in the fold, reported rather
+    /// than panicking).
     RunWithoutRecord {
         /// The run.
         run: RunId,
@@ -958,31 +969,32 @@ impl fmt::Display for EventRefusal {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CommandRefusal {
-    /// R15: the run was never started.
+    /// [R15](crate::rules#r15): the run was never started.
     RunNeverStarted {
         /// The run.
         run: RunId,
     },
-    /// R15: the run has already ended.
+    /// [R15](crate::rules#r15): the run has already ended.
     RunAlreadyEnded {
         /// The run.
         run: RunId,
     },
-    /// R15: an import command for an export, or an export command for an import.
+    /// [R15](crate::rules#r15): an import command for an export, or an export command for an
+    /// import.
     WrongRunKind {
         /// The run.
         run: RunId,
         /// Its kind.
         kind: RunKind,
     },
-    /// R15: the run stopped; only its end may be asked for.
+    /// [R15](crate::rules#r15): the run stopped; only its end may be asked for.
     RunStopped {
         /// The run.
         run: RunId,
         /// The page it stopped on.
         page: u64,
     },
-    /// R15: a run is asked for on a partition that has one open.
+    /// [R15](crate::rules#r15): a run is asked for on a partition that has one open.
     RunStillOpen {
         /// The run open.
         open: RunId,
@@ -1028,7 +1040,7 @@ pub enum CommandRefusal {
         /// The first of them.
         first: Option<Anchor>,
     },
-    /// R15: a run's partition is missing from the state.
+    /// [R15](crate::rules#r15): a run's partition is missing from the state.
     RunWithoutPartition {
         /// The run.
         run: RunId,

@@ -11,39 +11,40 @@ use std::fmt;
 /// A rule of SPEC.md that an event or a command can break.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Rule {
-    /// A watermark never advances past an error.
+    /// A watermark never advances past an error ([R1](crate::rules#r1)).
     R1,
-    /// Full imports commit only when clean, and only then clear `full-import-required`.
+    /// Full imports commit only when clean, and only then clear `full-import-required`
+    /// ([R2](crate::rules#r2)).
     R2,
-    /// Obsoletion only at the end of a clean full import.
+    /// Obsoletion only at the end of a clean full import ([R3](crate::rules#r3)).
     R3,
-    /// The accidental-deletion guard.
+    /// The accidental-deletion guard ([R4](crate::rules#r4)).
     R4,
-    /// A broken delta change log requires a full import.
+    /// A broken delta change log requires a full import ([R5](crate::rules#r5)).
     R5,
-    /// The stuck-watermark warning.
+    /// The stuck-watermark warning ([R6](crate::rules#r6)).
     R6,
-    /// Object-level errors.
+    /// Object-level errors ([R7](crate::rules#r7)).
     R7,
-    /// Faults.
+    /// Faults ([R8](crate::rules#r8)).
     R8,
-    /// Transient errors become permanent.
+    /// Transient errors become permanent ([R9](crate::rules#r9)).
     R9,
-    /// Alert walls.
+    /// Alert walls ([R10](crate::rules#r10)).
     R10,
-    /// Run limits.
+    /// Run limits ([R11](crate::rules#r11)).
     R11,
-    /// Log integrity and format versions.
+    /// Log integrity and format versions ([R12](crate::rules#r12)).
     R12,
-    /// Durability and recovery.
+    /// Durability and recovery ([R13](crate::rules#r13)).
     R13,
-    /// Determinism.
+    /// Determinism ([R14](crate::rules#r14)).
     R14,
-    /// Events must fit the runs they name: known, open, in order.
+    /// Events must fit the runs they name: known, open, in order ([R15](crate::rules#r15)).
     R15,
-    /// Export rules (SPEC section 4).
+    /// Export rules ([exports](crate::rules#exports)).
     Exports,
-    /// Run statuses (SPEC section 6).
+    /// Run statuses ([statuses](crate::rules#statuses)).
     Statuses,
 }
 

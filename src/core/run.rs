@@ -24,7 +24,8 @@ use super::state::{OpenRun, RunRecord, State};
 use std::collections::VecDeque;
 
 /// Whether the log must be flushed (made durable) before the command that decided `events` is
-/// answered (R13): it committed a watermark, ended or refused a run, or recorded an
+/// answered ([R13](crate::rules#r13)): it committed a watermark, ended or refused a run, or
+/// recorded an
 /// administrator's action ([`Event::is_commit_point`]). The one flush policy: the log applies it
 /// to every command, so the engine, the player writing into a log and an embedder's loop flush at
 /// the same points.

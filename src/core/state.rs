@@ -1,7 +1,8 @@
 //! The committed state: what the fold of the log says about every connector, partition and run.
 //!
 //! Every collection is ordered (`BTreeMap`, `BTreeSet`, `Vec`), so the same log always gives the
-//! same state, byte for byte, whatever the platform or hash seed (R14). Fields are private to the
+//! same state, byte for byte, whatever the platform or hash seed ([R14](crate::rules#r14)). Fields
+//! are private to the
 //! core: only the fold changes state, so every change has passed the rules.
 
 use super::event::{RefusalCause, RunCounts};
@@ -39,7 +40,8 @@ pub struct ConnectorState {
     pub(crate) transient: BTreeMap<TransientFault, TransientFailures>,
 }
 
-/// A transient connector-scope code of R9's table: a fault that stops the run, counts per
+/// A transient connector-scope code of [R9](crate::rules#r9)'s table: a fault that stops the run,
+/// counts per
 /// connector, and turns permanent (suspending the connector) when it repeats `retry_count` times.
 ///
 /// Declared in the order of the codes' names, so maps keyed by it iterate as the names sort.
@@ -56,7 +58,7 @@ pub enum TransientFault {
 }
 
 impl TransientFault {
-    /// The fault's transient code, when R9's table makes it one.
+    /// The fault's transient code, when [R9](crate::rules#r9)'s table makes it one.
     pub fn of(kind: FaultKind) -> Option<Self> {
         match kind {
             FaultKind::ConnectorException => Some(TransientFault::ConnectorException),
@@ -85,7 +87,8 @@ impl TransientFault {
     }
 }
 
-/// A partition-scope code that says the delta change log cannot be used (R5, R9: permanent at
+/// A partition-scope code that says the delta change log cannot be used ([R5](crate::rules#r5),
+/// [R9](crate::rules#r9): permanent at
 /// once): its alert stays open until a clean full import.
 ///
 /// Declared in the order of the codes' names, so maps keyed by it iterate as the names sort.
@@ -123,9 +126,9 @@ impl ChangeLogFault {
 pub enum Health {
     /// Runs start.
     Enabled,
-    /// A credentials fault disabled the connector (R8).
+    /// A credentials fault disabled the connector ([R8](crate::rules#r8)).
     Disabled,
-    /// A permanent error suspended the scope (R9).
+    /// A permanent error suspended the scope ([R9](crate::rules#r9)).
     Suspended,
 }
 
@@ -140,7 +143,8 @@ impl Health {
     }
 }
 
-/// A connector disabled by a credentials fault, until `credentials-updated` then `enable` (R8).
+/// A connector disabled by a credentials fault, until `credentials-updated` then `enable`
+/// ([R8](crate::rules#r8)).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Disablement {
     /// `bad-credentials` or `oauth-token-expired`.
@@ -155,9 +159,10 @@ pub struct Disablement {
     pub credentials_updated: bool,
 }
 
-/// A connector suspended by a permanent error, until `resume` (R9).
+/// A connector suspended by a permanent error, until `resume` ([R9](crate::rules#r9)).
 ///
-/// Only connectors are suspended: R9's table has no transient partition-scope code (the
+/// Only connectors are suspended: [R9](crate::rules#r9)'s table has no transient partition-scope
+/// code (the
 /// partition-scope codes are permanent at once and set `full-import-required` or suspend
 /// nothing), so a partition is suspended exactly when its connector is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -172,7 +177,7 @@ pub struct Suspension {
     pub since: Occurrence,
 }
 
-/// Consecutive runs of a connector that ended with one transient code (R9).
+/// Consecutive runs of a connector that ended with one transient code ([R9](crate::rules#r9)).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransientFailures {
     /// How many in a row.
@@ -185,7 +190,7 @@ pub struct TransientFailures {
     pub message: String,
 }
 
-/// The stuck-watermark count of a partition (R6).
+/// The stuck-watermark count of a partition ([R6](crate::rules#r6)).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StuckWatermark {
     /// Consecutive delta imports held back by object errors.
@@ -198,7 +203,8 @@ pub struct StuckWatermark {
     pub warning: bool,
 }
 
-/// A run limit that stopped the last run of a partition to reach one (R11), open until a later
+/// A run limit that stopped the last run of a partition to reach one ([R11](crate::rules#r11)),
+/// open until a later
 /// run on the partition runs to its end.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LimitAlert {
@@ -225,7 +231,7 @@ pub struct PartitionState {
     pub(crate) limit_alerts: BTreeMap<LimitKind, LimitAlert>,
 }
 
-/// An obsoletion the deletion guard held (R4), waiting for `approve-obsoletion`.
+/// An obsoletion the deletion guard held ([R4](crate::rules#r4)), waiting for `approve-obsoletion`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeldObsoletion {
     /// The full import that would have applied it.
@@ -255,7 +261,8 @@ pub enum ErrorDirection {
     Export,
 }
 
-/// An open error on one object (R7): it closes when the object is read or exported cleanly.
+/// An open error on one object ([R7](crate::rules#r7)): it closes when the object is read or
+/// exported cleanly.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectErrorRecord {
     /// The latest error name.
@@ -270,9 +277,10 @@ pub struct ObjectErrorRecord {
     pub last: Occurrence,
     /// How many distinct runs it has failed in.
     pub failing_runs: u64,
-    /// How many consecutive failing runs had the latest error name (R9 counts by name).
+    /// How many consecutive failing runs had the latest error name ([R9](crate::rules#r9) counts by
+    /// name).
     pub same_name_runs: u64,
-    /// Whether it became permanent (`same_name_runs` reached `retry_count`, R9).
+    /// Whether it became permanent (`same_name_runs` reached `retry_count`, [R9](crate::rules#r9)).
     pub permanent: bool,
 }
 
@@ -546,13 +554,13 @@ pub struct RunRecord {
     pub ended: Option<Occurrence>,
     /// Why it did not start.
     pub refusal: Option<RefusalCause>,
-    /// The fault that stopped it, with the connector's own message (R8).
+    /// The fault that stopped it, with the connector's own message ([R8](crate::rules#r8)).
     pub fault: Option<Fault>,
-    /// The run limit that stopped it (R11).
+    /// The run limit that stopped it ([R11](crate::rules#r11)).
     pub limit: Option<LimitRecord>,
 }
 
-/// A run limit that was reached (R11): which, the count and the limit in force.
+/// A run limit that was reached ([R11](crate::rules#r11)): which, the count and the limit in force.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LimitRecord {
     /// Which limit.
@@ -586,23 +594,25 @@ impl LimitRecord {
 /// Why a run stopped before its end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StopCause {
-    /// `custom-stop-run` on an object (or a fatal import error in a full import, R2).
+    /// `custom-stop-run` on an object (or a fatal import error in a full import,
+    /// [R2](crate::rules#r2)).
     ObjectStop,
     /// More errors than `max_errors`.
     ErrorLimit,
     /// More warnings than `max_warnings`.
     WarningLimit,
-    /// A fatal import error (R5). In a full import it acts as `custom-stop-run` (R2) and reports
+    /// A fatal import error ([R5](crate::rules#r5)). In a full import it acts as `custom-stop-run`
+    /// ([R2](crate::rules#r2)) and reports
     /// `stopped-object-error`, but it still outranks the run limits on its page.
     FatalImport {
         /// Whether the run was a delta import.
         delta: bool,
     },
-    /// The snapshot record limit (R11).
+    /// The snapshot record limit ([R11](crate::rules#r11)).
     SnapshotLimit,
-    /// A fault (R8).
+    /// A fault ([R8](crate::rules#r8)).
     Fault(FaultKind),
-    /// Found in flight when the log was reopened (R13).
+    /// Found in flight when the log was reopened ([R13](crate::rules#r13)).
     Interrupted,
 }
 
@@ -695,7 +705,7 @@ impl OpenRun {
         self.pages_read
     }
 
-    /// The first page that had an error, a fault or a limit (R1's page k).
+    /// The first page that had an error, a fault or a limit ([R1](crate::rules#r1)'s page k).
     pub fn first_error_page(&self) -> Option<u64> {
         self.first_error_page
     }
@@ -725,7 +735,8 @@ impl OpenRun {
         &self.awaiting
     }
 
-    /// Whether a full import has been clean so far: no error, no stop (R2, R3).
+    /// Whether a full import has been clean so far: no error, no stop ([R2](crate::rules#r2),
+    /// [R3](crate::rules#r3)).
     pub fn is_clean(&self) -> bool {
         self.counts.errors == 0 && self.stop.is_none()
     }
@@ -750,7 +761,8 @@ impl OpenRun {
         RunStatus::Success
     }
 
-    /// The watermark the run must commit at its end, if any (R1, R2).
+    /// The watermark the run must commit at its end, if any ([R1](crate::rules#r1),
+    /// [R2](crate::rules#r2)).
     pub fn watermark_to_commit(&self) -> Option<&Watermark> {
         match self.kind {
             RunKind::DeltaImport => self.clean_proposal.as_ref(),
@@ -812,8 +824,9 @@ impl State {
     }
 
     /// Why a run of `kind` may not start on this partition now, if it may not: the connector is
-    /// disabled (R8), the connector is suspended (R9), or a delta import while a full import is
-    /// required (R5), in that order.
+    /// disabled ([R8](crate::rules#r8)), the connector is suspended ([R9](crate::rules#r9)), or a
+    /// delta import while a full import is
+    /// required ([R5](crate::rules#r5)), in that order.
     pub fn refusal_for(
         &self,
         connector: &ConnectorName,
@@ -849,7 +862,7 @@ impl State {
     }
 
     /// The health of a connector's partition as SPEC §7 reports it: the connector's (only
-    /// connectors are disabled or suspended, R8, R9).
+    /// connectors are disabled or suspended, [R8](crate::rules#r8), [R9](crate::rules#r9)).
     pub fn health(&self, connector: &ConnectorName, _partition: &PartitionName) -> Health {
         let connector_state = self.connectors.get(connector);
         if connector_state.is_some_and(|c| c.disabled.is_some()) {
@@ -923,7 +936,7 @@ impl PartitionState {
         self.open_run
     }
 
-    /// The obsoletion waiting for approval, if any (R4).
+    /// The obsoletion waiting for approval, if any ([R4](crate::rules#r4)).
     pub fn held_obsoletion(&self) -> Option<&HeldObsoletion> {
         self.held_obsoletion.as_ref()
     }
@@ -988,7 +1001,8 @@ impl PartitionState {
     }
 
     /// How many live objects there would be after staging `changes`, when that is more than
-    /// `limit` (R11's snapshot count); `None` when the limit holds. A page that cannot reach the
+    /// `limit` ([R11](crate::rules#r11)'s snapshot count); `None` when the limit holds. A page that
+    /// cannot reach the
     /// limit even if every change added an object is not counted one by one.
     pub fn live_objects_over(&self, changes: &[ObjectChange], limit: u64) -> Option<u64> {
         if self.live_objects.saturating_add(changes.len() as u64) <= limit {

@@ -12,10 +12,11 @@
 //!
 //! A connector that panics, hangs past the engine's call timeout or answers an export batch with
 //! the wrong objects is recorded as `connector-exception` with what happened; the engine itself
-//! never goes down because a connector did (R8).
+//! never goes down because a connector did ([R8](crate::rules#r8)).
 //!
 //! **What a page proposes as its watermark.** A delta import's page proposes the change-log
-//! position of its last change, so a page's watermark is exact and R1 can hold the run back to the
+//! position of its last change, so a page's watermark is exact and [R1](crate::rules#r1) can hold
+//! the run back to the
 //! page before an error. A full import's pages propose the delta position read *before the
 //! listing began* (every page the same one): changes made while the listing runs are then read
 //! again by the next delta import instead of being skipped, and a clean full import leaves the

@@ -4,7 +4,8 @@
 //! runs of several connectors and partitions proceed concurrently while the log keeps one total
 //! order, and a slow disk slows connectors down instead of growing memory. A run is reported
 //! finished ([`RunReport`]) only with the [`Durable`] token the log minted when it flushed the
-//! run's end (R13). One run at a time per partition: a second run on a busy partition waits.
+//! run's end ([R13](crate::rules#r13)). One run at a time per partition: a second run on a busy
+//! partition waits.
 //!
 //! A run is never left open behind the engine's back. A run whose future is dropped (an outer
 //! timeout, a `select!`, a task aborted at shutdown) is closed as `interrupted` and its partition
@@ -80,7 +81,8 @@ pub enum EngineError {
         message: String,
     },
     /// A run's end or an administrator's action was recorded but the log has no flush covering
-    /// it, so it cannot be reported as finished (R13). A bug of the log or the engine.
+    /// it, so it cannot be reported as finished ([R13](crate::rules#r13)). A bug of the log or the
+    /// engine.
     #[error("{what} was recorded but is not durable; restart the engine to continue from the log")]
     NotDurable {
         /// What was not made durable.

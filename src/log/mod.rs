@@ -1,11 +1,11 @@
 //! The event log: verified records in a store, snapshots, crash recovery, format versions
-//! (SPEC R12–R14).
+//! (SPEC [R12](crate::rules#r12)–[R14](crate::rules#r14)).
 //!
 //! A [`Log`] owns a [`RecordStore`] and the state folded from it. Appending an event first folds it
 //! (so an event that breaks a rule never reaches the store), then encodes it once into a record
 //! chained to the one before, then hands the bytes to the store. [`Log::flush`] makes everything
 //! durable, writes the head note and only then mints a [`Durable`] token: the one proof the engine
-//! accepts before it reports a run finished (R13).
+//! accepts before it reports a run finished ([R13](crate::rules#r13)).
 //!
 //! Opening a log trusts nothing it has not checked: it starts from the newest snapshot that passes
 //! its checks and is tied to the chain, verifies and folds every record after it, compares the
@@ -895,7 +895,8 @@ impl<S: RecordStore> Log<S> {
     ///
     /// When the events commit a watermark, end a run (refused runs included) or record an
     /// administrator's action, the log is flushed
-    /// before this returns (R13); other events (pages) are group-committed by the next flush.
+    /// before this returns ([R13](crate::rules#r13)); other events (pages) are group-committed by
+    /// the next flush.
     /// [`Log::durable`] then holds the proof.
     pub fn execute(
         &mut self,
@@ -1037,7 +1038,8 @@ impl<S: RecordStore> Log<S> {
     }
 
     /// The record of a run that ended, but only if `durable` covers its end: the engine reports a
-    /// run finished through this, so nothing is reported that a crash could take back (R13).
+    /// run finished through this, so nothing is reported that a crash could take back
+    /// ([R13](crate::rules#r13)).
     pub fn finished_run(&self, run: RunId, durable: &Durable) -> Option<&RunRecord> {
         let record = self.state.run(run)?;
         let ended = record.ended.as_ref()?;
@@ -1150,7 +1152,8 @@ pub fn replay<S: RecordStore + ?Sized>(
     Ok(walk.state)
 }
 
-/// The state just after event `seq` (R14: the same at any time, from any process).
+/// The state just after event `seq` ([R14](crate::rules#r14): the same at any time, from any
+/// process).
 pub fn state_at<S: RecordStore + ?Sized>(store: &S, seq: Seq) -> Result<State, LogError> {
     let last = store.last_seq()?;
     if seq > last {

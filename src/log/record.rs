@@ -1,4 +1,5 @@
-//! The record: how one event is laid out in the log, with what makes damage detectable (R12).
+//! The record: how one event is laid out in the log, with what makes damage detectable
+//! ([R12](crate::rules#r12)).
 //!
 //! ```text
 //! offset  size  field

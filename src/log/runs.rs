@@ -12,7 +12,7 @@
 //! | [`Log::record_fault`] | the run has stopped: end it |
 //! | [`Log::next_export_batch`] | the changes to send, in queue order; empty when nothing is left |
 //! | [`Log::record_export_results`] | whether the run has stopped (a `custom-stop-run`) |
-//! | [`Log::end_run`] | the run's record with the [`Durable`] token covering its end (R13) |
+//! | [`Log::end_run`] | the run's record with the [`Durable`] token covering its end ([R13](crate::rules#r13)) |
 //!
 //! Every call is checked by the decider and the fold exactly as the engine's commands are: a call
 //! out of order (a page for a run that ended, a second run on a busy partition) is
@@ -94,7 +94,8 @@ pub struct Recorded {
     pub run_stopped: bool,
 }
 
-/// A finished run with the proof that its end is durable (R13): what the engine reports for each
+/// A finished run with the proof that its end is durable ([R13](crate::rules#r13)): what the engine
+/// reports for each
 /// run, and what [`Log::end_run`] returns.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunReport {

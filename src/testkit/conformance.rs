@@ -18,12 +18,14 @@
 //!   ([`ConformanceSource::observe`]) and a fresh connector asked the same page requests again
 //!   answers the same ([`super::recording::repeat_reads`]);
 //! - [`Property::ObjectErrorsReported`]: every unreadable entry is a [`DiscoveryError`] on a page
-//!   of every import that ran to its end (its change cannot have been committed past, R1), never
+//!   of every import that ran to its end (its change cannot have been committed past,
+//! [R1](crate::rules#r1)), never
 //!   dropped and never passed as a change; no readable entry is reported as an error;
 //! - [`Property::FaultCodes`]: after a pruned change log the next delta import ends
 //!   `stopped-watermark-expired` (the fault `watermark-expired`); after a broken change log it ends
 //!   `stopped-delta-log-broken` (a fatal `import-read-error` or `import-parse-error`), both setting
-//!   `full-import-required` (R5); a full import still works; a healthy source faults never;
+//!   `full-import-required` ([R5](crate::rules#r5)); a full import still works; a healthy source
+//! faults never;
 //! - [`Property::ModelAgreement`]: the engine's log agrees ([`agreement::compare`]) with the
 //!   [`ReferenceModel`] fed with what the connector answered.
 //!
@@ -199,7 +201,7 @@ pub trait ConformanceSource {
     fn modify(&mut self, anchor: &Anchor, attributes: &Attributes) -> SourceResult;
 
     /// Deletes the entry. A delta import must then report a delete change for it; a clean full
-    /// import no longer lists it (so the engine obsoletes it, R3).
+    /// import no longer lists it (so the engine obsoletes it, [R3](crate::rules#r3)).
     fn delete(&mut self, anchor: &Anchor) -> SourceResult;
 
     /// Makes the entry unreadable (a value the connector cannot decode, a permission taken away),
@@ -217,7 +219,8 @@ pub trait ConformanceSource {
 
     /// Breaks the change log at its current end (a corrupt or unparsable record): a delta import
     /// from any watermark handed out before must then stop with a fatal import error
-    /// (`import-read-error` or `import-parse-error`, R5), while a full import still reads the
+    /// (`import-read-error` or `import-parse-error`, [R5](crate::rules#r5)), while a full import
+    /// still reads the
     /// entries and proposes a position after the break, from which delta imports work again.
     fn break_change_log(&mut self) -> SourceResult {
         Err("break_change_log is not supported by this source".into())
@@ -225,7 +228,8 @@ pub trait ConformanceSource {
 
     /// Prunes the change log up to its current end, so that every watermark handed out before
     /// (and no watermark at all) has expired: the next delta import from one must fail with the
-    /// fault `watermark-expired` (R5, SPEC §9), while a full import proposes a position from which
+    /// fault `watermark-expired` ([R5](crate::rules#r5), SPEC §9), while a full import proposes a
+    /// position from which
     /// delta imports work again.
     fn prune_change_log(&mut self) -> SourceResult {
         Err("prune_change_log is not supported by this source".into())

@@ -44,7 +44,8 @@ impl Default for HistoryShape {
 }
 
 impl HistoryShape {
-    /// Histories for the health rules (R6, R8, R9): few partitions and anchors, many faults and
+    /// Histories for the health rules ([R6](crate::rules#r6), [R8](crate::rules#r8),
+    /// [R9](crate::rules#r9)): few partitions and anchors, many faults and
     /// errors, so escalation, disabling and stuck watermarks happen often.
     pub fn health() -> Self {
         HistoryShape {
@@ -169,7 +170,7 @@ fn fatal_import_error(shape: &HistoryShape) -> impl Strategy<Value = FatalImport
         })
 }
 
-/// Any fault of R8, with a message.
+/// Any fault of [R8](crate::rules#r8), with a message.
 pub fn fault() -> impl Strategy<Value = Fault> {
     proptest::sample::select(FaultKind::ALL.to_vec()).prop_map(|kind| Fault {
         kind,

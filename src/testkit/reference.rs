@@ -1,4 +1,4 @@
-//! The reference model: the rules of SPEC.md (sections 2, 3 R7/R11, 4 and 6) and
+//! The reference model: the rules of SPEC.md (sections 2, 3 [R7](crate::rules#r7)/R11, 4 and 6) and
 //! docs/SEMANTICS.md, written a second time, directly and independently of `core`'s fold and
 //! decider, so that property tests comparing the two catch a bug in either.
 //!
@@ -6,10 +6,13 @@
 //! talk about: committed watermarks, `full-import-required`, the connector space, held obsoletions,
 //! the export queue and one record per run. It is pure: no IO, no clock, no randomness, no hash maps.
 //!
-//! Health is modelled (R8 disabling after a credentials fault, R9 suspension after `retry_count`
+//! Health is modelled ([R8](crate::rules#r8) disabling after a credentials fault,
+//! [R9](crate::rules#r9) suspension after `retry_count`
 //! consecutive runs ending with the same transient connector-scope fault); runs are refused for
-//! `disabled`, then `suspended`, then (delta imports) `full-import-required` (R5).
-//! Out of scope on purpose: alerts (R6, R10) and object error records (R7 bookkeeping).
+//! `disabled`, then `suspended`, then (delta imports) `full-import-required`
+//! ([R5](crate::rules#r5)).
+//! Out of scope on purpose: alerts ([R6](crate::rules#r6), [R10](crate::rules#r10)) and object
+//! error records ([R7](crate::rules#r7) bookkeeping).
 
 use crate::core::{
     AdminAction, Anchor, Attributes, ChangeKind, ConnectorName, DeletionThreshold, ExportChange,
@@ -64,13 +67,14 @@ struct Partition {
     committed: Option<Watermark>,
     full_import_required: bool,
     objects: BTreeMap<Anchor, Object>,
-    /// R4: objects a held obsoletion would mark obsolete once approved.
+    /// [R4](crate::rules#r4): objects a held obsoletion would mark obsolete once approved.
     held: BTreeSet<Anchor>,
     /// §4: pending exports in send order.
     queue: Vec<Pending>,
     /// provisioning-parent: child anchor -> the parent it waits for.
     waiting_for: BTreeMap<Anchor, Anchor>,
-    /// R9: the partition's own suspension (no current code causes one; lifted by `resume`).
+    /// [R9](crate::rules#r9): the partition's own suspension (no current code causes one; lifted by
+    /// `resume`).
     suspended: bool,
 }
 
@@ -83,7 +87,8 @@ impl Partition {
             .collect()
     }
 
-    /// R11 / SEMANTICS Imports step 1: live objects after staging these clean changes.
+    /// [R11](crate::rules#r11) / SEMANTICS Imports step 1: live objects after staging these clean
+    /// changes.
     fn live_count_after(&self, changes: &[&ObjectChange]) -> u64 {
         let mut live = self.live_anchors();
         for change in changes {
@@ -127,7 +132,7 @@ impl Partition {
         self.held.remove(&change.anchor);
     }
 
-    /// R4: `approve-obsoletion` marks the held objects obsolete.
+    /// [R4](crate::rules#r4): `approve-obsoletion` marks the held objects obsolete.
     fn approve_obsoletion(&mut self) {
         for anchor in std::mem::take(&mut self.held) {
             if let Some(object) = self.objects.get_mut(&anchor) {
@@ -258,7 +263,7 @@ fn merged_kind(old: ExportChangeKind, new: ExportChangeKind) -> ExportChangeKind
     }
 }
 
-/// R9: the transient connector-scope codes.
+/// [R9](crate::rules#r9): the transient connector-scope codes.
 fn is_transient_connector_code(fault: FaultKind) -> bool {
     matches!(
         fault,
@@ -269,16 +274,17 @@ fn is_transient_connector_code(fault: FaultKind) -> bool {
     )
 }
 
-/// R8, R9: the connector's health.
+/// [R8](crate::rules#r8), [R9](crate::rules#r9): the connector's health.
 #[derive(Clone, Debug, Default)]
 struct Health {
-    /// R8: disabled by a credentials fault.
+    /// [R8](crate::rules#r8): disabled by a credentials fault.
     disabled: bool,
-    /// R8: `credentials-updated` recorded since the connector was disabled.
+    /// [R8](crate::rules#r8): `credentials-updated` recorded since the connector was disabled.
     credentials_updated: bool,
-    /// R9: suspended after a transient code reached `retry_count`.
+    /// [R9](crate::rules#r9): suspended after a transient code reached `retry_count`.
     suspended: bool,
-    /// R9: consecutive runs of the connector that ended with each transient code.
+    /// [R9](crate::rules#r9): consecutive runs of the connector that ended with each transient
+    /// code.
     counts: BTreeMap<FaultKind, u32>,
 }
 
@@ -373,7 +379,8 @@ impl ReferenceModel {
             .and_then(|p| p.committed.clone())
     }
 
-    /// Whether delta imports of `partition` are refused until a full import commits (R5).
+    /// Whether delta imports of `partition` are refused until a full import commits
+    /// ([R5](crate::rules#r5)).
     pub fn full_import_required(&self, partition: &PartitionName) -> bool {
         self.partitions
             .get(partition)
@@ -444,7 +451,8 @@ impl ReferenceModel {
         }
     }
 
-    /// R8, R9: a started run ended, stopped by `fault` or by none.
+    /// [R8](crate::rules#r8), [R9](crate::rules#r9): a started run ended, stopped by `fault` or by
+    /// none.
     fn run_ended(&mut self, fault: Option<FaultKind>) {
         let health = &mut self.health;
         // A run that ends without a code resets that code's count.

@@ -54,7 +54,7 @@ pub struct PartitionDiff {
     pub partition: String,
     /// The committed watermark.
     pub committed_watermark: BeforeAfter<Option<String>>,
-    /// The full-import flag (R5).
+    /// The full-import flag ([R5](crate::rules#r5)).
     pub full_import_required: BeforeAfter<bool>,
     /// `enabled`, `disabled` or `suspended`.
     pub health: BeforeAfter<&'static str>,

@@ -67,17 +67,17 @@ pub fn events_table(events: &[EventView]) -> Table {
 /// The limits in force for a run, named as the scenario's `[connector]` settings.
 #[derive(Clone, Debug, Serialize)]
 pub struct SettingsView {
-    /// R9.
+    /// [R9](crate::rules#r9).
     pub retry_count: u32,
-    /// R11.
+    /// [R11](crate::rules#r11).
     pub max_errors: u64,
-    /// R11.
+    /// [R11](crate::rules#r11).
     pub max_warnings: u64,
-    /// R11.
+    /// [R11](crate::rules#r11).
     pub snapshot_limit: u64,
-    /// R6.
+    /// [R6](crate::rules#r6).
     pub stuck_after: u32,
-    /// R4: a number, or a percentage such as `"20%"`.
+    /// [R4](crate::rules#r4): a number, or a percentage such as `"20%"`.
     pub deletion_threshold: ThresholdView,
 }
 

@@ -27,7 +27,7 @@ fn at_occurrence(occurrence: &Occurrence) -> String {
     at(occurrence.seq, occurrence.run.map(|run| run.0))
 }
 
-/// One object whose import error holds a watermark back (R1).
+/// One object whose import error holds a watermark back ([R1](crate::rules#r1)).
 #[derive(Clone, Debug, Serialize)]
 pub struct HoldingObject {
     /// The object.
@@ -44,7 +44,7 @@ pub struct HoldingObject {
     pub last_seq: Seq,
     /// Distinct runs it failed in.
     pub failing_runs: u64,
-    /// Whether it turned permanent (R9).
+    /// Whether it turned permanent ([R9](crate::rules#r9)).
     pub permanent: bool,
     /// The run of its latest occurrence.
     #[serde(skip)]
@@ -68,7 +68,7 @@ pub struct WatermarkExplanation {
     pub held_back_by_runs: Vec<u64>,
     /// The objects holding it back now.
     pub holding_objects: Vec<HoldingObject>,
-    /// Whether the stuck-watermark warning is open (R6).
+    /// Whether the stuck-watermark warning is open ([R6](crate::rules#r6)).
     pub stuck_warning: bool,
     /// The event that set `full-import-required`, if set.
     pub full_import_required_since_seq: Option<Seq>,
@@ -277,7 +277,7 @@ pub struct ObsoletionExplanation {
     pub skip_reason: Option<&'static str>,
     /// How many objects it obsoleted.
     pub obsoleted: Option<u64>,
-    /// An obsoletion held by the deletion guard (R4).
+    /// An obsoletion held by the deletion guard ([R4](crate::rules#r4)).
     pub held: Option<HeldView>,
     /// What to do.
     pub remedy: Option<String>,
@@ -289,7 +289,7 @@ pub struct ObsoletionExplanation {
     pub failures: Vec<(Seq, String)>,
 }
 
-/// An obsoletion held by the deletion guard (R4).
+/// An obsoletion held by the deletion guard ([R4](crate::rules#r4)).
 #[derive(Clone, Debug, Serialize)]
 pub struct HeldView {
     /// The full import that held it.

@@ -21,7 +21,7 @@ pub struct RunView {
     /// The SPEC §6 status; `null` while the run is open.
     pub status: Option<&'static str>,
     /// A run without a status is open: running, if a writer holds the log, or found in flight,
-    /// which the next writer closes as `interrupted` (R13).
+    /// which the next writer closes as `interrupted` ([R13](crate::rules#r13)).
     pub in_flight: bool,
     /// The partition's committed watermark after the run.
     pub committed_watermark: Option<String>,
@@ -65,14 +65,14 @@ pub struct RunView {
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "cause", rename_all = "kebab-case")]
 pub enum RefusalView {
-    /// A delta import while the partition needs a full import (R5).
+    /// A delta import while the partition needs a full import ([R5](crate::rules#r5)).
     FullImportRequired,
-    /// The connector is disabled (R8).
+    /// The connector is disabled ([R8](crate::rules#r8)).
     Disabled {
         /// The credentials fault that disabled it.
         code: &'static str,
     },
-    /// The scope is suspended (R9).
+    /// The scope is suspended ([R9](crate::rules#r9)).
     Suspended {
         /// The error that became permanent.
         code: String,
@@ -118,7 +118,7 @@ impl FaultView {
     }
 }
 
-/// A run limit that was exceeded (R11).
+/// A run limit that was exceeded ([R11](crate::rules#r11)).
 #[derive(Clone, Debug, Serialize)]
 pub struct LimitView {
     /// The alert code (`error-limit-exceeded`, …).

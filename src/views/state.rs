@@ -33,7 +33,7 @@ pub struct PendingExportView {
     pub waits_for: Option<String>,
 }
 
-/// One object's open error record (R7).
+/// One object's open error record ([R7](crate::rules#r7)).
 #[derive(Clone, Debug, Serialize)]
 pub struct ObjectErrorView {
     /// The object.
@@ -61,7 +61,7 @@ pub struct PartitionView {
     pub committed_watermark: Option<String>,
     /// The run that committed it.
     pub committed_by_run: Option<u64>,
-    /// Whether delta imports are refused until a full import completes (R5).
+    /// Whether delta imports are refused until a full import completes ([R5](crate::rules#r5)).
     pub full_import_required: bool,
     /// The run that set the flag.
     pub full_import_required_by_run: Option<u64>,
