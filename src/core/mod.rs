@@ -12,7 +12,7 @@
 //!    the state, *re-checking* every rule: an event that would break one (a commit past an error,
 //!    a page for a run that is not open, obsoletion after an errored full import) is refused with a
 //!    [`Violation`] naming its sequence number and the rule, and the state stays as it was
-//! ([R15](crate::rules#r15)).
+//!    ([R15](crate::rules#r15)).
 //!
 //! Every refusal names its condition as a typed variant ([`EventRefusal`] for the fold,
 //! [`CommandRefusal`] for the decider) whose rule and message follow from it. Debug builds

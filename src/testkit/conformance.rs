@@ -19,13 +19,13 @@
 //!   answers the same ([`super::recording::repeat_reads`]);
 //! - [`Property::ObjectErrorsReported`]: every unreadable entry is a [`DiscoveryError`] on a page
 //!   of every import that ran to its end (its change cannot have been committed past,
-//! [R1](crate::rules#r1)), never
-//!   dropped and never passed as a change; no readable entry is reported as an error;
+//!   [R1](crate::rules#r1)), never dropped and never passed as a change; no readable entry is
+//!   reported as an error;
 //! - [`Property::FaultCodes`]: after a pruned change log the next delta import ends
 //!   `stopped-watermark-expired` (the fault `watermark-expired`); after a broken change log it ends
 //!   `stopped-delta-log-broken` (a fatal `import-read-error` or `import-parse-error`), both setting
 //!   `full-import-required` ([R5](crate::rules#r5)); a full import still works; a healthy source
-//! faults never;
+//!   faults never;
 //! - [`Property::ModelAgreement`]: the engine's log agrees ([`agreement::compare`]) with the
 //!   [`ReferenceModel`] fed with what the connector answered.
 //!
