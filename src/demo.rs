@@ -1,5 +1,8 @@
 //! The built-in demo history: a week of a directory sync, as a [`Script`].
 //!
+//! Support for the `syncfold demo` command and the tests, public for them: not part of the
+//! embedding API, and free to change between releases.
+//!
 //! Day by day: a clean full import; a user whose name holds a control character starts failing
 //! delta imports and holds the watermark back night after night; the OAuth refresh token expires
 //! and an administrator re-enters credentials; a full import errors on that same user and keeps

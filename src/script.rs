@@ -2,6 +2,9 @@
 //! core. Pure like the core (no IO, no clock: time comes from a caller-supplied clock), so property
 //! tests, the demo and the reference model share one vocabulary of steps; the tokio engine plays
 //! the same steps against real or scripted connectors.
+//!
+//! Public for the command line, the test kit and tests; an embedder drives the
+//! [`Engine`](crate::engine::Engine) or the log ([`crate::log`]'s run API) instead.
 
 use crate::core::*;
 use std::collections::BTreeMap;

@@ -66,6 +66,71 @@
 //! assert_eq!(start_watermark, Some(Watermark::from_text("usn-10")));
 //! # Ok::<(), syncfold::log::LogError>(())
 //! ```
+//!
+//! ## With the run machine
+//!
+//! The same loop, with the order of calls left to the core: pump a [`RunMachine`] with
+//! [`Log::step`] and answer its connector actions from your own connector. After every answer,
+//! take every action until `poll` returns `None` (a drain holds at most one command and one
+//! connector call; here they are simply done one after the other).
+//!
+//! ```
+//! use syncfold::core::*;
+//! use syncfold::log::{Log, LogOptions, MemoryStore};
+//!
+//! /// Your connector, as your engine calls it (synchronous here).
+//! fn read_page(page: u64, _after: Option<&Watermark>) -> Result<Option<Page>, Fault> {
+//!     Ok((page <= 2).then(|| Page {
+//!         watermark: Some(Watermark::from_text(&format!("usn-{page}"))),
+//!         ..Page::default()
+//!     }))
+//! }
+//! fn export(batch: &[ExportChange]) -> Vec<(Anchor, ExportOutcome)> {
+//!     batch.iter().map(|change| (change.anchor.clone(), ExportOutcome::Success)).collect()
+//! }
+//!
+//! let (mut log, _) = Log::open(MemoryStore::new(), LogOptions::default(), Timestamp(0))?;
+//! let me = Actor::from_name("my-engine");
+//! let (hr, people) = (ConnectorName::from("hr"), PartitionName::from("people"));
+//! let queued = ExportChange {
+//!     anchor: Anchor::from("uid=ada"),
+//!     kind: ExportChangeKind::Add,
+//!     attributes: Attributes::new(),
+//!     references: Attributes::new(),
+//! };
+//! log.step(Command::QueueExport { connector: hr.clone(), partition: people.clone(), change: queued },
+//!     Timestamp(1), &me)?;
+//!
+//! for kind in [RunKind::DeltaImport, RunKind::Export] {
+//!     let plan = RunPlan::new(hr.clone(), people.clone(), kind, Settings::default());
+//!     let mut machine = RunMachine::new(plan);
+//!     while let Some(action) = machine.poll() {
+//!         match action {
+//!             Action::Execute(command) => match log.step(command, Timestamp(2), &me) {
+//!                 Ok(executed) => machine.executed(&executed)?,
+//!                 // Only a connector's bad export answer is the machine's to handle.
+//!                 Err(syncfold::log::LogError::Rejected(no)) => machine.refused(no)?,
+//!                 Err(error) => return Err(error.into()),
+//!             },
+//!             Action::Open { .. } => machine.opened(Ok(()))?,
+//!             Action::ReadPage { page, watermark } => {
+//!                 machine.page_read(read_page(page, watermark.as_ref()))?
+//!             }
+//!             Action::Export { changes } => machine.exported(Ok(export(&changes)))?,
+//!             Action::Close => machine.closed()?,
+//!             Action::Finished { run, .. } => {
+//!                 let durable = log.durable().expect("a run's end is flushed");
+//!                 let record = log.finished_run(run, &durable).expect("durable");
+//!                 assert_eq!(record.status, Some(RunStatus::Success));
+//!             }
+//!         }
+//!     }
+//! }
+//! let part = log.state().partition(&hr, &people).expect("ran");
+//! assert_eq!(part.committed_watermark(), Some(&Watermark::from_text("usn-2")));
+//! assert!(part.exports().is_empty(), "the queued add was exported");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use super::{Durable, Log, LogError, RecordStore};
 use crate::core::*;
