@@ -31,7 +31,10 @@ use syncfold::remedy::RemedyCatalog;
 use syncfold::scenario;
 use syncfold::script::Player;
 use syncfold::views::explain;
-use syncfold::views::{Block, Escaped, FinishedRunView, StateView, Table, TextView};
+use syncfold::views::filter::{self, EventFilter, Point, RunFilter};
+use syncfold::views::{
+    Block, Escaped, FinishedRunView, PartitionStateView, StateView, Table, TextView,
+};
 
 /// The exit-status paragraph every `--help` ends with (a macro, so `concat!` can use it).
 macro_rules! exit_status {
@@ -78,17 +81,26 @@ enum Commands {
         #[arg(long)]
         json: bool,
     },
-    /// Print the state folded from a log: runs, partitions, alerts.
+    /// Print the state folded from a log: runs, partitions, alerts; or one partition's.
     #[command(
-        after_help = concat!("Examples:\n  syncfold state --log ./abc-log\n  syncfold state --log ./abc-log --json\n  syncfold state --log ./abc-log --remedies ./our-remedies.toml", "\n\n", exit_status!())
+        after_help = concat!("Examples:\n  syncfold state --log ./abc-log\n  syncfold state --log ./abc-log --json\n  syncfold state --log ./abc-log --at 0    # before any event: empty\n  syncfold state --log ./abc-log --partition people --json\n  syncfold state --log ./abc-log --connector hr --partition people\n  syncfold state --log ./abc-log --remedies ./our-remedies.toml", "\n\n", exit_status!())
     )]
     State {
         /// The log folder.
         #[arg(long, value_name = "DIR")]
         log: PathBuf,
-        /// The state just after this event (see `syncfold events`), instead of now.
+        /// The state just after this event (see `syncfold events`), instead of now; 0 is before
+        /// any event (the empty state).
         #[arg(long, value_name = "SEQ")]
         at: Option<u64>,
+        /// Only this partition: its `partitions[]` item with its objects, plus its `runs` and
+        /// `alerts` (e.g. `--partition people`).
+        #[arg(long, value_name = "P")]
+        partition: Option<String>,
+        /// The partition's connector, needed when several connectors have a partition of that
+        /// name (e.g. `--connector hr --partition people`).
+        #[arg(long, value_name = "C", requires = "partition")]
+        connector: Option<String>,
         /// Print JSON (SPEC §7) instead of tables.
         #[arg(long)]
         json: bool,
@@ -96,21 +108,38 @@ enum Commands {
         #[arg(long, value_name = "FILE")]
         remedies: Option<PathBuf>,
     },
-    /// List the runs of a log: status, watermarks, obsoletion, counts.
+    /// List the runs of a log: connector, times, status, watermarks, obsoletion, counts.
     #[command(
-        after_help = concat!("Examples:\n  syncfold runs --log ./abc-log\n  syncfold runs --log ./abc-log --json", "\n\n", exit_status!())
+        after_help = concat!("Examples:\n  syncfold runs --log ./abc-log\n  syncfold runs --log ./abc-log --json\n  syncfold runs --log ./abc-log --status stopped-server-down --status completed-discovery-errors\n  syncfold runs --log ./abc-log --last 5\n  syncfold runs --log ./abc-log --connector hr --partition people\n  syncfold runs --log ./abc-log --at 40", "\n\n", exit_status!())
     )]
     Runs {
         /// The log folder.
         #[arg(long, value_name = "DIR")]
         log: PathBuf,
+        /// Only runs with this status (SPEC §6, or `in-flight`); repeat the flag or separate
+        /// with commas for several (e.g. `--status success,completed-warnings`).
+        #[arg(long, value_name = "S", value_delimiter = ',')]
+        status: Vec<String>,
+        /// Only the last N runs of those the other filters keep (e.g. `--last 5`).
+        #[arg(long, value_name = "N")]
+        last: Option<usize>,
+        /// Only runs on this connector (e.g. `--connector hr`).
+        #[arg(long, value_name = "C")]
+        connector: Option<String>,
+        /// Only runs on this partition (e.g. `--partition people`).
+        #[arg(long, value_name = "P")]
+        partition: Option<String>,
+        /// The runs as they stood just after this event (0: before any event, no runs), e.g.
+        /// `--at 40`.
+        #[arg(long, value_name = "SEQ")]
+        at: Option<u64>,
         /// One JSON object per line per run.
         #[arg(long)]
         json: bool,
     },
-    /// List the events of a log, verified as they are read.
+    /// List the events of a log, verified as they are read; filters narrow them (all must hold).
     #[command(
-        after_help = concat!("Examples:\n  syncfold events --log ./abc-log\n  syncfold events --log ./abc-log --run 2\n  syncfold events --log ./abc-log --from 10 --to 20 --json", "\n\n", exit_status!())
+        after_help = concat!("Examples:\n  syncfold events --log ./abc-log\n  syncfold events --log ./abc-log --run 2\n  syncfold events --log ./abc-log --from 10 --to 20 --json\n  syncfold events --log ./abc-log --anchor u2          # one object's whole life\n  syncfold events --log ./abc-log --type discovery-error --type fault\n  syncfold events --log ./abc-log --connector hr --partition people\n  syncfold events --log ./abc-log --since 2026-12-01T00:00:00Z --until 2026-12-02T00:00:00Z\n  syncfold events --log ./abc-log --since 120 --until 180", "\n\n", exit_status!())
     )]
     Events {
         /// The log folder.
@@ -119,6 +148,29 @@ enum Commands {
         /// Only the events of this run.
         #[arg(long, value_name = "N")]
         run: Option<u64>,
+        /// Only the events that concern this object: pages that staged it, errors on it, export
+        /// changes queued, sent and answered for it, obsoletions that list it (e.g. `--anchor u2`).
+        #[arg(long, value_name = "A")]
+        anchor: Option<String>,
+        /// Only events of this type, as `events --json` prints `type`; repeat the flag or separate
+        /// with commas for several (e.g. `--type page-read,discovery-error`).
+        #[arg(long = "type", value_name = "T", value_delimiter = ',')]
+        types: Vec<String>,
+        /// Only events on this connector (e.g. `--connector hr`).
+        #[arg(long, value_name = "C")]
+        connector: Option<String>,
+        /// Only events on this partition, actions on its whole connector included (e.g.
+        /// `--partition people`).
+        #[arg(long, value_name = "P")]
+        partition: Option<String>,
+        /// Only events at or after this point: a sequence number or an RFC 3339 time (e.g.
+        /// `--since 120`, `--since 2026-12-01T00:00:00Z`).
+        #[arg(long, value_name = "X", value_parser = Point::parse)]
+        since: Option<Point>,
+        /// Only events at or before this point: a sequence number or an RFC 3339 time (e.g.
+        /// `--until 180`, `--until 2026-12-02T00:00:00Z`).
+        #[arg(long, value_name = "X", value_parser = Point::parse)]
+        until: Option<Point>,
         /// From this event on.
         #[arg(long, value_name = "SEQ")]
         from: Option<u64>,
@@ -147,7 +199,7 @@ enum Commands {
     },
     /// Show the alert wall: open alerts with their remedies.
     #[command(
-        after_help = concat!("Examples:\n  syncfold alerts --log ./abc-log\n  syncfold alerts --log ./abc-log --recipient connector-owner --json", "\n\n", exit_status!())
+        after_help = concat!("Examples:\n  syncfold alerts --log ./abc-log\n  syncfold alerts --log ./abc-log --recipient connector-owner --json\n  syncfold alerts --log ./abc-log --at 40", "\n\n", exit_status!())
     )]
     Alerts {
         /// The log folder.
@@ -156,6 +208,9 @@ enum Commands {
         /// Only the alerts for this recipient.
         #[arg(long, value_enum)]
         recipient: Option<RecipientArg>,
+        /// The alerts open just after this event (0: before any event, none), e.g. `--at 40`.
+        #[arg(long, value_name = "SEQ")]
+        at: Option<u64>,
         /// One JSON object per line per alert.
         #[arg(long)]
         json: bool,
@@ -300,17 +355,58 @@ pub fn run() -> ExitCode {
         Commands::State {
             log,
             at,
+            partition,
+            connector,
             json,
             remedies,
-        } => state(&log, at, json, remedies.as_deref()),
-        Commands::Runs { log, json } => postmortem::runs(&log, json),
+        } => state(
+            &log,
+            at,
+            partition.as_deref().map(|p| (connector.as_deref(), p)),
+            json,
+            remedies.as_deref(),
+        ),
+        Commands::Runs {
+            log,
+            status,
+            last,
+            connector,
+            partition,
+            at,
+            json,
+        } => {
+            let filter = RunFilter {
+                statuses: status,
+                connector: connector.as_deref().map(ConnectorName::from),
+                partition: partition.as_deref().map(PartitionName::from),
+                last,
+            };
+            postmortem::runs(&log, &filter, at, json)
+        }
         Commands::Events {
             log,
             run,
+            anchor,
+            types,
+            connector,
+            partition,
+            since,
+            until,
             from,
             to,
             json,
-        } => postmortem::events(&log, run, from, to, json),
+        } => {
+            let filter = EventFilter {
+                run: run.map(RunId),
+                anchor: anchor.as_deref().map(Anchor::from),
+                types,
+                connector: connector.as_deref().map(ConnectorName::from),
+                partition: partition.as_deref().map(PartitionName::from),
+                since,
+                until,
+            };
+            postmortem::events(&log, &filter, from, to, json)
+        }
         Commands::Diff {
             log,
             from,
@@ -320,6 +416,7 @@ pub fn run() -> ExitCode {
         Commands::Alerts {
             log,
             recipient,
+            at,
             json,
             remedies,
         } => postmortem::alerts(
@@ -328,6 +425,7 @@ pub fn run() -> ExitCode {
                 RecipientArg::ConnectorOwner => "connector-owner",
                 RecipientArg::PartitionOwner => "partition-owner",
             }),
+            at,
             json,
             remedies.as_deref(),
         ),
@@ -677,7 +775,14 @@ fn catalog(extra: Option<&Path>) -> Result<RemedyCatalog, ExitCode> {
     }
 }
 
-fn state(folder: &Path, at: Option<Seq>, json: bool, remedies: Option<&Path>) -> ExitCode {
+/// `state`: the whole state, or with `--partition` (and `--connector`) one partition's.
+fn state(
+    folder: &Path,
+    at: Option<Seq>,
+    partition: Option<(Option<&str>, &str)>,
+    json: bool,
+    remedies: Option<&Path>,
+) -> ExitCode {
     let catalog = match catalog(remedies) {
         Ok(catalog) => catalog,
         Err(code) => return code,
@@ -686,13 +791,34 @@ fn state(folder: &Path, at: Option<Seq>, json: bool, remedies: Option<&Path>) ->
         Ok(state) => state,
         Err(code) => return code,
     };
+    let heading = || {
+        if let Some(seq) = at {
+            println!("As it was just after event {seq}:\n");
+        }
+    };
+    if let Some((connector, partition)) = partition {
+        let connector = connector.map(ConnectorName::from);
+        let partition = PartitionName::from(partition);
+        let view = filter::choose_partition(&state, connector.as_ref(), &partition)
+            .map(|c| PartitionStateView::new(&state, &c, &partition, &catalog));
+        let view = match view {
+            Ok(Some(view)) => view,
+            Ok(None) => return fail(USAGE, format!("no partition `{partition}` in the log")),
+            Err(error) => return fail(USAGE, error),
+        };
+        if json {
+            print_json(&view);
+        } else {
+            heading();
+            print_text(&view);
+        }
+        return ExitCode::SUCCESS;
+    }
     let view = StateView::new(&state, &catalog);
     if json {
         print_json(&view);
     } else {
-        if let Some(seq) = at {
-            println!("As it was just after event {seq}:\n");
-        }
+        heading();
         print_text(&view);
     }
     ExitCode::SUCCESS

@@ -15,6 +15,7 @@ use syncfold::log::{
 };
 use syncfold::remedy::RemedyCatalog;
 use syncfold::views::explain::{self, Explanation};
+use syncfold::views::filter::{self, EventFilter, FilterError, Point, RunFilter};
 use syncfold::views::{self, AlertView, Block, DiffView, EventView, RunView, VerifyView};
 
 /// `state --at SEQ`, or the current state.
@@ -26,19 +27,45 @@ pub(super) fn state_of(folder: &Path, at: Option<Seq>) -> Result<State, ExitCode
     }
 }
 
-pub(super) fn runs(folder: &Path, json: bool) -> ExitCode {
-    let state = match state_of(folder, None) {
+/// Fails with status 2 for a filter value the log or the vocabulary does not know.
+fn fail_filter(error: FilterError) -> ExitCode {
+    fail(USAGE, error)
+}
+
+pub(super) fn runs(folder: &Path, filter: &RunFilter, at: Option<Seq>, json: bool) -> ExitCode {
+    let state = match state_of(folder, at) {
         Ok(state) => state,
         Err(code) => return code,
     };
-    let runs: Vec<RunView> = state.runs().iter().map(RunView::new).collect();
+    if let Err(error) = filter.check(&state) {
+        return fail_filter(error);
+    }
+    let runs: Vec<RunView> = filter
+        .apply(state.runs())
+        .into_iter()
+        .map(RunView::new)
+        .collect();
     if json {
         for run in &runs {
             print_json(run);
         }
     } else if runs.is_empty() {
-        say!("No runs in {}.", folder.display());
+        let narrowed = !filter.statuses.is_empty()
+            || filter.connector.is_some()
+            || filter.partition.is_some()
+            || filter.last.is_some();
+        say!(
+            "No runs{} in {}{}.",
+            if narrowed { " match" } else { "" },
+            folder.display(),
+            at.map_or_else(String::new, |seq| format!(
+                " as it was just after event {seq}"
+            ))
+        );
     } else {
+        if let Some(seq) = at {
+            println!("As it was just after event {seq}:\n");
+        }
         print_blocks(&[Block::Table(views::runs_table(&runs))]);
     }
     ExitCode::SUCCESS
@@ -46,7 +73,7 @@ pub(super) fn runs(folder: &Path, json: bool) -> ExitCode {
 
 pub(super) fn events(
     folder: &Path,
-    run: Option<u64>,
+    filter: &EventFilter,
     from: Option<Seq>,
     to: Option<Seq>,
     json: bool,
@@ -55,41 +82,75 @@ pub(super) fn events(
         Ok(log) => log,
         Err(code) => return code,
     };
+    if let Err(error) = filter.check(log.state()) {
+        return fail_filter(error);
+    }
     // As `state --at`: asking past the end is an input error, not an empty answer.
     let last = log.state().last_seq();
-    if let Some(seq) = from.filter(|seq| *seq > last.max(1)) {
+    let since = match filter.since {
+        Some(Point::Seq(seq)) => Some(seq),
+        _ => None,
+    };
+    if let Some(seq) = from.or(since).filter(|seq| *seq > last.max(1)) {
         return super::fail_log(folder, LogError::Beyond { seq, last });
     }
+    let start = from.unwrap_or(1).max(since.unwrap_or(1)).max(1);
     let mut shown = Vec::new();
+    let mut kept = 0u64;
     let mut out = std::io::stdout().lock();
-    let result = replay(
-        log.store(),
-        from.unwrap_or(1).max(1),
-        to,
-        &mut |seq, envelope, _| {
-            if run.is_some_and(|run| envelope.event.run() != Some(RunId(run))) {
-                return ControlFlow::Continue(());
+    let result = replay(log.store(), start, to, &mut |seq, envelope, state| {
+        if !filter.keeps(seq, envelope, state) {
+            return ControlFlow::Continue(());
+        }
+        kept += 1;
+        let view = EventView::new(seq, envelope);
+        if json {
+            use std::io::Write;
+            // A write that fails ends the command as `println!` would (see main.rs): a closed
+            // pipe quietly, a full disk with a sentence; never a silently short output.
+            if let Err(error) = writeln!(out, "{}", json_text(&view)) {
+                panic!("failed printing to stdout: {error}");
             }
-            let view = EventView::new(seq, envelope);
-            if json {
-                use std::io::Write;
-                // A write that fails ends the command as `println!` would (see main.rs): a closed
-                // pipe quietly, a full disk with a sentence; never a silently short output.
-                if let Err(error) = writeln!(out, "{}", json_text(&view)) {
-                    panic!("failed printing to stdout: {error}");
-                }
-            } else {
-                shown.push(view);
-            }
-            ControlFlow::Continue(())
-        },
-    );
+        } else {
+            shown.push(view);
+        }
+        ControlFlow::Continue(())
+    });
     drop(out);
     if let Err(error) = result {
         return super::fail_log(folder, error);
     }
+    // An object no event of the log names is a misspelt anchor, not an object without history.
+    if let (0, Some(anchor)) = (kept, &filter.anchor) {
+        let mut named = false;
+        let search = replay(log.store(), 1, None, &mut |_, envelope, _| {
+            if filter::concerns_anchor(&envelope.event, anchor) {
+                named = true;
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        if let Err(error) = search {
+            return super::fail_log(folder, error);
+        }
+        if !named {
+            return fail(
+                USAGE,
+                format!(
+                    "no event of {} names the object `{anchor}`; `syncfold state --log {} --partition P` lists a partition's objects",
+                    folder.display(),
+                    folder.display()
+                ),
+            );
+        }
+    }
     if !json {
-        print_blocks(&[Block::Table(views::events_table(&shown))]);
+        if shown.is_empty() {
+            say!("No events match in {}.", folder.display());
+        } else {
+            print_blocks(&[Block::Table(views::events_table(&shown))]);
+        }
     }
     ExitCode::SUCCESS
 }
@@ -97,6 +158,7 @@ pub(super) fn events(
 pub(super) fn alerts(
     folder: &Path,
     recipient: Option<&str>,
+    at: Option<Seq>,
     json: bool,
     remedies: Option<&Path>,
 ) -> ExitCode {
@@ -104,7 +166,7 @@ pub(super) fn alerts(
         Ok(catalog) => catalog,
         Err(code) => return code,
     };
-    let state = match state_of(folder, None) {
+    let state = match state_of(folder, at) {
         Ok(state) => state,
         Err(code) => return code,
     };
@@ -119,6 +181,9 @@ pub(super) fn alerts(
             print_json(alert);
         }
     } else {
+        if let Some(seq) = at {
+            println!("As it was just after event {seq}:\n");
+        }
         let mut out = Vec::new();
         views::alerts_text(&alerts, recipient, &mut out);
         print_blocks(&out);

@@ -1153,13 +1153,17 @@ pub fn replay<S: RecordStore + ?Sized>(
 }
 
 /// The state just after event `seq` ([R14](crate::rules#r14): the same at any time, from any
-/// process).
+/// process). `seq` 0 is the state before any event: the empty state.
 pub fn state_at<S: RecordStore + ?Sized>(store: &S, seq: Seq) -> Result<State, LogError> {
     let last = store.last_seq()?;
     if seq > last {
         return Err(LogError::Beyond { seq, last });
     }
-    replay(store, seq.max(1), Some(seq), &mut |_, _, _| {
+    if seq == 0 {
+        // `replay` folds at least the first event it is asked for; 0 is before every event.
+        return Ok(State::new());
+    }
+    replay(store, seq, Some(seq), &mut |_, _, _| {
         ControlFlow::Continue(())
     })
 }

@@ -50,12 +50,13 @@ impl EventView {
     }
 }
 
-/// The events table: `SEQ`, `RUN`, `TYPE`, `WHAT`.
+/// The events table: `SEQ`, `AT` (RFC 3339 UTC), `RUN`, `TYPE`, `WHAT`.
 pub fn events_table(events: &[EventView]) -> Table {
-    let mut table = Table::new(&["SEQ", "RUN", "TYPE", "WHAT"]);
+    let mut table = Table::new(&["SEQ", "AT", "RUN", "TYPE", "WHAT"]);
     for event in events {
         table.row(&[
             &event.seq.to_string(),
+            &event.at,
             &event.run.map_or("-".to_owned(), |run| run.to_string()),
             event.kind,
             &event.summary,

@@ -23,6 +23,8 @@
 //! | [`StateView`], [`PartitionView`] | `state --json` | `state.rs` |
 //! | [`AlertView`] | `alerts --json`, `state --json` `alerts[]` | `alerts.rs` |
 //! | [`EventView`] | `events --json` | `events.rs` |
+//! | [`PartitionStateView`] | `state --partition P --json` | `state.rs` |
+//! | [`filter`] (no view: what `events` and `runs` keep) | | `filter.rs` |
 //! | [`DiffView`] | `diff --json` | `diff.rs` |
 //! | [`explain::Explanation`] | `explain … --json` | `explain.rs` |
 //! | [`VerifyView`] | `verify --json` | `verify.rs` |
@@ -36,6 +38,7 @@ mod alerts;
 mod diff;
 mod events;
 pub mod explain;
+pub mod filter;
 mod runs;
 mod state;
 mod verify;
@@ -43,8 +46,12 @@ mod verify;
 pub use alerts::{alert_wall, alerts_text, AlertView, OccurrenceView};
 pub use diff::{DiffView, PartitionDiff};
 pub use events::{event_summary, events_table, EventDetail, EventView};
-pub use runs::{runs_table, FaultView, FinishedRunView, LimitView, RefusalView, RunView};
-pub use state::{ObjectErrorView, ObjectView, PartitionView, PendingExportView, StateView};
+pub use runs::{
+    duration_text, runs_table, FaultView, FinishedRunView, LimitView, RefusalView, RunView,
+};
+pub use state::{
+    ObjectErrorView, ObjectView, PartitionStateView, PartitionView, PendingExportView, StateView,
+};
 pub use verify::{SnapshotProblem, VerifyView};
 
 /// A watermark as every view writes it, JSON and text alike: its bytes as text when they are
@@ -89,6 +96,95 @@ pub fn rfc3339(at: Timestamp) -> String {
         in_day % 3600 / 60,
         in_day % 60
     )
+}
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year.rem_euclid(400);
+    let month_index = if month > 2 { month - 3 } else { month + 9 };
+    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// An RFC 3339 time (`2026-12-01T03:00:00Z`, `2026-12-01T03:00:00.250Z`,
+/// `2026-12-01T04:00:00+01:00`; `t` and `z` in lower case too) as a [`Timestamp`], the inverse of
+/// [`rfc3339`]; `None` for anything else. Fractions finer than a millisecond are truncated.
+pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
+    let bytes = text.as_bytes();
+    let digits = |from: usize, count: usize| -> Option<i64> {
+        let part = bytes.get(from..from + count)?;
+        if !part.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(part).ok()?.parse().ok()
+    };
+    let punctuation = [(4, b'-'), (7, b'-'), (13, b':'), (16, b':')];
+    if punctuation
+        .iter()
+        .any(|(at, want)| bytes.get(*at) != Some(want))
+        || !matches!(bytes.get(10), Some(b'T' | b't'))
+    {
+        return None;
+    }
+    let (year, month, day) = (digits(0, 4)?, digits(5, 2)?, digits(8, 2)?);
+    let (hour, minute, second) = (digits(11, 2)?, digits(14, 2)?, digits(17, 2)?);
+    let month_days = [
+        31,
+        28 + i64::from(year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)),
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    let days_in_month = *month_days.get(usize::try_from(month - 1).ok()?)?;
+    if day < 1 || day > days_in_month || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let mut rest = bytes.get(19..)?;
+    let mut millis = 0;
+    if let [b'.', tail @ ..] = rest {
+        let count = tail.iter().take_while(|b| b.is_ascii_digit()).count();
+        if count == 0 {
+            return None;
+        }
+        for (place, digit) in tail[..count.min(3)].iter().enumerate() {
+            millis += i64::from(digit - b'0') * [100, 10, 1][place];
+        }
+        rest = &tail[count..];
+    }
+    let offset_minutes = match rest {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let field = |a: &u8, b: &u8| -> Option<i64> {
+                (a.is_ascii_digit() && b.is_ascii_digit())
+                    .then(|| i64::from(a - b'0') * 10 + i64::from(b - b'0'))
+            };
+            let (hours, minutes) = (field(h1, h2)?, field(m1, m2)?);
+            if hours > 23 || minutes > 59 {
+                return None;
+            }
+            let offset = hours * 60 + minutes;
+            if *sign == b'-' {
+                -offset
+            } else {
+                offset
+            }
+        }
+        _ => return None,
+    };
+    // A leap second reads as the last millisecond's successor: the next minute's first second.
+    let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second
+        - offset_minutes * 60;
+    Some(Timestamp(seconds * 1000 + millis))
 }
 
 /// Attributes as JSON: name → string, or list of strings for a multi-valued attribute (the
@@ -197,6 +293,33 @@ mod tests {
             "2000-02-29T11:59:59.999Z"
         );
         assert_eq!(rfc3339(Timestamp(-1)), "1969-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn rfc_3339_times_parse_back_to_what_they_say() {
+        for at in [0, 1_767_225_600_000, 951_825_599_999, -1, 4_102_444_799_999] {
+            assert_eq!(parse_rfc3339(&rfc3339(Timestamp(at))), Some(Timestamp(at)));
+        }
+        assert_eq!(
+            parse_rfc3339("2026-01-01T01:30:00+01:30"),
+            Some(Timestamp(1_767_225_600_000))
+        );
+        assert_eq!(
+            parse_rfc3339("2025-12-31t23:00:00.5-01:00"),
+            Some(Timestamp(1_767_225_600_500))
+        );
+        for bad in [
+            "2026-01-01",
+            "2026-01-01T00:00:00",
+            "2026-02-30T00:00:00Z",
+            "2026-01-01T24:00:00Z",
+            "2026-01-01T00:00:00.Z",
+            "2026-01-01T00:00:00+0100",
+            "２026-01-01T00:00:00Z",
+            "12",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
     }
 
     #[test]

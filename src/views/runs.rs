@@ -53,11 +53,11 @@ pub struct RunView {
     pub started_seq: Seq,
     /// The event that ended it.
     pub ended_seq: Option<Seq>,
-    /// When it started (RFC 3339, UTC).
+    /// When it started: the time of its `run-started` or `run-refused` event (RFC 3339, UTC).
     pub started_at: String,
-    /// When it ended.
+    /// When it ended: the time of its `run-ended` event (RFC 3339, UTC); `null` while open.
     pub ended_at: Option<String>,
-    /// How long it took.
+    /// `ended_at` minus `started_at` in milliseconds; `null` while open.
     pub duration_ms: Option<i64>,
 }
 
@@ -185,13 +185,29 @@ impl RunView {
     }
 }
 
-/// The runs table of `runs` and `state`: one row per run.
+/// A duration for people: milliseconds below a second, then seconds with milliseconds
+/// (`1.250s`), minutes and seconds (`4m05s`), hours and minutes (`2h07m`).
+pub fn duration_text(duration_ms: i64) -> String {
+    let ms = duration_ms.max(0);
+    match ms {
+        0..=999 => format!("{ms}ms"),
+        1_000..=59_999 => format!("{}.{:03}s", ms / 1000, ms % 1000),
+        60_000..=3_599_999 => format!("{}m{:02}s", ms / 60_000, ms / 1000 % 60),
+        _ => format!("{}h{:02}m", ms / 3_600_000, ms / 60_000 % 60),
+    }
+}
+
+/// The runs table of `runs` and `state`: one row per run, with its connector, when it started
+/// (RFC 3339 UTC) and how long it took (`-` while open).
 pub fn runs_table(runs: &[RunView]) -> Table {
     let mut table = Table::new(&[
         "RUN",
+        "CONNECTOR",
         "PARTITION",
         "KIND",
-        "START",
+        "STARTED",
+        "DURATION",
+        "FROM",
         "STATUS",
         "COMMITTED",
         "OBSOLETION",
@@ -199,12 +215,16 @@ pub fn runs_table(runs: &[RunView]) -> Table {
         "ERRORS",
         "WARNINGS",
     ]);
-    table.status_column = Some(4);
+    table.status_column = Some(7);
     for run in runs {
         table.row(&[
             &run.id.to_string(),
+            &run.connector,
             &run.partition,
             run.kind,
+            &run.started_at,
+            &run.duration_ms
+                .map_or_else(|| "-".to_owned(), duration_text),
             run.start_watermark.as_deref().unwrap_or("-"),
             run.status_text(),
             run.committed_watermark.as_deref().unwrap_or("-"),

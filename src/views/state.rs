@@ -2,7 +2,7 @@
 //! the runs table, one paragraph per partition and the alert wall.
 
 use super::{
-    alert_wall, line, runs_table, watermark_json, AlertView, AttributesView, Block, RunView,
+    alert_wall, line, runs_table, watermark_json, AlertView, AttributesView, Block, RunView, Table,
     TextView,
 };
 use crate::core::*;
@@ -219,6 +219,10 @@ impl StateView {
 
     /// The runs table.
     pub fn runs_text(&self, out: &mut Vec<Block>) {
+        if self.runs.is_empty() {
+            line(out, "No runs.");
+            return;
+        }
         out.push(Block::Table(runs_table(&self.runs)));
     }
 
@@ -242,5 +246,76 @@ impl TextView for StateView {
         self.partitions_text(out);
         line(out, "");
         self.alerts_text(out);
+    }
+}
+
+/// One partition and what concerns it, as `state --partition P --json` prints it: the keys of
+/// its `partitions[]` item in `state --json` (`connector`, `name`, `committed_watermark`, `objects`,
+/// `pending_exports`, …), plus `runs` (its runs, in id order) and `alerts` (the open alerts on it
+/// or on its connector as a whole), each as `state --json` writes them.
+#[derive(Clone, Debug, Serialize)]
+pub struct PartitionStateView {
+    /// The partition, as in `partitions[]`.
+    #[serde(flatten)]
+    pub partition: PartitionView,
+    /// Its runs, in id order.
+    pub runs: Vec<RunView>,
+    /// Open alerts on it, or on its connector as a whole.
+    pub alerts: Vec<AlertView>,
+}
+
+impl PartitionStateView {
+    /// The view of partition `name` of `connector` in `state`, or `None` when the state has no
+    /// such partition.
+    pub fn new(
+        state: &State,
+        connector: &ConnectorName,
+        name: &PartitionName,
+        catalog: &RemedyCatalog,
+    ) -> Option<Self> {
+        let (_, connector_state) = state.connectors().find(|(c, _)| *c == connector)?;
+        let (_, part) = connector_state.partitions().find(|(p, _)| *p == name)?;
+        Some(PartitionStateView {
+            partition: PartitionView::new(connector, name, part, state.health(connector, name)),
+            runs: state
+                .runs()
+                .iter()
+                .filter(|run| run.connector == *connector && run.partition == *name)
+                .map(RunView::new)
+                .collect(),
+            alerts: state
+                .alerts()
+                .iter()
+                .filter(|alert| {
+                    alert.connector == *connector
+                        && alert.partition.as_ref().is_none_or(|p| p == name)
+                })
+                .map(|alert| AlertView::new(alert, catalog))
+                .collect(),
+        })
+    }
+}
+
+impl TextView for PartitionStateView {
+    fn text(&self, out: &mut Vec<Block>) {
+        self.partition.text(out);
+        line(out, "");
+        if self.partition.objects.is_empty() {
+            line(out, "No objects staged.");
+        } else {
+            let mut objects = Table::new(&["ANCHOR", "OBSOLETE"]);
+            for object in &self.partition.objects {
+                objects.row(&[&object.anchor, if object.obsolete { "yes" } else { "no" }]);
+            }
+            out.push(Block::Table(objects));
+        }
+        line(out, "");
+        if self.runs.is_empty() {
+            line(out, "No runs on this partition.");
+        } else {
+            out.push(Block::Table(runs_table(&self.runs)));
+        }
+        line(out, "");
+        alert_wall(&self.alerts, out);
     }
 }
