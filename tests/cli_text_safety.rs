@@ -218,6 +218,24 @@ fn text_views_show_control_characters_escaped_and_json_keeps_them() {
     let diff = safe_text(&["diff", "--from", "1", "--to", &last], &log);
     assert_shows(&diff, &[object], "diff");
     safe_text(&["verify"], &log);
+    // The daily filters: one object's history, one partition's state, narrowed runs.
+    let history = safe_text(&["events", "--anchor", "u2\u{202e}"], &log);
+    assert_shows(&history, &[failing, name, description], "events --anchor");
+    let partition = safe_text(&["state", "--partition", "people"], &log);
+    assert_shows(&partition, &[watermark, object, failing], "state --partition");
+    let narrowed = safe_text(&["runs", "--partition", "people", "--last", "2"], &log);
+    assert_shows(&narrowed, &[watermark], "runs --partition");
+    for args in [
+        &["events", "--anchor", "no\u{1b}[2Jbody"][..],
+        &["runs", "--connector", "no\u{1b}[2Jbody"][..],
+        &["events", "--type", "no\u{1b}[2Jbody"][..],
+    ] {
+        let refused = syncfold(args, &log);
+        assert_eq!(refused.status.code(), Some(2), "{args:?}");
+        let error = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.stderr.contains(&0x1b), "{error}");
+        assert!(error.contains(r"no\u{1b}[2Jbody"), "{error}");
+    }
 
     // An error naming a value goes out escaped too (standard error, exit status 2).
     let missing = syncfold(
