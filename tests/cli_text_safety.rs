@@ -222,7 +222,11 @@ fn text_views_show_control_characters_escaped_and_json_keeps_them() {
     let history = safe_text(&["events", "--anchor", "u2\u{202e}"], &log);
     assert_shows(&history, &[failing, name, description], "events --anchor");
     let partition = safe_text(&["state", "--partition", "people"], &log);
-    assert_shows(&partition, &[watermark, object, failing], "state --partition");
+    assert_shows(
+        &partition,
+        &[watermark, object, failing],
+        "state --partition",
+    );
     let narrowed = safe_text(&["runs", "--partition", "people", "--last", "2"], &log);
     assert_shows(&narrowed, &[watermark], "runs --partition");
     for args in [

@@ -793,7 +793,7 @@ fn state(
     };
     let heading = || {
         if let Some(seq) = at {
-            println!("As it was just after event {seq}:\n");
+            println!("{}\n", as_it_was(seq));
         }
     };
     if let Some((connector, partition)) = partition {
@@ -822,6 +822,15 @@ fn state(
         print_text(&view);
     }
     ExitCode::SUCCESS
+}
+
+/// The heading of a reading at `--at SEQ`.
+fn as_it_was(seq: Seq) -> String {
+    if seq == 0 {
+        "As it was before any event (--at 0):".to_owned()
+    } else {
+        format!("As it was just after event {seq}:")
+    }
 }
 
 /// Whether the log at `folder` is a demo log: every event in it was written by the demo. A

@@ -58,13 +58,14 @@ pub(super) fn runs(folder: &Path, filter: &RunFilter, at: Option<Seq>, json: boo
             "No runs{} in {}{}.",
             if narrowed { " match" } else { "" },
             folder.display(),
-            at.map_or_else(String::new, |seq| format!(
-                " as it was just after event {seq}"
-            ))
+            at.map_or_else(String::new, |seq| match seq {
+                0 => " before any event".to_owned(),
+                seq => format!(" as it was just after event {seq}"),
+            })
         );
     } else {
         if let Some(seq) = at {
-            println!("As it was just after event {seq}:\n");
+            println!("{}\n", super::as_it_was(seq));
         }
         print_blocks(&[Block::Table(views::runs_table(&runs))]);
     }
@@ -182,7 +183,7 @@ pub(super) fn alerts(
         }
     } else {
         if let Some(seq) = at {
-            println!("As it was just after event {seq}:\n");
+            println!("{}\n", super::as_it_was(seq));
         }
         let mut out = Vec::new();
         views::alerts_text(&alerts, recipient, &mut out);
