@@ -11,30 +11,15 @@
 //! choices. Two connectors with a partition of the same name come from
 //! `tests/fixtures/daily/`.
 
+mod common;
+
+use common::{logged_events, stdout_ok as stdout, syncfold_on as syncfold};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use syncfold::core::*;
 use syncfold::views::filter::concerns_anchor;
 use syncfold::views::{parse_rfc3339, rfc3339};
-
-fn syncfold(args: &[&str], log: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_syncfold"))
-        .args(args)
-        .arg("--log")
-        .arg(log)
-        .output()
-        .expect("syncfold runs")
-}
-
-fn stdout(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).expect("utf-8")
-}
 
 fn json_lines(output: &Output) -> Vec<Value> {
     stdout(output)
@@ -101,18 +86,6 @@ fn remove(logs: &[PathBuf]) {
     for log in logs {
         let _ = std::fs::remove_dir_all(log);
     }
-}
-
-/// The events of the log at `folder`, read by the library.
-fn logged_events(folder: &Path) -> Vec<(Seq, Envelope)> {
-    let store = syncfold::log::open_for_reading(folder).expect("the log opens");
-    let mut events = Vec::new();
-    syncfold::log::replay(&store, 1, None, &mut |seq, envelope, _| {
-        events.push((seq, envelope.clone()));
-        std::ops::ControlFlow::Continue(())
-    })
-    .expect("the log reads");
-    events
 }
 
 fn seqs(events: &[Value]) -> Vec<u64> {

@@ -10,20 +10,12 @@
 
 mod common;
 
+use common::{logged_events, stdout_ok as stdout, syncfold_on as syncfold};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use syncfold::core::*;
 use syncfold::remedy::RemedyCatalog;
-
-fn syncfold(args: &[&str], log: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_syncfold"))
-        .args(args)
-        .arg("--log")
-        .arg(log)
-        .output()
-        .expect("syncfold runs")
-}
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("syncfold-pm-{name}-{}", std::process::id()));
@@ -49,27 +41,6 @@ fn simulated(example: &str, name: &str) -> PathBuf {
         String::from_utf8_lossy(&output.stderr)
     );
     log
-}
-
-fn stdout(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).expect("utf-8")
-}
-
-/// The events of the log at `folder`, read by the library (a private copy; the log is unchanged).
-fn logged_events(folder: &Path) -> Vec<(Seq, Envelope)> {
-    let store = syncfold::log::open_for_reading(folder).expect("the log opens");
-    let mut events = Vec::new();
-    syncfold::log::replay(&store, 1, None, &mut |seq, envelope, _| {
-        events.push((seq, envelope.clone()));
-        std::ops::ControlFlow::Continue(())
-    })
-    .expect("the log reads");
-    events
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Filters of the reading commands: which events concern an object ([`concerns_anchor`]), where an
 //! event happened ([`event_scope`]), the narrowing of `events` ([`EventFilter`]) and of `runs`
-//! ([`RunFilter`]), and the names a filter may use ([`EVENT_TYPES`], [`RUN_STATUSES`]), checked
+//! ([`RunFilter`]), and the names a filter may use ([`EVENT_TYPES`], [`run_statuses`]), checked
 //! against the log before anything is shown ([`FilterError`]), so a misspelt name is an error
 //! naming the choices, never an empty answer.
 //!

@@ -4,6 +4,40 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::process::{Command, Output};
+use syncfold::core::{Envelope, Seq};
+
+/// Runs `syncfold ARGS --log LOG` as an operator would.
+pub fn syncfold_on(args: &[&str], log: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_syncfold"))
+        .args(args)
+        .arg("--log")
+        .arg(log)
+        .output()
+        .expect("syncfold runs")
+}
+
+/// The standard output of a command that must have succeeded.
+pub fn stdout_ok(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).expect("utf-8")
+}
+
+/// The events of the log at `folder`, read by the library (a private copy; the log is unchanged).
+pub fn logged_events(folder: &Path) -> Vec<(Seq, Envelope)> {
+    let store = syncfold::log::open_for_reading(folder).expect("the log opens");
+    let mut events = Vec::new();
+    syncfold::log::replay(&store, 1, None, &mut |seq, envelope, _| {
+        events.push((seq, envelope.clone()));
+        std::ops::ControlFlow::Continue(())
+    })
+    .expect("the log reads");
+    events
+}
 
 /// A long scenario: `runs` delta imports of `pages` pages of `objects` objects each, on three
 /// partitions `p0`..`p2` of connector `long`, with an object error now and then.
