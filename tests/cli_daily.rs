@@ -468,6 +468,17 @@ fn at_zero_is_before_any_event() {
     assert!(stdout(&syncfold(&["runs", "--at", "0", "--json"], &log)).is_empty());
     assert!(stdout(&syncfold(&["alerts", "--at", "0", "--json"], &log)).is_empty());
     assert!(stdout(&syncfold(&["runs", "--at", "0"], &log)).contains("No runs"));
+    // `diff --from 0` compares with the empty state: every partition is new.
+    let last = json_lines(&syncfold(&["events", "--json"], &log))
+        .len()
+        .to_string();
+    let diff = stdout(&syncfold(
+        &["diff", "--from", "0", "--to", &last, "--json"],
+        &log,
+    ));
+    for partition in ["people", "accounts"] {
+        assert!(diff.contains(partition), "{diff}");
+    }
     // Event 1 is the first run's start: `--at 1` shows it.
     let one = json_lines(&syncfold(&["runs", "--at", "1", "--json"], &log));
     assert_eq!(one.len(), 1);
