@@ -24,6 +24,9 @@ struct Reference {
     settings: Settings,
     batch_size: usize,
     steps: usize,
+    /// Wide histories, or the health shape (many faults and errors on few objects) so that
+    /// escalations, suspensions, disabling and stuck watermarks happen.
+    shape: HistoryShape,
 }
 
 struct Rules;
@@ -33,19 +36,21 @@ impl ReferenceStateMachine for Rules {
     type Transition = Step;
 
     fn init_state() -> BoxedStrategy<Reference> {
-        (settings(), 1usize..4)
-            .prop_map(|(settings, batch_size)| Reference {
+        let shape = prop_oneof![Just(HistoryShape::default()), Just(HistoryShape::health())];
+        (settings(), 1usize..4, shape)
+            .prop_map(|(settings, batch_size, shape)| Reference {
                 model: ReferenceModel::new(ConnectorName::from("c"), settings.clone(), batch_size),
                 settings,
                 batch_size,
                 steps: 0,
+                shape,
             })
             .boxed()
     }
 
     fn transitions(state: &Reference) -> BoxedStrategy<Step> {
         let index = state.steps;
-        step(&HistoryShape::default())
+        step(&state.shape)
             .prop_map(move |mut step| {
                 // Unique watermarks per step and page, so a commit names exactly its page.
                 if let Step::Import { pages, .. } = &mut step {
