@@ -4,15 +4,33 @@
 //!
 //! It plays the same [`Step`]s the [`crate::script::Player`] plays and keeps only what the rules
 //! talk about: committed watermarks, `full-import-required`, the connector space, held obsoletions,
-//! the export queue and one record per run. It is pure: no IO, no clock, no randomness, no hash maps.
+//! the export queue, one record per run, health and the alert wall. It is pure: no IO, no clock,
+//! no randomness, no hash maps.
 //!
 //! Health is modelled ([R8](crate::rules#r8) disabling after a credentials fault,
 //! [R9](crate::rules#r9) suspension after `retry_count`
 //! consecutive runs ending with the same transient connector-scope fault); runs are refused for
 //! `disabled`, then `suspended`, then (delta imports) `full-import-required`
 //! ([R5](crate::rules#r5)).
-//! Out of scope on purpose: alerts ([R6](crate::rules#r6), [R10](crate::rules#r10)) and object
-//! error records ([R7](crate::rules#r7) bookkeeping).
+//!
+//! [R6](crate::rules#r6) is modelled per partition: the count of consecutive delta imports that
+//! ended `completed-discovery-errors` or `stopped-object-error` with the committed watermark where
+//! it started, reset by any run that moves the watermark, and the stuck-watermark warning from
+//! `stuck_after` on ([`ReferenceModel::stuck_count`], [`ReferenceModel::stuck_warning`]).
+//!
+//! The alert wall ([R10](crate::rules#r10)) is [`ReferenceModel::alerts`], a pure function of the
+//! model's state: object errors (a warning, an error once the same name failed `retry_count`
+//! consecutive runs that read or exported the object), transient faults and their escalation to a
+//! suspension, credentials, the codes of a broken change log, `full-import-required`,
+//! `obsoletion-held`, `stuck-watermark` naming the objects holding the watermark back, and the
+//! limit alerts; connector-scope alerts go to the connector owner and, as `info`, to each
+//! partition's owner. Only what [`ModelAlert`] compares is kept, so the model knows an open
+//! object error's name, direction and consecutive count, not its description or occurrences.
+//!
+//! Out of scope on purpose: alert messages, remedies and occurrences (sequence numbers, times,
+//! first and last runs), an object error's description and failing-run total, interrupted runs
+//! (R13; the steps the model plays never leave a run in flight), and the administrator actions
+//! of SPEC §8 (`set-watermark`, `require-full-import`), which [`Step`] does not carry.
 
 use crate::core::{
     AdminAction, AlertScope, Anchor, Attributes, ChangeKind, ConnectorName, DeletionThreshold,
@@ -1544,5 +1562,127 @@ mod tests {
         assert_eq!(model.health(&part()), "enabled");
         model.apply(&fault_run(RunKind::FullImport, FaultKind::ServerDown));
         assert_eq!(model.health(&part()), "suspended");
+    }
+
+    /// The alert codes on the wall with their scope, severity and partition (for short asserts).
+    fn wall(model: &ReferenceModel) -> Vec<(AlertScope, Severity, String, Option<String>)> {
+        model
+            .alerts()
+            .into_iter()
+            .map(|alert| {
+                (
+                    alert.scope,
+                    alert.severity,
+                    alert.code,
+                    alert.partition.map(|p| p.0),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn stuck_watermark_opens_at_stuck_after_and_closes_when_the_watermark_moves() {
+        let settings = Settings {
+            stuck_after: 2,
+            ..Settings::default()
+        };
+        let mut model = ReferenceModel::new(ConnectorName::from("hr"), settings, 100);
+        model.apply(&import(
+            RunKind::FullImport,
+            vec![page("F1", vec![add("u1")], vec![])],
+        ));
+        let held_back = || {
+            import(
+                RunKind::DeltaImport,
+                vec![page("D", vec![add("u2")], vec![continue_error("u2")])],
+            )
+        };
+        model.apply(&held_back());
+        assert_eq!(model.stuck_count(&part()), 1);
+        assert!(!model.stuck_warning(&part()));
+        // A run stopped by a fault and a clean run that reads nothing new neither count nor reset.
+        model.apply(&fault_run(RunKind::DeltaImport, FaultKind::ServerDown));
+        model.apply(&import(RunKind::DeltaImport, vec![]));
+        assert_eq!(model.stuck_count(&part()), 1);
+        model.apply(&held_back());
+        assert_eq!(model.stuck_count(&part()), 2);
+        let stuck: Vec<ModelAlert> = model
+            .alerts()
+            .into_iter()
+            .filter(|alert| alert.code == "stuck-watermark")
+            .collect();
+        assert_eq!(stuck.len(), 1);
+        assert_eq!(stuck[0].severity, Severity::Warning);
+        assert_eq!(stuck[0].objects, vec![anchor("u2")]);
+        // The object read cleanly moves the watermark: the count resets, the warning closes.
+        model.apply(&import(
+            RunKind::DeltaImport,
+            vec![page("D2", vec![add("u2")], vec![])],
+        ));
+        assert_eq!(model.stuck_count(&part()), 0);
+        assert!(model.alerts().is_empty());
+    }
+
+    #[test]
+    fn the_wall_escalates_a_transient_fault_and_tells_partition_owners() {
+        let settings = Settings {
+            retry_count: 2,
+            ..Settings::default()
+        };
+        let mut model = ReferenceModel::new(ConnectorName::from("hr"), settings, 100);
+        model.apply(&import(RunKind::FullImport, vec![page("F1", vec![], vec![])]));
+        model.apply(&fault_run(RunKind::DeltaImport, FaultKind::ServerDown));
+        let warning = (AlertScope::Connector, Severity::Warning, "server-down".to_owned(), None);
+        let info = (
+            AlertScope::Connector,
+            Severity::Info,
+            "server-down".to_owned(),
+            Some("people".to_owned()),
+        );
+        assert_eq!(wall(&model), vec![warning.clone(), info.clone()]);
+        model.apply(&fault_run(RunKind::DeltaImport, FaultKind::ServerDown));
+        let error = (AlertScope::Connector, Severity::Error, "server-down".to_owned(), None);
+        assert_eq!(wall(&model), vec![error, info.clone()]);
+        // resume lifts the suspension; the fault's alert is a warning again until a run ends
+        // without it.
+        model.apply(&admin(AdminAction::Resume, None));
+        assert_eq!(wall(&model), vec![warning, info]);
+        model.apply(&import(RunKind::DeltaImport, vec![]));
+        assert!(wall(&model).is_empty());
+    }
+
+    #[test]
+    fn object_errors_become_permanent_after_retry_count_runs_of_the_same_name() {
+        let settings = Settings {
+            retry_count: 2,
+            ..Settings::default()
+        };
+        let mut model = ReferenceModel::new(ConnectorName::from("hr"), settings, 100);
+        let failing = || {
+            import(
+                RunKind::DeltaImport,
+                vec![page("D", vec![], vec![continue_error("u1"), continue_error("u1")])],
+            )
+        };
+        model.apply(&failing());
+        let object = |severity| {
+            (
+                AlertScope::Object,
+                severity,
+                "invalid-characters-error".to_owned(),
+                Some("people".to_owned()),
+            )
+        };
+        // Twice in one run counts once.
+        assert_eq!(wall(&model), vec![object(Severity::Warning)]);
+        model.apply(&fault_run(RunKind::DeltaImport, FaultKind::ServerDown));
+        model.apply(&import(RunKind::DeltaImport, vec![]));
+        model.apply(&failing());
+        assert!(wall(&model).contains(&object(Severity::Error)));
+        model.apply(&import(
+            RunKind::DeltaImport,
+            vec![page("D", vec![add("u1")], vec![])],
+        ));
+        assert!(wall(&model).is_empty());
     }
 }
