@@ -395,6 +395,9 @@ impl Partition {
         let child_index = self.position(anchor).unwrap_or(self.queue.len());
         self.queue.insert(child_index, parent_entry);
         self.waiting_for.insert(anchor.clone(), parent.clone());
+        // SEMANTICS Exports: the parent placed ahead is an add that waits for nothing, so objects
+        // a connector names as parents of each other (a cycle) cannot wait for ever.
+        self.waiting_for.remove(parent);
     }
 
     /// §4 retry-reference-attribute: only the reference attributes stay pending.
