@@ -235,7 +235,10 @@ fn generated_histories_reach_every_alert_kind() {
     ];
     for kind in every_kind {
         let count = opened.get(kind).copied().unwrap_or(0);
-        assert!(count >= 5, "only {count} histories reach {kind}: {opened:#?}");
+        assert!(
+            count >= 5,
+            "only {count} histories reach {kind}: {opened:#?}"
+        );
     }
     for kind in [
         "object warning",
@@ -249,6 +252,9 @@ fn generated_histories_reach_every_alert_kind() {
         "error-limit-exceeded",
     ] {
         let count = closed.get(kind).copied().unwrap_or(0);
-        assert!(count >= 3, "only {count} histories close {kind}: {closed:#?}");
+        assert!(
+            count >= 3,
+            "only {count} histories close {kind}: {closed:#?}"
+        );
     }
 }

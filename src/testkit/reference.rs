@@ -630,7 +630,9 @@ impl ReferenceModel {
 
     /// [R6](crate::rules#r6): whether the stuck-watermark warning of `partition` is open.
     pub fn stuck_warning(&self, partition: &PartitionName) -> bool {
-        self.partitions.get(partition).is_some_and(|p| p.stuck_warning)
+        self.partitions
+            .get(partition)
+            .is_some_and(|p| p.stuck_warning)
     }
 
     /// The alert wall ([R10](crate::rules#r10)): every open alert, sorted, as a pure function of
@@ -651,7 +653,11 @@ impl ReferenceModel {
         if let Some(code) = health.disabled_by {
             connector_codes.push((code, Severity::Error));
         }
-        let transient = health.transient_open.iter().copied().chain(health.suspended_by);
+        let transient = health
+            .transient_open
+            .iter()
+            .copied()
+            .chain(health.suspended_by);
         for code in transient.collect::<BTreeSet<_>>() {
             let severity = if health.suspended_by == Some(code) {
                 Severity::Error
@@ -995,12 +1001,7 @@ impl ReferenceModel {
         }
 
         run.committed_watermark = partition.committed.clone();
-        partition.stuck_after_run(
-            kind,
-            run.status,
-            &committed_at_start,
-            settings.stuck_after,
-        );
+        partition.stuck_after_run(kind, run.status, &committed_at_start, settings.stuck_after);
         partition.limits_after_run(run.status, limit_code);
         (run, Ending::Ended(ending_fault))
     }
@@ -1633,9 +1634,17 @@ mod tests {
             ..Settings::default()
         };
         let mut model = ReferenceModel::new(ConnectorName::from("hr"), settings, 100);
-        model.apply(&import(RunKind::FullImport, vec![page("F1", vec![], vec![])]));
+        model.apply(&import(
+            RunKind::FullImport,
+            vec![page("F1", vec![], vec![])],
+        ));
         model.apply(&fault_run(RunKind::DeltaImport, FaultKind::ServerDown));
-        let warning = (AlertScope::Connector, Severity::Warning, "server-down".to_owned(), None);
+        let warning = (
+            AlertScope::Connector,
+            Severity::Warning,
+            "server-down".to_owned(),
+            None,
+        );
         let info = (
             AlertScope::Connector,
             Severity::Info,
@@ -1644,7 +1653,12 @@ mod tests {
         );
         assert_eq!(wall(&model), vec![warning.clone(), info.clone()]);
         model.apply(&fault_run(RunKind::DeltaImport, FaultKind::ServerDown));
-        let error = (AlertScope::Connector, Severity::Error, "server-down".to_owned(), None);
+        let error = (
+            AlertScope::Connector,
+            Severity::Error,
+            "server-down".to_owned(),
+            None,
+        );
         assert_eq!(wall(&model), vec![error, info.clone()]);
         // resume lifts the suspension; the fault's alert is a warning again until a run ends
         // without it.
@@ -1664,7 +1678,11 @@ mod tests {
         let failing = || {
             import(
                 RunKind::DeltaImport,
-                vec![page("D", vec![], vec![continue_error("u1"), continue_error("u1")])],
+                vec![page(
+                    "D",
+                    vec![],
+                    vec![continue_error("u1"), continue_error("u1")],
+                )],
             )
         };
         model.apply(&failing());
