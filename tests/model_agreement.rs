@@ -125,7 +125,9 @@ impl StateMachineTest for Core {
 fn config() -> ProptestConfig {
     let mut config = ProptestConfig::default();
     if std::env::var_os("PROPTEST_CASES").is_none() {
-        config.cases = 1000;
+        // Cheap (about 15 s on 2 cores): rare histories, such as parents that name each other,
+        // need thousands of cases to come up.
+        config.cases = 20_000;
     }
     config.failure_persistence = Some(Box::new(FileFailurePersistence::Direct(
         "proptest-regressions/model_agreement.txt",

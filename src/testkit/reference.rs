@@ -1084,26 +1084,17 @@ impl ReferenceModel {
                     .unwrap_or(ExportOutcome::Success);
                 match outcome {
                     ExportOutcome::Success => partition.export_succeeded(anchor),
-                    ExportOutcome::CustomContinueRun { name, .. } => {
+                    ExportOutcome::CustomContinueRun { ref name, .. }
+                    | ExportOutcome::CustomStopRun { ref name, .. } => {
                         run.errors += 1;
                         partition.object_failed(
                             anchor,
-                            &name,
+                            name,
                             Direction::Export,
                             id,
                             settings.retry_count,
                         );
-                    }
-                    ExportOutcome::CustomStopRun { name, .. } => {
-                        run.errors += 1;
-                        partition.object_failed(
-                            anchor,
-                            &name,
-                            Direction::Export,
-                            id,
-                            settings.retry_count,
-                        );
-                        custom_stop = true;
+                        custom_stop = matches!(outcome, ExportOutcome::CustomStopRun { .. });
                     }
                     ExportOutcome::ConvertUpdateToAdd => {
                         run.warnings += 1;
@@ -1568,6 +1559,10 @@ mod tests {
         assert_eq!(model.health(&part()), "suspended");
     }
 
+    fn model_with(settings: Settings) -> ReferenceModel {
+        ReferenceModel::new(ConnectorName::from("hr"), settings, 100)
+    }
+
     /// The alert codes on the wall with their scope, severity and partition (for short asserts).
     fn wall(model: &ReferenceModel) -> Vec<(AlertScope, Severity, String, Option<String>)> {
         model
@@ -1586,11 +1581,10 @@ mod tests {
 
     #[test]
     fn stuck_watermark_opens_at_stuck_after_and_closes_when_the_watermark_moves() {
-        let settings = Settings {
+        let mut model = model_with(Settings {
             stuck_after: 2,
             ..Settings::default()
-        };
-        let mut model = ReferenceModel::new(ConnectorName::from("hr"), settings, 100);
+        });
         model.apply(&import(
             RunKind::FullImport,
             vec![page("F1", vec![add("u1")], vec![])],
@@ -1629,11 +1623,10 @@ mod tests {
 
     #[test]
     fn the_wall_escalates_a_transient_fault_and_tells_partition_owners() {
-        let settings = Settings {
+        let mut model = model_with(Settings {
             retry_count: 2,
             ..Settings::default()
-        };
-        let mut model = ReferenceModel::new(ConnectorName::from("hr"), settings, 100);
+        });
         model.apply(&import(
             RunKind::FullImport,
             vec![page("F1", vec![], vec![])],
@@ -1670,11 +1663,10 @@ mod tests {
 
     #[test]
     fn object_errors_become_permanent_after_retry_count_runs_of_the_same_name() {
-        let settings = Settings {
+        let mut model = model_with(Settings {
             retry_count: 2,
             ..Settings::default()
-        };
-        let mut model = ReferenceModel::new(ConnectorName::from("hr"), settings, 100);
+        });
         let failing = || {
             import(
                 RunKind::DeltaImport,
