@@ -80,8 +80,9 @@ impl Differences {
     }
 }
 
-/// Compares `state` with `model` for `connector`: the partitions the model knows and every run
-/// of `connector` in the state, in id order. An empty list means they agree.
+/// Compares `state` with `model` for `connector`: the partitions the model knows, every run of
+/// `connector` in the state, in id order, and the connector's alert wall. An empty list means
+/// they agree.
 ///
 /// The model numbers its runs from 1 as if its connector were alone in the log, so compare a
 /// state whose log holds the runs of this one connector only (as a test's log does).
