@@ -3,11 +3,16 @@
 //! `syncfold::testkit::reference::ReferenceModel` was written from SPEC.md and docs/SEMANTICS.md alone,
 //! without the core's decider or fold. proptest-state-machine generates histories step by step
 //! (imports with errors, faults and limits; exports with every action; administrator actions),
-//! plays each step through the real core and through the model, and after every step compares
-//! what both say (`syncfold::testkit::agreement::compare`, the check embedders use too): each partition's committed watermark, `full-import-required`, connector space
-//! (anchor and obsolete flag) and pending exports in send order, and every run's status,
-//! committed watermark, obsoletion, obsoleted count, errors and warnings. On a disagreement
-//! proptest shrinks the history to the shortest one that shows it.
+//! half of them wide and half in the health shape (few objects, many faults and errors), plays
+//! each step through the real core and through the model, and after every step compares what both
+//! say (`syncfold::testkit::agreement::compare`, the check embedders use too): each partition's
+//! committed watermark, `full-import-required`, connector space (anchor and obsolete flag),
+//! pending exports in send order and stuck-watermark count and warning (R6), every run's status,
+//! committed watermark, obsoletion, obsoleted count, errors and warnings, and the alert wall
+//! (R10: scope, partition, anchor, code, severity, recipient, and the objects a stuck-watermark
+//! alert names). On a disagreement proptest shrinks the history to the shortest one that shows
+//! it. A second test draws histories the same way and counts how many reach, and close, each kind
+//! of alert, so that the agreement is never vacuous for one of them.
 
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
@@ -16,7 +21,7 @@ use syncfold::core::*;
 use syncfold::script::{ImportPage, Player, Step};
 use syncfold::testkit::agreement;
 use syncfold::testkit::generate::{settings, step, HistoryShape};
-use syncfold::testkit::reference::ReferenceModel;
+use syncfold::testkit::reference::{ModelAlert, ReferenceModel};
 
 #[derive(Clone, Debug)]
 struct Reference {
@@ -24,6 +29,9 @@ struct Reference {
     settings: Settings,
     batch_size: usize,
     steps: usize,
+    /// Wide histories, or the health shape (many faults and errors on few objects) so that
+    /// escalations, suspensions, disabling and stuck watermarks happen.
+    shape: HistoryShape,
 }
 
 struct Rules;
@@ -33,19 +41,21 @@ impl ReferenceStateMachine for Rules {
     type Transition = Step;
 
     fn init_state() -> BoxedStrategy<Reference> {
-        (settings(), 1usize..4)
-            .prop_map(|(settings, batch_size)| Reference {
+        let shape = prop_oneof![Just(HistoryShape::default()), Just(HistoryShape::health())];
+        (settings(), 1usize..4, shape)
+            .prop_map(|(settings, batch_size, shape)| Reference {
                 model: ReferenceModel::new(ConnectorName::from("c"), settings.clone(), batch_size),
                 settings,
                 batch_size,
                 steps: 0,
+                shape,
             })
             .boxed()
     }
 
     fn transitions(state: &Reference) -> BoxedStrategy<Step> {
         let index = state.steps;
-        step(&HistoryShape::default())
+        step(&state.shape)
             .prop_map(move |mut step| {
                 // Unique watermarks per step and page, so a commit names exactly its page.
                 if let Step::Import { pages, .. } = &mut step {
@@ -115,7 +125,9 @@ impl StateMachineTest for Core {
 fn config() -> ProptestConfig {
     let mut config = ProptestConfig::default();
     if std::env::var_os("PROPTEST_CASES").is_none() {
-        config.cases = 1000;
+        // Cheap (about 15 s on 2 cores): rare histories, such as parents that name each other,
+        // need thousands of cases to come up.
+        config.cases = 20_000;
     }
     config.failure_persistence = Some(Box::new(FileFailurePersistence::Direct(
         "proptest-regressions/model_agreement.txt",
@@ -129,4 +141,122 @@ prop_state_machine! {
     /// The core and the reference model agree after every step of every generated history.
     #[test]
     fn core_agrees_with_the_reference_model(sequential 1..30 => Core);
+}
+
+const TRANSIENT: [&str; 4] = [
+    "server-down",
+    "failed-connection",
+    "dropped-connection",
+    "connector-exception",
+];
+
+/// The kind of an alert of the model's wall, as the coverage test counts it (one name for each
+/// kind of alert R10 and SEMANTICS define).
+fn alert_kind(alert: &ModelAlert) -> &'static str {
+    let transient = TRANSIENT.contains(&alert.code.as_str());
+    match (alert.scope, alert.severity, alert.code.as_str()) {
+        (AlertScope::Object, Severity::Error, _) => "object error (permanent)",
+        (AlertScope::Object, _, _) => "object warning",
+        (AlertScope::Connector, Severity::Info, _) => "connector info to a partition owner",
+        (AlertScope::Connector, Severity::Warning, _) if transient => "transient fault (warning)",
+        (AlertScope::Connector, _, _) if transient => "escalated: suspended (error)",
+        (AlertScope::Connector, _, _) => "credentials: disabled (error)",
+        (_, _, "full-import-required") => "full-import-required",
+        (_, _, "watermark-expired" | "import-parse-error" | "import-read-error") => {
+            "broken change log"
+        }
+        (_, _, "obsoletion-held") => "obsoletion-held",
+        (_, _, "stuck-watermark") if alert.objects.is_empty() => "stuck-watermark",
+        (_, _, "stuck-watermark") => "stuck-watermark naming objects",
+        (_, _, "snapshot-limit-exceeded") => "snapshot-limit-exceeded",
+        (_, _, "error-limit-exceeded") => "error-limit-exceeded",
+        (_, _, "warning-limit-exceeded") => "warning-limit-exceeded",
+        _ => "other",
+    }
+}
+
+/// The generated histories reach every kind of alert, and close the ones that close by a run, in
+/// enough of the cases: otherwise the agreement above would hold vacuously for them. Histories
+/// are drawn exactly as the state machine test draws them (same initial states and transitions,
+/// 1 to 29 steps), from a fixed seed, and played through the model alone.
+#[test]
+fn generated_histories_reach_every_alert_kind() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    let histories = 1000;
+    let mut runner = TestRunner::deterministic();
+    let mut opened: BTreeMap<&'static str, u32> = BTreeMap::new();
+    let mut closed: BTreeMap<&'static str, u32> = BTreeMap::new();
+    for _ in 0..histories {
+        let mut state = Rules::init_state()
+            .new_tree(&mut runner)
+            .expect("an initial state")
+            .current();
+        let length = (1usize..30)
+            .new_tree(&mut runner)
+            .expect("a length")
+            .current();
+        let (mut opened_here, mut closed_here) = (BTreeSet::new(), BTreeSet::new());
+        let mut before: BTreeSet<ModelAlert> = BTreeSet::new();
+        for _ in 0..length {
+            let step = Rules::transitions(&state)
+                .new_tree(&mut runner)
+                .expect("a step")
+                .current();
+            state = Rules::apply(state, &step);
+            let after: BTreeSet<ModelAlert> = state.model.alerts().into_iter().collect();
+            opened_here.extend(after.iter().map(alert_kind));
+            closed_here.extend(before.difference(&after).map(alert_kind));
+            before = after;
+        }
+        for kind in opened_here {
+            *opened.entry(kind).or_default() += 1;
+        }
+        for kind in closed_here {
+            *closed.entry(kind).or_default() += 1;
+        }
+    }
+    println!("histories reaching each alert kind (of {histories}): {opened:#?}");
+    println!("histories closing each alert kind (of {histories}): {closed:#?}");
+    let every_kind = [
+        "object warning",
+        "object error (permanent)",
+        "connector info to a partition owner",
+        "transient fault (warning)",
+        "escalated: suspended (error)",
+        "credentials: disabled (error)",
+        "full-import-required",
+        "broken change log",
+        "obsoletion-held",
+        "stuck-watermark naming objects",
+        "snapshot-limit-exceeded",
+        "error-limit-exceeded",
+        "warning-limit-exceeded",
+    ];
+    for kind in every_kind {
+        let count = opened.get(kind).copied().unwrap_or(0);
+        assert!(
+            count >= 5,
+            "only {count} histories reach {kind}: {opened:#?}"
+        );
+    }
+    for kind in [
+        "object warning",
+        "transient fault (warning)",
+        "escalated: suspended (error)",
+        "credentials: disabled (error)",
+        "full-import-required",
+        "obsoletion-held",
+        "stuck-watermark naming objects",
+        "snapshot-limit-exceeded",
+        "error-limit-exceeded",
+    ] {
+        let count = closed.get(kind).copied().unwrap_or(0);
+        assert!(
+            count >= 3,
+            "only {count} histories close {kind}: {closed:#?}"
+        );
+    }
 }

@@ -4,8 +4,13 @@
 //! [`compare`] returns every difference it finds, not only the first, so a failing property test
 //! shows the whole disagreement at once. What it compares is what the rules talk about and the
 //! model keeps: per partition the committed watermark, `full-import-required`, the connector space
-//! (anchor and obsolete flag) and the pending exports in send order; per run its partition, kind,
-//! status, committed watermark, obsoletion, obsoleted count, errors and warnings.
+//! (anchor and obsolete flag), the pending exports in send order and the stuck-watermark count and
+//! warning ([R6](crate::rules#r6)); per run its partition, kind, status, committed watermark,
+//! obsoletion, obsoleted count, errors and warnings; and the alert wall
+//! ([R10](crate::rules#r10)): [`State::alerts`] of the connector, each reduced to the model's
+//! comparable [`ModelAlert`] (scope, partition, anchor, code, severity, recipient and, for
+//! `stuck-watermark`, the objects named), against [`ReferenceModel::alerts`]. Alerts are compared
+//! as sets: each one only one side has is a difference of its own.
 //!
 //! ```
 //! use syncfold::core::*;
@@ -28,7 +33,7 @@
 //! assert!(agreement::compare(player.state(), &connector, &model).is_empty());
 //! ```
 
-use super::reference::ReferenceModel;
+use super::reference::{ModelAlert, ReferenceModel};
 use crate::core::{Anchor, ConnectorName, ExportChangeKind, State};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -75,8 +80,9 @@ impl Differences {
     }
 }
 
-/// Compares `state` with `model` for `connector`: the partitions the model knows and every run
-/// of `connector` in the state, in id order. An empty list means they agree.
+/// Compares `state` with `model` for `connector`: the partitions the model knows, every run of
+/// `connector` in the state, in id order, and the connector's alert wall. An empty list means
+/// they agree.
 ///
 /// The model numbers its runs from 1 as if its connector were alone in the log, so compare a
 /// state whose log holds the runs of this one connector only (as a test's log does).
@@ -124,7 +130,16 @@ pub fn compare(
             pending,
             model.pending_exports(&partition),
         );
+        differences.check(
+            || format!("stuck-watermark count and warning of {partition}"),
+            part.map_or((0, false), |p| (p.stuck.count, p.stuck.warning)),
+            (
+                model.stuck_count(&partition),
+                model.stuck_warning(&partition),
+            ),
+        );
     }
+    compare_alerts(state, connector, model, &mut differences);
     let core_runs: Vec<_> = state
         .runs()
         .iter()
@@ -163,4 +178,80 @@ pub fn compare(
         );
     }
     differences.0
+}
+
+/// The core's wall for `connector`, reduced to the model's comparable shape, sorted.
+pub fn core_alerts(state: &State, connector: &ConnectorName) -> Vec<ModelAlert> {
+    let mut alerts: Vec<ModelAlert> = state
+        .alerts()
+        .into_iter()
+        .filter(|alert| &alert.connector == connector)
+        .map(|alert| ModelAlert {
+            scope: alert.scope,
+            partition: alert.partition,
+            anchor: alert.anchor,
+            code: alert.code,
+            severity: alert.severity,
+            recipient: alert.recipient,
+            objects: {
+                let mut objects = alert.objects;
+                objects.sort();
+                objects
+            },
+        })
+        .collect();
+    alerts.sort();
+    alerts
+}
+
+/// [R10](crate::rules#r10): every alert on one wall and not on the other.
+fn compare_alerts(
+    state: &State,
+    connector: &ConnectorName,
+    model: &ReferenceModel,
+    differences: &mut Differences,
+) {
+    let core = core_alerts(state, connector);
+    let expected = model.alerts();
+    let describe = |alert: &ModelAlert| {
+        format!(
+            "{:?} alert {} ({:?}, to {:?}) on {}{}{}",
+            alert.scope,
+            alert.code,
+            alert.severity,
+            alert.recipient,
+            alert
+                .partition
+                .as_ref()
+                .map_or("the connector", |p| p.as_str()),
+            alert
+                .anchor
+                .as_ref()
+                .map_or(String::new(), |a| format!(" object {a}")),
+            if alert.objects.is_empty() {
+                String::new()
+            } else {
+                format!(" naming {:?}", alert.objects)
+            }
+        )
+    };
+    for alert in core.iter().filter(|alert| !expected.contains(alert)) {
+        differences.0.push(Difference {
+            subject: describe(alert),
+            core: "open".to_owned(),
+            model: "not open".to_owned(),
+        });
+    }
+    for alert in expected.iter().filter(|alert| !core.contains(alert)) {
+        differences.0.push(Difference {
+            subject: describe(alert),
+            core: "not open".to_owned(),
+            model: "open".to_owned(),
+        });
+    }
+    differences.check(
+        || "number of open alerts".to_owned(),
+        core.len(),
+        expected.len(),
+    );
 }

@@ -4,20 +4,38 @@
 //!
 //! It plays the same [`Step`]s the [`crate::script::Player`] plays and keeps only what the rules
 //! talk about: committed watermarks, `full-import-required`, the connector space, held obsoletions,
-//! the export queue and one record per run. It is pure: no IO, no clock, no randomness, no hash maps.
+//! the export queue, one record per run, health and the alert wall. It is pure: no IO, no clock,
+//! no randomness, no hash maps.
 //!
 //! Health is modelled ([R8](crate::rules#r8) disabling after a credentials fault,
 //! [R9](crate::rules#r9) suspension after `retry_count`
 //! consecutive runs ending with the same transient connector-scope fault); runs are refused for
 //! `disabled`, then `suspended`, then (delta imports) `full-import-required`
 //! ([R5](crate::rules#r5)).
-//! Out of scope on purpose: alerts ([R6](crate::rules#r6), [R10](crate::rules#r10)) and object
-//! error records ([R7](crate::rules#r7) bookkeeping).
+//!
+//! [R6](crate::rules#r6) is modelled per partition: the count of consecutive delta imports that
+//! ended `completed-discovery-errors` or `stopped-object-error` with the committed watermark where
+//! it started, reset by any run that moves the watermark, and the stuck-watermark warning from
+//! `stuck_after` on ([`ReferenceModel::stuck_count`], [`ReferenceModel::stuck_warning`]).
+//!
+//! The alert wall ([R10](crate::rules#r10)) is [`ReferenceModel::alerts`], a pure function of the
+//! model's state: object errors (a warning, an error once the same name failed `retry_count`
+//! consecutive runs that read or exported the object), transient faults and their escalation to a
+//! suspension, credentials, the codes of a broken change log, `full-import-required`,
+//! `obsoletion-held`, `stuck-watermark` naming the objects holding the watermark back, and the
+//! limit alerts; connector-scope alerts go to the connector owner and, as `info`, to each
+//! partition's owner. Only what [`ModelAlert`] compares is kept, so the model knows an open
+//! object error's name, direction and consecutive count, not its description or occurrences.
+//!
+//! Out of scope on purpose: alert messages, remedies and occurrences (sequence numbers, times,
+//! first and last runs), an object error's description and failing-run total, interrupted runs
+//! (R13; the steps the model plays never leave a run in flight), and the administrator actions
+//! of SPEC §8 (`set-watermark`, `require-full-import`), which [`Step`] does not carry.
 
 use crate::core::{
-    AdminAction, Anchor, Attributes, ChangeKind, ConnectorName, DeletionThreshold, ExportChange,
-    ExportChangeKind, ExportOutcome, FaultKind, ObjectChange, ObjectErrorKind, Obsoletion,
-    PartitionName, RunKind, RunStatus, Settings, Watermark,
+    AdminAction, AlertScope, Anchor, Attributes, ChangeKind, ConnectorName, DeletionThreshold,
+    ExportChange, ExportChangeKind, ExportOutcome, FaultKind, ObjectChange, ObjectErrorKind,
+    Obsoletion, PartitionName, Recipient, RunKind, RunStatus, Settings, Severity, Watermark,
 };
 use crate::script::{ImportPage, Step};
 use std::collections::{BTreeMap, BTreeSet};
@@ -43,6 +61,55 @@ pub struct ModelRun {
     pub errors: u64,
     /// Export actions: convert-update-to-add, provisioning-parent, retry-reference-attribute.
     pub warnings: u64,
+}
+
+/// One open alert as an alert wall shows it ([R10](crate::rules#r10), SPEC §7 `alerts[]`): the
+/// comparable part, without remedy texts, messages or occurrences (which the model does not keep).
+///
+/// A connector-scope alert appears once for the connector owner (`partition` is `None`) and once,
+/// as `info`, for the owner of each partition of the connector (`partition` names it).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ModelAlert {
+    /// Object, partition or connector.
+    pub scope: AlertScope,
+    /// The partition: the object's or the partition's; for a connector-scope alert the partition
+    /// whose owner is told, or `None` for the connector owner's copy.
+    pub partition: Option<PartitionName>,
+    /// The object (object scope only).
+    pub anchor: Option<Anchor>,
+    /// The code: an object error's name, a fault's name, a fatal import error's kind, or one of
+    /// the engine's own codes.
+    pub code: String,
+    /// `warning` (transient), `error` (permanent) or `info` (a partition owner's copy of a
+    /// connector-scope alert).
+    pub severity: Severity,
+    /// Who is told.
+    pub recipient: Recipient,
+    /// For `stuck-watermark`: the objects holding the watermark back, sorted; empty otherwise.
+    pub objects: Vec<Anchor>,
+}
+
+/// Whether an object's latest error came from an import or an export (SEMANTICS "Object errors").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Direction {
+    Import,
+    Export,
+}
+
+/// An object's open error record, as far as alerts need it ([R7](crate::rules#r7),
+/// [R9](crate::rules#r9)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ObjectError {
+    /// The error name of the latest occurrence: the alert's code.
+    name: String,
+    /// Import or export, of the latest occurrence.
+    direction: Direction,
+    /// The run of the latest occurrence (a run counts once however often it fails the object).
+    last_run: u64,
+    /// Consecutive runs that failed the object with `name`.
+    same_name_runs: u32,
+    /// `same_name_runs` reached `retry_count`: the alert is an error.
+    permanent: bool,
 }
 
 /// One object of the connector space.
@@ -76,6 +143,22 @@ struct Partition {
     /// [R9](crate::rules#r9): the partition's own suspension (no current code causes one; lifted by
     /// `resume`).
     suspended: bool,
+    /// [R7](crate::rules#r7): open object errors, by anchor.
+    object_errors: BTreeMap<Anchor, ObjectError>,
+    /// [R6](crate::rules#r6): consecutive delta imports held back by object errors.
+    stuck_count: u32,
+    /// [R6](crate::rules#r6): the stuck-watermark warning is open.
+    stuck_warning: bool,
+    /// [R5](crate::rules#r5), [R10](crate::rules#r10): the permanent codes of a broken change log
+    /// met so far (`watermark-expired`, `import-parse-error`, `import-read-error`), open until a
+    /// clean full import clears the flag.
+    change_log_codes: BTreeSet<&'static str>,
+    /// [R4](crate::rules#r4): an obsoletion is held (open until approval or a later clean full
+    /// import, even if every held object is staged again meanwhile).
+    obsoletion_held: bool,
+    /// [R11](crate::rules#r11): the limit codes that stopped runs, open until a later run on the
+    /// partition runs to its end.
+    limit_codes: BTreeSet<&'static str>,
 }
 
 impl Partition {
@@ -130,14 +213,90 @@ impl Partition {
         }
         // R4: an object staged again since the hold is not obsoleted by the approval.
         self.held.remove(&change.anchor);
+        // R7/R10: an object read cleanly closes its error (a delete of an unknown anchor was read
+        // cleanly too).
+        self.object_errors.remove(&change.anchor);
+    }
+
+    /// Marks `anchor` obsolete if it is known; an object that becomes obsolete closes its error
+    /// (R10).
+    fn obsolete(&mut self, anchor: &Anchor) {
+        if let Some(object) = self.objects.get_mut(anchor) {
+            object.obsolete = true;
+            self.object_errors.remove(anchor);
+        }
+    }
+
+    /// [R7](crate::rules#r7), [R9](crate::rules#r9): run `run` failed the object `anchor` with
+    /// `name`; the error becomes permanent when the same name failed `retry_count` consecutive
+    /// runs that read or exported the object.
+    fn object_failed(
+        &mut self,
+        anchor: &Anchor,
+        name: &str,
+        direction: Direction,
+        run: u64,
+        retry_count: u32,
+    ) {
+        let same_name_runs = match self.object_errors.get(anchor) {
+            Some(open) if open.name == name && open.last_run == run => open.same_name_runs,
+            Some(open) if open.name == name => open.same_name_runs.saturating_add(1),
+            _ => 1,
+        };
+        self.object_errors.insert(
+            anchor.clone(),
+            ObjectError {
+                name: name.to_owned(),
+                direction,
+                last_run: run,
+                same_name_runs,
+                permanent: same_name_runs >= retry_count,
+            },
+        );
     }
 
     /// [R4](crate::rules#r4): `approve-obsoletion` marks the held objects obsolete.
     fn approve_obsoletion(&mut self) {
         for anchor in std::mem::take(&mut self.held) {
-            if let Some(object) = self.objects.get_mut(&anchor) {
-                object.obsolete = true;
+            self.obsolete(&anchor);
+        }
+        self.obsoletion_held = false;
+    }
+
+    /// [R6](crate::rules#r6) after a started import ended with `status`: a run that moved the
+    /// committed watermark resets the count and closes the warning; a delta import held back by
+    /// object errors (`completed-discovery-errors`, `stopped-object-error`) where it started
+    /// counts, and opens the warning at `stuck_after`; anything else neither counts nor resets.
+    fn stuck_after_run(
+        &mut self,
+        kind: RunKind,
+        status: RunStatus,
+        committed_at_start: &Option<Watermark>,
+        stuck_after: u32,
+    ) {
+        if &self.committed != committed_at_start {
+            self.stuck_count = 0;
+            self.stuck_warning = false;
+        } else if kind == RunKind::DeltaImport
+            && matches!(
+                status,
+                RunStatus::CompletedDiscoveryErrors | RunStatus::StoppedObjectError
+            )
+        {
+            self.stuck_count = self.stuck_count.saturating_add(1);
+            if self.stuck_count >= stuck_after {
+                self.stuck_warning = true;
             }
+        }
+    }
+
+    /// [R10](crate::rules#r10), [R11](crate::rules#r11) after a started run ended: a limit that
+    /// stopped it opens its alert; a run that ran to its end closes them all.
+    fn limits_after_run(&mut self, status: RunStatus, limit: Option<&'static str>) {
+        if let Some(code) = limit {
+            self.limit_codes.insert(code);
+        } else if ran_to_its_end(status) {
+            self.limit_codes.clear();
         }
     }
 
@@ -185,8 +344,10 @@ impl Partition {
         }
     }
 
-    /// §4 success: the pending change is done; children waiting for it may go.
+    /// §4 success: the pending change is done; children waiting for it may go; the object's
+    /// error closes (R10: exported cleanly).
     fn export_succeeded(&mut self, anchor: &Anchor) {
+        self.object_errors.remove(anchor);
         if let Some(index) = self.position(anchor) {
             self.queue.remove(index);
         }
@@ -234,6 +395,9 @@ impl Partition {
         let child_index = self.position(anchor).unwrap_or(self.queue.len());
         self.queue.insert(child_index, parent_entry);
         self.waiting_for.insert(anchor.clone(), parent.clone());
+        // SEMANTICS Exports: the parent placed ahead is an add that waits for nothing, so objects
+        // a connector names as parents of each other (a cycle) cannot wait for ever.
+        self.waiting_for.remove(parent);
     }
 
     /// §4 retry-reference-attribute: only the reference attributes stay pending.
@@ -263,6 +427,30 @@ fn merged_kind(old: ExportChangeKind, new: ExportChangeKind) -> ExportChangeKind
     }
 }
 
+/// [R11](crate::rules#r11): the limit a run's counts now exceed, as its alert code: errors over
+/// `max_errors` first, then warnings over `max_warnings` (not written down in SEMANTICS; see the
+/// module doc).
+fn exceeded_limit(run: &ModelRun, settings: &Settings) -> Option<&'static str> {
+    if run.errors > settings.max_errors {
+        Some("error-limit-exceeded")
+    } else if run.warnings > settings.max_warnings {
+        Some("warning-limit-exceeded")
+    } else {
+        None
+    }
+}
+
+/// SPEC §6: a run that ran to its end (`success` or a `completed-*` status).
+fn ran_to_its_end(status: RunStatus) -> bool {
+    matches!(
+        status,
+        RunStatus::Success
+            | RunStatus::CompletedWarnings
+            | RunStatus::CompletedDiscoveryErrors
+            | RunStatus::CompletedExportErrors
+    )
+}
+
 /// [R9](crate::rules#r9): the transient connector-scope codes.
 fn is_transient_connector_code(fault: FaultKind) -> bool {
     matches!(
@@ -286,6 +474,14 @@ struct Health {
     /// [R9](crate::rules#r9): consecutive runs of the connector that ended with each transient
     /// code.
     counts: BTreeMap<FaultKind, u32>,
+    /// [R8](crate::rules#r8): the credentials fault that disabled the connector (its alert's code).
+    disabled_by: Option<FaultKind>,
+    /// [R9](crate::rules#r9): the transient code whose count reached `retry_count` (the
+    /// suspension's alert, an error).
+    suspended_by: Option<FaultKind>,
+    /// [R10](crate::rules#r10): transient codes whose warning is open: the last run of the
+    /// connector that ended ended with it (`resume` resets the count, not the alert).
+    transient_open: BTreeSet<FaultKind>,
 }
 
 /// How a run's step ended, for the health bookkeeping.
@@ -426,6 +622,116 @@ impl ReferenceModel {
         }
     }
 
+    /// [R6](crate::rules#r6): consecutive delta imports of `partition` that ended where they
+    /// started because object errors held the watermark back (since the last run that moved it).
+    pub fn stuck_count(&self, partition: &PartitionName) -> u32 {
+        self.partitions.get(partition).map_or(0, |p| p.stuck_count)
+    }
+
+    /// [R6](crate::rules#r6): whether the stuck-watermark warning of `partition` is open.
+    pub fn stuck_warning(&self, partition: &PartitionName) -> bool {
+        self.partitions
+            .get(partition)
+            .is_some_and(|p| p.stuck_warning)
+    }
+
+    /// The alert wall ([R10](crate::rules#r10)): every open alert, sorted, as a pure function of
+    /// the model's state.
+    ///
+    /// Connector scope: a credentials fault while the connector is disabled (error); each
+    /// transient code whose last run ended with it (warning), or that suspended the connector
+    /// (error, until `resume`). Each goes to the connector owner and, as `info`, to the owner of
+    /// every partition of the connector. Partition scope (partition owner): the codes of a broken
+    /// change log and `full-import-required` (errors, until a clean full import), `obsoletion-held`
+    /// (error), `stuck-watermark` (warning, naming the objects with open import errors), the limit
+    /// codes (errors). Object scope (partition owner): each open object error under its name, an
+    /// error once permanent, a warning before.
+    pub fn alerts(&self) -> Vec<ModelAlert> {
+        let mut alerts = Vec::new();
+        let health = &self.health;
+        let mut connector_codes: Vec<(FaultKind, Severity)> = Vec::new();
+        if let Some(code) = health.disabled_by {
+            connector_codes.push((code, Severity::Error));
+        }
+        let transient = health
+            .transient_open
+            .iter()
+            .copied()
+            .chain(health.suspended_by);
+        for code in transient.collect::<BTreeSet<_>>() {
+            let severity = if health.suspended_by == Some(code) {
+                Severity::Error
+            } else {
+                Severity::Warning
+            };
+            connector_codes.push((code, severity));
+        }
+        for (code, severity) in connector_codes {
+            let alert = |partition: Option<&PartitionName>, severity, recipient| ModelAlert {
+                scope: AlertScope::Connector,
+                partition: partition.cloned(),
+                anchor: None,
+                code: code.as_str().to_owned(),
+                severity,
+                recipient,
+                objects: Vec::new(),
+            };
+            alerts.push(alert(None, severity, Recipient::ConnectorOwner));
+            for name in self.partitions.keys() {
+                alerts.push(alert(Some(name), Severity::Info, Recipient::PartitionOwner));
+            }
+        }
+        for (name, partition) in &self.partitions {
+            let alert = |code: &str, severity, objects| ModelAlert {
+                scope: AlertScope::Partition,
+                partition: Some(name.clone()),
+                anchor: None,
+                code: code.to_owned(),
+                severity,
+                recipient: Recipient::PartitionOwner,
+                objects,
+            };
+            for code in &partition.change_log_codes {
+                alerts.push(alert(code, Severity::Error, Vec::new()));
+            }
+            if partition.full_import_required {
+                alerts.push(alert("full-import-required", Severity::Error, Vec::new()));
+            }
+            if partition.obsoletion_held {
+                alerts.push(alert("obsoletion-held", Severity::Error, Vec::new()));
+            }
+            if partition.stuck_warning {
+                let holding: Vec<Anchor> = partition
+                    .object_errors
+                    .iter()
+                    .filter(|(_, error)| error.direction == Direction::Import)
+                    .map(|(anchor, _)| anchor.clone())
+                    .collect();
+                alerts.push(alert("stuck-watermark", Severity::Warning, holding));
+            }
+            for code in &partition.limit_codes {
+                alerts.push(alert(code, Severity::Error, Vec::new()));
+            }
+            for (anchor, error) in &partition.object_errors {
+                alerts.push(ModelAlert {
+                    scope: AlertScope::Object,
+                    partition: Some(name.clone()),
+                    anchor: Some(anchor.clone()),
+                    code: error.name.clone(),
+                    severity: if error.permanent {
+                        Severity::Error
+                    } else {
+                        Severity::Warning
+                    },
+                    recipient: Recipient::PartitionOwner,
+                    objects: Vec::new(),
+                });
+            }
+        }
+        alerts.sort();
+        alerts
+    }
+
     /// The partitions used so far by a run or a queued export (admin steps create none), sorted.
     pub fn partitions(&self) -> Vec<PartitionName> {
         self.partitions.keys().cloned().collect()
@@ -455,19 +761,23 @@ impl ReferenceModel {
     /// none.
     fn run_ended(&mut self, fault: Option<FaultKind>) {
         let health = &mut self.health;
-        // A run that ends without a code resets that code's count.
+        // A run that ends without a code resets that code's count and closes its warning (R10).
         health.counts.retain(|code, _| Some(*code) == fault);
+        health.transient_open.retain(|code| Some(*code) == fault);
         match fault {
-            Some(FaultKind::BadCredentials | FaultKind::OauthTokenExpired) => {
+            Some(code @ (FaultKind::BadCredentials | FaultKind::OauthTokenExpired)) => {
                 // R8: permanent at once; the connector is disabled for all its partitions.
                 health.disabled = true;
+                health.disabled_by = Some(code);
                 health.credentials_updated = false;
             }
             Some(code) if is_transient_connector_code(code) => {
+                health.transient_open.insert(code);
                 let count = health.counts.entry(code).or_insert(0);
                 *count += 1;
                 if *count >= self.settings.retry_count {
                     health.suspended = true;
+                    health.suspended_by = Some(code);
                 }
             }
             _ => {}
@@ -504,6 +814,8 @@ impl ReferenceModel {
             return (run, Ending::Refused);
         }
         let mut ending_fault: Option<FaultKind> = None;
+        let mut limit_code: Option<&'static str> = None;
+        let committed_at_start = partition.committed.clone();
 
         let live_at_start = partition.live_anchors();
         let mut seen: BTreeSet<Anchor> = BTreeSet::new();
@@ -525,6 +837,7 @@ impl ReferenceModel {
                     ending_fault = Some(fault.kind);
                     if fault.kind == FaultKind::WatermarkExpired {
                         partition.full_import_required = true; // R5
+                        partition.change_log_codes.insert(fault.kind.as_str());
                     }
                     continue;
                 }
@@ -550,12 +863,36 @@ impl ReferenceModel {
             if partition.live_count_after(&clean) > settings.snapshot_limit {
                 error_page_met = true;
                 stop = Some(RunStatus::StoppedSnapshotLimit);
+                limit_code = Some("snapshot-limit-exceeded");
                 continue;
             }
 
             // 2. The page's errors: one per object-level error, one per fatal import error.
             run.errors += page.errors.len() as u64 + page.fatal_errors.len() as u64;
             seen.extend(error_anchors.iter().map(|anchor| (*anchor).clone()));
+            for error in &page.errors {
+                partition.object_failed(
+                    &error.anchor,
+                    &error.name,
+                    Direction::Import,
+                    id,
+                    settings.retry_count,
+                );
+            }
+            // R2: in a full import a fatal import error acts as `custom-stop-run`, which R7
+            // records on the object: one that names an object opens its error, under its kind.
+            // In a delta import it is the partition's (R5, R9's table), not the object's.
+            for fatal in &page.fatal_errors {
+                if let (RunKind::FullImport, Some(anchor)) = (kind, &fatal.anchor) {
+                    partition.object_failed(
+                        anchor,
+                        fatal.kind.as_str(),
+                        Direction::Import,
+                        id,
+                        settings.retry_count,
+                    );
+                }
+            }
 
             // 3. Clean objects are staged in order (R1), even on and after page k.
             for change in &clean {
@@ -579,14 +916,23 @@ impl ReferenceModel {
                 .errors
                 .iter()
                 .any(|error| error.kind == ObjectErrorKind::CustomStopRun);
+            // SEMANTICS "Health": a limit exceeded on a page whose fatal import error names the
+            // status still opens its alert (the run did exceed it).
+            let exceeded = exceeded_limit(&run, &settings);
+            if exceeded.is_some() {
+                limit_code = exceeded;
+            }
             stop = if !page.fatal_errors.is_empty() {
                 if kind == RunKind::DeltaImport {
                     partition.full_import_required = true; // R5
+                    for fatal in &page.fatal_errors {
+                        partition.change_log_codes.insert(fatal.kind.as_str());
+                    }
                     Some(RunStatus::StoppedDeltaLogBroken)
                 } else {
                     Some(RunStatus::StoppedObjectError) // R2: acts as custom-stop-run
                 }
-            } else if run.errors > settings.max_errors || run.warnings > settings.max_warnings {
+            } else if exceeded.is_some() {
                 Some(RunStatus::StoppedErrorLimit) // R11
             } else if custom_stop {
                 Some(RunStatus::StoppedObjectError) // R7
@@ -609,6 +955,8 @@ impl ReferenceModel {
                     partition.committed = Some(watermark);
                 }
                 partition.full_import_required = false;
+                // R10: the broken change log's alerts close with the flag.
+                partition.change_log_codes.clear();
 
                 // R3: every live object not seen is obsoleted, unless R4 holds it.
                 let unseen: BTreeSet<Anchor> = live_at_start
@@ -626,16 +974,16 @@ impl ReferenceModel {
                 };
                 if exceeded {
                     partition.held = unseen;
+                    partition.obsoletion_held = true;
                     run.obsoletion = Obsoletion::Held;
                     run.status = RunStatus::StoppedDeletionThresholdExceeded;
                 } else {
                     for anchor in &unseen {
-                        if let Some(object) = partition.objects.get_mut(anchor) {
-                            object.obsolete = true;
-                        }
+                        partition.obsolete(anchor);
                     }
                     // A later clean full import supersedes an earlier hold (R10).
                     partition.held.clear();
+                    partition.obsoletion_held = false;
                     run.obsoletion = Obsoletion::Applied;
                     run.obsoleted = count;
                 }
@@ -653,6 +1001,8 @@ impl ReferenceModel {
         }
 
         run.committed_watermark = partition.committed.clone();
+        partition.stuck_after_run(kind, run.status, &committed_at_start, settings.stuck_after);
+        partition.limits_after_run(run.status, limit_code);
         (run, Ending::Ended(ending_fault))
     }
 
@@ -691,8 +1041,15 @@ impl ReferenceModel {
             run.committed_watermark = partition.committed.clone();
             return (run, Ending::Refused);
         }
-        // A fault on the export: nothing is sent.
+        // A fault on the export: nothing is sent. SEMANTICS: `watermark-expired` met by any run,
+        // an export included, opens its alert (an export sets no flag: it has no watermark).
         let mut stop: Option<RunStatus> = fault.map(FaultKind::run_status);
+        if fault == Some(FaultKind::WatermarkExpired) {
+            partition
+                .change_log_codes
+                .insert(FaultKind::WatermarkExpired.as_str());
+        }
+        let mut limit_code: Option<&'static str> = None;
 
         // Only what was pending when the run started is sent, each at most once.
         let pending_at_start: BTreeSet<Anchor> =
@@ -727,10 +1084,17 @@ impl ReferenceModel {
                     .unwrap_or(ExportOutcome::Success);
                 match outcome {
                     ExportOutcome::Success => partition.export_succeeded(anchor),
-                    ExportOutcome::CustomContinueRun { .. } => run.errors += 1,
-                    ExportOutcome::CustomStopRun { .. } => {
+                    ExportOutcome::CustomContinueRun { ref name, .. }
+                    | ExportOutcome::CustomStopRun { ref name, .. } => {
                         run.errors += 1;
-                        custom_stop = true;
+                        partition.object_failed(
+                            anchor,
+                            name,
+                            Direction::Export,
+                            id,
+                            settings.retry_count,
+                        );
+                        custom_stop = matches!(outcome, ExportOutcome::CustomStopRun { .. });
                     }
                     ExportOutcome::ConvertUpdateToAdd => {
                         run.warnings += 1;
@@ -753,7 +1117,8 @@ impl ReferenceModel {
             }
 
             // After the batch: R11 limits, then custom-stop-run (as for imports).
-            if run.errors > settings.max_errors || run.warnings > settings.max_warnings {
+            if let Some(code) = exceeded_limit(&run, &settings) {
+                limit_code = Some(code);
                 stop = Some(RunStatus::StoppedErrorLimit);
             } else if custom_stop {
                 stop = Some(RunStatus::StoppedObjectError);
@@ -767,6 +1132,7 @@ impl ReferenceModel {
             None => RunStatus::Success,
         };
         run.committed_watermark = partition.committed.clone();
+        partition.limits_after_run(run.status, limit_code);
         (run, Ending::Ended(fault))
     }
 
@@ -797,6 +1163,7 @@ impl ReferenceModel {
             AdminAction::Enable => {
                 if self.health.disabled && self.health.credentials_updated {
                     self.health.disabled = false;
+                    self.health.disabled_by = None;
                     self.health.credentials_updated = false;
                 }
             }
@@ -811,6 +1178,7 @@ impl ReferenceModel {
                 // without a partition applies to every partition) lifts the partitions' too.
                 None => {
                     self.health.suspended = false;
+                    self.health.suspended_by = None;
                     self.health.counts.clear();
                     for partition in self.partitions.values_mut() {
                         partition.suspended = false;
@@ -1189,5 +1557,145 @@ mod tests {
         assert_eq!(model.health(&part()), "enabled");
         model.apply(&fault_run(RunKind::FullImport, FaultKind::ServerDown));
         assert_eq!(model.health(&part()), "suspended");
+    }
+
+    fn model_with(settings: Settings) -> ReferenceModel {
+        ReferenceModel::new(ConnectorName::from("hr"), settings, 100)
+    }
+
+    /// The alert codes on the wall with their scope, severity and partition (for short asserts).
+    fn wall(model: &ReferenceModel) -> Vec<(AlertScope, Severity, String, Option<String>)> {
+        model
+            .alerts()
+            .into_iter()
+            .map(|alert| {
+                (
+                    alert.scope,
+                    alert.severity,
+                    alert.code,
+                    alert.partition.map(|p| p.0),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn stuck_watermark_opens_at_stuck_after_and_closes_when_the_watermark_moves() {
+        let mut model = model_with(Settings {
+            stuck_after: 2,
+            ..Settings::default()
+        });
+        model.apply(&import(
+            RunKind::FullImport,
+            vec![page("F1", vec![add("u1")], vec![])],
+        ));
+        let held_back = || {
+            import(
+                RunKind::DeltaImport,
+                vec![page("D", vec![add("u2")], vec![continue_error("u2")])],
+            )
+        };
+        model.apply(&held_back());
+        assert_eq!(model.stuck_count(&part()), 1);
+        assert!(!model.stuck_warning(&part()));
+        // A run stopped by a fault and a clean run that reads nothing new neither count nor reset.
+        model.apply(&fault_run(RunKind::DeltaImport, FaultKind::ServerDown));
+        model.apply(&import(RunKind::DeltaImport, vec![]));
+        assert_eq!(model.stuck_count(&part()), 1);
+        model.apply(&held_back());
+        assert_eq!(model.stuck_count(&part()), 2);
+        let stuck: Vec<ModelAlert> = model
+            .alerts()
+            .into_iter()
+            .filter(|alert| alert.code == "stuck-watermark")
+            .collect();
+        assert_eq!(stuck.len(), 1);
+        assert_eq!(stuck[0].severity, Severity::Warning);
+        assert_eq!(stuck[0].objects, vec![anchor("u2")]);
+        // The object read cleanly moves the watermark: the count resets, the warning closes.
+        model.apply(&import(
+            RunKind::DeltaImport,
+            vec![page("D2", vec![add("u2")], vec![])],
+        ));
+        assert_eq!(model.stuck_count(&part()), 0);
+        assert!(model.alerts().is_empty());
+    }
+
+    #[test]
+    fn the_wall_escalates_a_transient_fault_and_tells_partition_owners() {
+        let mut model = model_with(Settings {
+            retry_count: 2,
+            ..Settings::default()
+        });
+        model.apply(&import(
+            RunKind::FullImport,
+            vec![page("F1", vec![], vec![])],
+        ));
+        model.apply(&fault_run(RunKind::DeltaImport, FaultKind::ServerDown));
+        let warning = (
+            AlertScope::Connector,
+            Severity::Warning,
+            "server-down".to_owned(),
+            None,
+        );
+        let info = (
+            AlertScope::Connector,
+            Severity::Info,
+            "server-down".to_owned(),
+            Some("people".to_owned()),
+        );
+        assert_eq!(wall(&model), vec![warning.clone(), info.clone()]);
+        model.apply(&fault_run(RunKind::DeltaImport, FaultKind::ServerDown));
+        let error = (
+            AlertScope::Connector,
+            Severity::Error,
+            "server-down".to_owned(),
+            None,
+        );
+        assert_eq!(wall(&model), vec![error, info.clone()]);
+        // resume lifts the suspension; the fault's alert is a warning again until a run ends
+        // without it.
+        model.apply(&admin(AdminAction::Resume, None));
+        assert_eq!(wall(&model), vec![warning, info]);
+        model.apply(&import(RunKind::DeltaImport, vec![]));
+        assert!(wall(&model).is_empty());
+    }
+
+    #[test]
+    fn object_errors_become_permanent_after_retry_count_runs_of_the_same_name() {
+        let mut model = model_with(Settings {
+            retry_count: 2,
+            ..Settings::default()
+        });
+        let failing = || {
+            import(
+                RunKind::DeltaImport,
+                vec![page(
+                    "D",
+                    vec![],
+                    vec![continue_error("u1"), continue_error("u1")],
+                )],
+            )
+        };
+        model.apply(&failing());
+        let object = |severity| {
+            (
+                AlertScope::Object,
+                severity,
+                "invalid-characters-error".to_owned(),
+                Some("people".to_owned()),
+            )
+        };
+        // Twice in one run counts once.
+        assert_eq!(wall(&model), vec![object(Severity::Warning)]);
+        model.apply(&fault_run(RunKind::DeltaImport, FaultKind::ServerDown));
+        model.apply(&import(RunKind::DeltaImport, vec![]));
+        model.apply(&failing());
+        assert!(wall(&model).contains(&object(Severity::Error)));
+        model.apply(&import(
+            RunKind::DeltaImport,
+            vec![page("D", vec![add("u1")], vec![])],
+        ));
+        assert!(wall(&model).is_empty());
     }
 }
