@@ -478,6 +478,41 @@ pub enum EventRefusal {
         /// The committed watermark.
         committed: Option<Watermark>,
     },
+    /// SPEC §8: an administrator's partition action names no partition.
+    AdminActionWithoutPartition {
+        /// The action.
+        action: OperatorAction,
+    },
+    /// SPEC §8: an administrator's partition action names a partition no event named.
+    AdminActionUnknownPartition {
+        /// The action.
+        action: OperatorAction,
+        /// Connector.
+        connector: ConnectorName,
+        /// Partition.
+        partition: PartitionName,
+    },
+    /// [R1](crate::rules#r1), SPEC §8: `set-watermark` names no run.
+    SetWatermarkWithoutRun {
+        /// Partition.
+        partition: PartitionName,
+    },
+    /// [R1](crate::rules#r1), SPEC §8: `set-watermark` names a run that did not commit a watermark
+    /// on the partition, so there is no watermark a run vouched for to set back to.
+    SetWatermarkNotCommitted {
+        /// The run named.
+        run: RunId,
+        /// Partition.
+        partition: PartitionName,
+    },
+    /// [R15](crate::rules#r15), SPEC §8: `set-watermark` while a run is in flight on the
+    /// partition, which owns its watermark until it ends.
+    SetWatermarkDuringRun {
+        /// Partition.
+        partition: PartitionName,
+        /// The run in flight.
+        open: RunId,
+    },
     /// [R15](crate::rules#r15): a run checked open is missing (a bug in the fold, reported rather
     /// than panicking).
     RunNotOpen {
@@ -554,6 +589,10 @@ impl EventRefusal {
             | SnapshotLimitOnExport { .. }
             | LimitMismatch { .. } => Rule::R11,
             CommitAfterInterruption { .. } => Rule::R13,
+            SetWatermarkWithoutRun { .. } | SetWatermarkNotCommitted { .. } => Rule::R1,
+            AdminActionWithoutPartition { .. }
+            | AdminActionUnknownPartition { .. }
+            | SetWatermarkDuringRun { .. } => Rule::R15,
             OutOfOrder { .. }
             | TornRecordMisplaced { .. }
             | AcceptanceMisplaced { .. }
@@ -610,6 +649,9 @@ fn list(anchors: &[Anchor]) -> String {
 
 fn describe_refusal(cause: &RefusalCause) -> String {
     match cause {
+        RefusalCause::FullImportRequired { set_by } if set_by.0 == 0 => {
+            "a full import required by an administrator".to_owned()
+        }
         RefusalCause::FullImportRequired { set_by } => {
             format!("a full import required by run {set_by}")
         }
@@ -959,6 +1001,32 @@ impl fmt::Display for EventRefusal {
                 show(reported.as_ref()),
                 show(committed.as_ref())
             ),
+            AdminActionWithoutPartition { action } => write!(
+                f,
+                "{} acts on a partition and names none",
+                action.as_str()
+            ),
+            AdminActionUnknownPartition {
+                action,
+                connector,
+                partition,
+            } => write!(
+                f,
+                "{} names partition {partition} of {connector}, which no run has used",
+                action.as_str()
+            ),
+            SetWatermarkWithoutRun { partition } => write!(
+                f,
+                "set-watermark on {partition} names no run whose committed watermark to set back to"
+            ),
+            SetWatermarkNotCommitted { run, partition } => write!(
+                f,
+                "run {run} did not commit a watermark on {partition}: set-watermark sets back only a watermark a run committed"
+            ),
+            SetWatermarkDuringRun { partition, open } => write!(
+                f,
+                "run {open} is in flight on {partition}: the watermark can be set back only between runs"
+            ),
             RunNotOpen { run } => write!(f, "run {run} is not open"),
             RunWithoutRecord { run } => write!(f, "run {run} has no history record"),
         }
@@ -1050,6 +1118,41 @@ pub enum CommandRefusal {
         /// The run.
         run: RunId,
     },
+    /// SPEC §8: an administrator's partition action names no partition.
+    AdminActionWithoutPartition {
+        /// The action.
+        action: OperatorAction,
+    },
+    /// SPEC §8: an administrator's partition action names a partition no event named.
+    AdminActionUnknownPartition {
+        /// The action.
+        action: OperatorAction,
+        /// Connector.
+        connector: ConnectorName,
+        /// Partition.
+        partition: PartitionName,
+    },
+    /// [R1](crate::rules#r1), SPEC §8: `set-watermark` names no run.
+    SetWatermarkWithoutRun {
+        /// Partition.
+        partition: PartitionName,
+    },
+    /// [R1](crate::rules#r1), SPEC §8: `set-watermark` names a run that did not commit a watermark
+    /// on the partition, so there is no watermark a run vouched for to set back to.
+    SetWatermarkNotCommitted {
+        /// The run named.
+        run: RunId,
+        /// Partition.
+        partition: PartitionName,
+    },
+    /// [R15](crate::rules#r15), SPEC §8: `set-watermark` while a run is in flight on the
+    /// partition, which owns its watermark until it ends.
+    SetWatermarkDuringRun {
+        /// Partition.
+        partition: PartitionName,
+        /// The run in flight.
+        open: RunId,
+    },
 }
 
 impl CommandRefusal {
@@ -1062,7 +1165,11 @@ impl CommandRefusal {
             | WrongRunKind { .. }
             | RunStopped { .. }
             | RunStillOpen { .. }
-            | RunWithoutPartition { .. } => Rule::R15,
+            | RunWithoutPartition { .. }
+            | AdminActionWithoutPartition { .. }
+            | AdminActionUnknownPartition { .. }
+            | SetWatermarkDuringRun { .. } => Rule::R15,
+            SetWatermarkWithoutRun { .. } | SetWatermarkNotCommitted { .. } => Rule::R1,
             ResultsAwaited { .. }
             | ResultNotAwaited { .. }
             | OwnParent { .. }
@@ -1116,6 +1223,32 @@ impl fmt::Display for CommandRefusal {
             PendingLeft { run } => {
                 write!(f, "export {run} has pending changes left to send")
             }
+            AdminActionWithoutPartition { action } => write!(
+                f,
+                "{} acts on a partition and names none",
+                action.as_str()
+            ),
+            AdminActionUnknownPartition {
+                action,
+                connector,
+                partition,
+            } => write!(
+                f,
+                "{} names partition {partition} of {connector}, which no run has used",
+                action.as_str()
+            ),
+            SetWatermarkWithoutRun { partition } => write!(
+                f,
+                "set-watermark on {partition} names no run whose committed watermark to set back to"
+            ),
+            SetWatermarkNotCommitted { run, partition } => write!(
+                f,
+                "run {run} did not commit a watermark on {partition}: set-watermark sets back only a watermark a run committed"
+            ),
+            SetWatermarkDuringRun { partition, open } => write!(
+                f,
+                "run {open} is in flight on {partition}: the watermark can be set back only between runs"
+            ),
         }
     }
 }
