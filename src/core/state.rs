@@ -928,6 +928,16 @@ impl State {
 }
 
 impl ConnectorState {
+    /// Why the connector is disabled, while it is ([R8](crate::rules#r8)).
+    pub fn disabled(&self) -> Option<&Disablement> {
+        self.disabled.as_ref()
+    }
+
+    /// Why the connector is suspended, while it is ([R9](crate::rules#r9)).
+    pub fn suspended(&self) -> Option<&Suspension> {
+        self.suspended.as_ref()
+    }
+
     /// The latest `enable` an administrator recorded, if any.
     pub fn enabled_by(&self) -> Option<&AdministratorMark> {
         self.enabled_by.as_ref()
