@@ -44,7 +44,10 @@ pub use alerts::{alert_wall, alerts_text, AlertView, OccurrenceView};
 pub use diff::{DiffView, PartitionDiff};
 pub use events::{event_summary, events_table, EventDetail, EventView};
 pub use runs::{runs_table, FaultView, FinishedRunView, LimitView, RefusalView, RunView};
-pub use state::{ObjectErrorView, ObjectView, PartitionView, PendingExportView, StateView};
+pub use state::{
+    AdministratorView, ObjectErrorView, ObjectView, PartitionView, PendingExportView, StateView,
+    WatermarkSetBackView,
+};
 pub use verify::{SnapshotProblem, VerifyView};
 
 /// A watermark as every view writes it, JSON and text alike: its bytes as text when they are
