@@ -139,7 +139,10 @@ fn set_watermark_goes_back_to_a_runs_commit_and_says_so() {
         said.contains("people's committed watermark is now usn-10 again (committed by run 1"),
         "{said}"
     );
-    assert!(said.contains("the next delta import reads from there"), "{said}");
+    assert!(
+        said.contains("the next delta import reads from there"),
+        "{said}"
+    );
     let state = state(&log);
     assert_eq!(partition(&state, "people")["committed_watermark"], "usn-10");
     assert_eq!(
@@ -171,7 +174,10 @@ fn set_watermark_to_a_run_that_committed_nothing_exits_1_naming_the_rule() {
     let dir = scratch("set-watermark-refused");
     let log = simulate(&dir, THREE_DELTAS);
     let before = events(&log).len();
-    let output = admin(&log, &["set-watermark", "--partition", "people", "--run", "3"]);
+    let output = admin(
+        &log,
+        &["set-watermark", "--partition", "people", "--run", "3"],
+    );
     assert_eq!(output.status.code(), Some(1));
     let error = text(&output.stderr);
     assert!(error.contains("R1"), "{error}");
@@ -179,7 +185,11 @@ fn set_watermark_to_a_run_that_committed_nothing_exits_1_naming_the_rule() {
         error.contains("run 3 did not commit a watermark on people"),
         "{error}"
     );
-    assert_eq!(events(&log).len(), before, "a refused action records nothing");
+    assert_eq!(
+        events(&log).len(),
+        before,
+        "a refused action records nothing"
+    );
     assert_eq!(
         partition(&state(&log), "people")["committed_watermark"],
         "usn-20"
@@ -291,7 +301,13 @@ fn credentials_updated_then_enable_lifts_a_disabled_connector() {
     assert!(text(&output.stdout).contains("credentials updated"));
     let output = admin(
         &log,
-        &["enable", "--reason", "new password verified", "--actor", "carol"],
+        &[
+            "enable",
+            "--reason",
+            "new password verified",
+            "--actor",
+            "carol",
+        ],
     );
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert!(
@@ -337,9 +353,7 @@ fn an_old_log_still_verifies_folds_and_takes_an_action() {
         .as_str()
         .expect("a partition")
         .to_owned();
-    let connector = before["runs"][0]["connector"]
-        .as_str()
-        .map(str::to_owned);
+    let connector = before["runs"][0]["connector"].as_str().map(str::to_owned);
     let mut args = vec![
         "require-full-import",
         "--partition",
@@ -359,7 +373,10 @@ fn an_old_log_still_verifies_folds_and_takes_an_action() {
         .expect("verify runs");
     assert!(verified.status.success(), "{}", text(&verified.stderr));
     let after = state(&log);
-    assert_eq!(after["runs"], before["runs"], "the old history folds as before");
+    assert_eq!(
+        after["runs"], before["runs"],
+        "the old history folds as before"
+    );
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -92,7 +92,11 @@ pub(crate) fn administer(folder: &Path, request: Request) -> ExitCode {
         return match error {
             LogError::Rejected(rejection) => fail(
                 super::DAMAGED,
-                format!("{name} refused by {}: {}", rejection.rule, rejection.detail()),
+                format!(
+                    "{name} refused by {}: {}",
+                    rejection.rule,
+                    rejection.detail()
+                ),
             ),
             error => fail_log(folder, error),
         };

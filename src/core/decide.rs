@@ -550,14 +550,18 @@ fn administer(
 ) -> Result<Vec<Event>, Rejection> {
     if action.needs_partition() {
         let Some(name) = partition.as_ref() else {
-            return Err(Rejection::new(CommandRefusal::AdminActionWithoutPartition { action }));
+            return Err(Rejection::new(
+                CommandRefusal::AdminActionWithoutPartition { action },
+            ));
         };
         let Some(part) = state.partition(&connector, name) else {
-            return Err(Rejection::new(CommandRefusal::AdminActionUnknownPartition {
-                action,
-                connector,
-                partition: name.clone(),
-            }));
+            return Err(Rejection::new(
+                CommandRefusal::AdminActionUnknownPartition {
+                    action,
+                    connector,
+                    partition: name.clone(),
+                },
+            ));
         };
         if action == OperatorAction::SetWatermark {
             let Some(run) = run else {

@@ -203,10 +203,7 @@ impl TextView for PartitionView {
         if let Some(by) = &self.full_import_required_by_administrator {
             line(
                 out,
-                format!(
-                    "  full import required by administrator {}",
-                    by.sentence()
-                ),
+                format!("  full import required by administrator {}", by.sentence()),
             );
         }
         if let Some(set) = &self.watermark_set_back {
