@@ -167,10 +167,10 @@ fn set_watermark_is_refused_for_a_run_that_committed_nothing_on_the_partition() 
     let rejection = refusal(story.act(OperatorAction::SetWatermark, Some(held), ""));
     assert_eq!(
         rejection.refusal,
-        CommandRefusal::SetWatermarkNotCommitted {
+        CommandRefusal::Administrator(AdminRefusal::SetWatermarkNotCommitted {
             run: held,
             partition: people(),
-        }
+        })
     );
     assert_eq!(rejection.rule, Rule::R1);
     assert!(rejection.to_string().contains("R1"));
@@ -180,9 +180,9 @@ fn set_watermark_is_refused_for_a_run_that_committed_nothing_on_the_partition() 
     let rejection = refusal(story.act(OperatorAction::SetWatermark, None, ""));
     assert_eq!(
         rejection.refusal,
-        CommandRefusal::SetWatermarkWithoutRun {
+        CommandRefusal::Administrator(AdminRefusal::SetWatermarkWithoutRun {
             partition: people()
-        }
+        })
     );
 }
 
@@ -202,10 +202,10 @@ fn set_watermark_is_refused_while_a_run_is_in_flight() {
     let rejection = refusal(story.act(OperatorAction::SetWatermark, Some(first), ""));
     assert_eq!(
         rejection.refusal,
-        CommandRefusal::SetWatermarkDuringRun {
+        CommandRefusal::Administrator(AdminRefusal::SetWatermarkDuringRun {
             partition: people(),
             open: RunId(2),
-        }
+        })
     );
     assert_eq!(rejection.rule, Rule::R15);
 }
@@ -233,10 +233,10 @@ fn the_fold_refuses_a_forged_set_watermark() {
         .expect_err("the fold refuses it");
     assert_eq!(
         *violation.refusal,
-        EventRefusal::SetWatermarkNotCommitted {
+        EventRefusal::Administrator(AdminRefusal::SetWatermarkNotCommitted {
             run: held,
             partition: people(),
-        }
+        })
     );
     assert_eq!(violation.rule, Rule::R1);
     // The event needs format 3: written as format 2, it is refused as too old.
@@ -339,9 +339,9 @@ fn partition_actions_need_a_known_partition() {
     });
     assert_eq!(
         refusal(result).refusal,
-        CommandRefusal::AdminActionWithoutPartition {
+        CommandRefusal::Administrator(AdminRefusal::NoPartition {
             action: OperatorAction::RequireFullImport
-        }
+        })
     );
     let result = story.player.execute(&Command::Administer {
         connector: hr(),
@@ -352,7 +352,7 @@ fn partition_actions_need_a_known_partition() {
     });
     assert!(matches!(
         refusal(result).refusal,
-        CommandRefusal::AdminActionUnknownPartition { .. }
+        CommandRefusal::Administrator(AdminRefusal::UnknownPartition { .. })
     ));
 }
 

@@ -8,7 +8,7 @@
 use super::event::*;
 use super::fold::exceeds_threshold;
 use super::model::*;
-use super::refusal::CommandRefusal;
+use super::refusal::{AdminRefusal, CommandRefusal};
 use super::rule::Rejection;
 use super::state::*;
 use std::collections::BTreeSet;
@@ -550,30 +550,34 @@ fn administer(
 ) -> Result<Vec<Event>, Rejection> {
     if action.needs_partition() {
         let Some(name) = partition.as_ref() else {
-            return Err(Rejection::new(
-                CommandRefusal::AdminActionWithoutPartition { action },
-            ));
+            return Err(Rejection::new(CommandRefusal::Administrator(
+                AdminRefusal::NoPartition { action },
+            )));
         };
         let Some(part) = state.partition(&connector, name) else {
-            return Err(Rejection::new(
-                CommandRefusal::AdminActionUnknownPartition {
+            return Err(Rejection::new(CommandRefusal::Administrator(
+                AdminRefusal::UnknownPartition {
                     action,
                     connector,
                     partition: name.clone(),
                 },
-            ));
+            )));
         };
         if action == OperatorAction::SetWatermark {
             let Some(run) = run else {
-                return Err(Rejection::new(CommandRefusal::SetWatermarkWithoutRun {
-                    partition: name.clone(),
-                }));
+                return Err(Rejection::new(CommandRefusal::Administrator(
+                    AdminRefusal::SetWatermarkWithoutRun {
+                        partition: name.clone(),
+                    },
+                )));
             };
             if let Some(open) = part.open_run() {
-                return Err(Rejection::new(CommandRefusal::SetWatermarkDuringRun {
-                    partition: name.clone(),
-                    open,
-                }));
+                return Err(Rejection::new(CommandRefusal::Administrator(
+                    AdminRefusal::SetWatermarkDuringRun {
+                        partition: name.clone(),
+                        open,
+                    },
+                )));
             }
             let committed = state.run(run).is_some_and(|record| {
                 record.connector == connector
@@ -581,10 +585,12 @@ fn administer(
                     && record.commit.is_some()
             });
             if !committed {
-                return Err(Rejection::new(CommandRefusal::SetWatermarkNotCommitted {
-                    run,
-                    partition: name.clone(),
-                }));
+                return Err(Rejection::new(CommandRefusal::Administrator(
+                    AdminRefusal::SetWatermarkNotCommitted {
+                        run,
+                        partition: name.clone(),
+                    },
+                )));
             }
         }
     }

@@ -7,7 +7,7 @@
 
 use super::event::*;
 use super::model::*;
-use super::refusal::{EventRefusal, RefusalMismatch};
+use super::refusal::{AdminRefusal, EventRefusal, RefusalMismatch};
 use super::rule::Violation;
 use super::state::*;
 use std::collections::BTreeSet;
@@ -1265,27 +1265,35 @@ impl State {
         run: Option<RunId>,
     ) -> Check {
         let Some(partition) = partition else {
-            return refuse(EventRefusal::AdminActionWithoutPartition { action });
+            return refuse(EventRefusal::Administrator(AdminRefusal::NoPartition {
+                action,
+            }));
         };
         let Some(part) = self.partition(connector, partition) else {
-            return refuse(EventRefusal::AdminActionUnknownPartition {
-                action,
-                connector: connector.clone(),
-                partition: partition.clone(),
-            });
+            return refuse(EventRefusal::Administrator(
+                AdminRefusal::UnknownPartition {
+                    action,
+                    connector: connector.clone(),
+                    partition: partition.clone(),
+                },
+            ));
         };
         match action {
             OperatorAction::SetWatermark => {
                 let Some(run) = run else {
-                    return refuse(EventRefusal::SetWatermarkWithoutRun {
-                        partition: partition.clone(),
-                    });
+                    return refuse(EventRefusal::Administrator(
+                        AdminRefusal::SetWatermarkWithoutRun {
+                            partition: partition.clone(),
+                        },
+                    ));
                 };
                 if let Some(open) = part.open_run {
-                    return refuse(EventRefusal::SetWatermarkDuringRun {
-                        partition: partition.clone(),
-                        open,
-                    });
+                    return refuse(EventRefusal::Administrator(
+                        AdminRefusal::SetWatermarkDuringRun {
+                            partition: partition.clone(),
+                            open,
+                        },
+                    ));
                 }
                 let commit = self
                     .run(run)
@@ -1294,10 +1302,12 @@ impl State {
                     })
                     .and_then(|record| record.commit.clone());
                 let Some(commit) = commit else {
-                    return refuse(EventRefusal::SetWatermarkNotCommitted {
-                        run,
-                        partition: partition.clone(),
-                    });
+                    return refuse(EventRefusal::Administrator(
+                        AdminRefusal::SetWatermarkNotCommitted {
+                            run,
+                            partition: partition.clone(),
+                        },
+                    ));
                 };
                 let part = self.partition_mut(connector, partition);
                 part.committed_watermark = Some(commit.watermark);
