@@ -16,6 +16,7 @@ macro_rules! say {
     };
 }
 
+mod admin;
 mod postmortem;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -256,10 +257,19 @@ enum Commands {
         #[arg(long)]
         json: bool,
     },
-    /// Record an administrator's action on a log (recorded as an event with the actor and the
-    /// reason).
+    /// Record an administrator's action on a log: one event with the actor and the reason
+    /// (SPEC §8); prints what changed, or names the rule that refuses it.
     #[command(
-        after_help = concat!("Example:\n  syncfold admin accept-records --log ./abc-log --reason \"HEAD lost in the disk failure of 2026-12-01; no backup holds more records\"", "\n\n", exit_status!())
+        after_help = concat!("Examples:\n",
+            "  syncfold admin credentials-updated --log ./log --connector hr --reason \"password rotated, ticket 4411\"\n",
+            "  syncfold admin enable --log ./log --connector hr --reason \"new password verified\"\n",
+            "  syncfold admin resume --log ./log --connector hr --reason \"server back after maintenance\"\n",
+            "  syncfold admin approve-obsoletion --log ./log --partition people --reason \"HR confirmed 600 leavers\"\n",
+            "  syncfold admin set-watermark --log ./log --partition people --run 4 --reason \"re-read the window after the source restore\"\n",
+            "  syncfold admin require-full-import --log ./log --partition people --reason \"source restored from backup\"\n",
+            "  syncfold admin accept-records --log ./log --reason \"HEAD lost in the disk failure of 2026-12-01; no backup holds more records\"\n",
+            "\n--connector may be omitted when the log has one connector. set-watermark and require-full-import need --partition; set-watermark needs --run, the run whose committed watermark the partition goes back to.",
+            "\n\n", exit_status!())
     )]
     Admin {
         /// The action.
@@ -268,21 +278,59 @@ enum Commands {
         /// The log folder.
         #[arg(long, value_name = "DIR")]
         log: PathBuf,
-        /// Why (recorded in the log).
+        /// The connector (default: the log's only connector).
+        #[arg(long, value_name = "C")]
+        connector: Option<String>,
+        /// The partition (default: the connector as a whole; required by set-watermark and
+        /// require-full-import).
+        #[arg(long, value_name = "P")]
+        partition: Option<String>,
+        /// The run whose committed watermark set-watermark goes back to.
+        #[arg(long, value_name = "N")]
+        run: Option<u64>,
+        /// Why (recorded in the log; required by accept-records).
         #[arg(long, value_name = "TEXT")]
-        reason: String,
-        /// Who (recorded in the log); default: the USER environment variable.
+        reason: Option<String>,
+        /// Who (recorded in the log); default: the USER or LOGNAME environment variable, else
+        /// "administrator".
         #[arg(long, value_name = "NAME")]
         actor: Option<String>,
     },
 }
 
-/// An administrator's action on the log itself.
+/// An administrator's action (SPEC §7, §8), or one on the log itself.
 #[derive(Clone, Copy, ValueEnum)]
 enum AdminArg {
+    /// New credentials were entered for a connector disabled by a credentials fault (R8).
+    CredentialsUpdated,
+    /// Enable a connector disabled by a credentials fault, after credentials-updated (R8).
+    Enable,
+    /// Resume a suspended connector (R9).
+    Resume,
+    /// Apply the obsoletion the deletion guard held (R4).
+    ApproveObsoletion,
+    /// Set a partition's committed watermark back to the one a run committed (SPEC §8).
+    SetWatermark,
+    /// Require a full import of a partition before its next delta import (R5, SPEC §8).
+    RequireFullImport,
     /// Accept the records present in a log whose head note is lost, so writers may append to it
     /// again (records acknowledged after the last present one, if any, are given up).
     AcceptRecords,
+}
+
+impl AdminArg {
+    /// The action recorded in the log, for every action but accept-records.
+    fn operator_action(self) -> Option<OperatorAction> {
+        match self {
+            AdminArg::CredentialsUpdated => Some(OperatorAction::CredentialsUpdated),
+            AdminArg::Enable => Some(OperatorAction::Enable),
+            AdminArg::Resume => Some(OperatorAction::Resume),
+            AdminArg::ApproveObsoletion => Some(OperatorAction::ApproveObsoletion),
+            AdminArg::SetWatermark => Some(OperatorAction::SetWatermark),
+            AdminArg::RequireFullImport => Some(OperatorAction::RequireFullImport),
+            AdminArg::AcceptRecords => None,
+        }
+    }
 }
 
 /// Whose alert wall.
@@ -450,11 +498,27 @@ pub fn run() -> ExitCode {
         ),
         Commands::Verify { log, json } => postmortem::verify_log(&log, json),
         Commands::Admin {
-            action: AdminArg::AcceptRecords,
+            action,
             log,
+            connector,
+            partition,
+            run,
             reason,
             actor,
-        } => accept_records(&log, &reason, actor),
+        } => match action.operator_action() {
+            None => accept_records(&log, reason.as_deref().unwrap_or(""), actor),
+            Some(action) => admin::administer(
+                &log,
+                admin::Request {
+                    action,
+                    connector,
+                    partition,
+                    run,
+                    reason: reason.unwrap_or_default(),
+                    actor: default_actor(actor),
+                },
+            ),
+        },
     }
 }
 
@@ -469,9 +533,7 @@ fn accept_records(folder: &Path, reason: &str, actor: Option<String>) -> ExitCod
             "--reason must say why the present records are accepted (it is recorded in the log)",
         );
     }
-    let actor = actor
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "administrator".to_owned());
+    let actor = default_actor(actor);
     let accepted = SledStore::open(folder)
         .map_err(LogError::from)
         .and_then(|store| {
@@ -501,6 +563,16 @@ fn accept_records(folder: &Path, reason: &str, actor: Option<String>) -> ExitCod
         }
         Err(error) => fail_log(folder, error),
     }
+}
+
+/// The administrator's name: `--actor`, else the OS user (`USER`, `LOGNAME`), else
+/// "administrator".
+fn default_actor(actor: Option<String>) -> String {
+    actor
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .filter(|name| !name.trim().is_empty())
+        .unwrap_or_else(|| "administrator".to_owned())
 }
 
 /// The exit status for an engine that could not go on.

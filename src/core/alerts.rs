@@ -226,9 +226,16 @@ impl State {
             ));
         }
         if let Some(flag) = &part.full_import_required {
-            let set_by = flag
-                .run
-                .map_or_else(String::new, |run| format!(" by run {run}"));
+            let set_by = match &part.full_import_required_by_administrator {
+                // SPEC §8: an administrator's `require-full-import` names who and why.
+                Some(mark) if mark.reason.is_empty() => {
+                    format!(" by administrator {}", mark.actor.0)
+                }
+                Some(mark) => format!(" by administrator {}: {}", mark.actor.0, mark.reason),
+                None => flag
+                    .run
+                    .map_or_else(String::new, |run| format!(" by run {run}")),
+            };
             alerts.push(alert(
                 Severity::Error,
                 "full-import-required",

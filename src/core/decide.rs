@@ -8,7 +8,7 @@
 use super::event::*;
 use super::fold::exceeds_threshold;
 use super::model::*;
-use super::refusal::CommandRefusal;
+use super::refusal::{AdminRefusal, CommandRefusal};
 use super::rule::Rejection;
 use super::state::*;
 use std::collections::BTreeSet;
@@ -83,6 +83,21 @@ pub enum Command {
         /// The action.
         action: AdminAction,
     },
+    /// Record an administrator's action with its reason (`syncfold admin`, SPEC §8); the actor
+    /// goes on the envelope. `set-watermark` and `require-full-import` are refused when their
+    /// rule says so; the other actions are facts, never refused.
+    Administer {
+        /// Connector.
+        connector: ConnectorName,
+        /// A partition, or `None` for the connector and all its partitions.
+        partition: Option<PartitionName>,
+        /// The action.
+        action: OperatorAction,
+        /// The run the action names (`set-watermark`).
+        run: Option<RunId>,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// Decides the events that carry out `command` on `state`. Given the command by value, a page's
@@ -120,6 +135,13 @@ pub fn decide(state: &State, command: impl Into<Command>) -> Result<Vec<Event>, 
             ref partition,
             action,
         } => record_admin_action(connector, partition.as_ref(), action),
+        Command::Administer {
+            connector,
+            partition,
+            action,
+            run,
+            reason,
+        } => administer(state, connector, partition, action, run, reason),
     }
 }
 
@@ -136,6 +158,7 @@ impl Command {
             Command::InterruptRun { .. } => "interrupt-run",
             Command::QueueExport { .. } => "queue-export",
             Command::RecordAdminAction { .. } => "record-admin-action",
+            Command::Administer { .. } => "administer",
         }
     }
 }
@@ -513,5 +536,75 @@ fn record_admin_action(
         connector: connector.clone(),
         partition: partition.cloned(),
         action,
+    }])
+}
+
+/// SPEC §8: checks a partition action against the state, as the fold re-checks it.
+fn administer(
+    state: &State,
+    connector: ConnectorName,
+    partition: Option<PartitionName>,
+    action: OperatorAction,
+    run: Option<RunId>,
+    reason: String,
+) -> Result<Vec<Event>, Rejection> {
+    if action.needs_partition() {
+        let Some(name) = partition.as_ref() else {
+            return Err(Rejection::new(CommandRefusal::Administrator(
+                AdminRefusal::NoPartition { action },
+            )));
+        };
+        let Some(part) = state.partition(&connector, name) else {
+            return Err(Rejection::new(CommandRefusal::Administrator(
+                AdminRefusal::UnknownPartition {
+                    action,
+                    connector,
+                    partition: name.clone(),
+                },
+            )));
+        };
+        if action == OperatorAction::SetWatermark {
+            let Some(run) = run else {
+                return Err(Rejection::new(CommandRefusal::Administrator(
+                    AdminRefusal::SetWatermarkWithoutRun {
+                        partition: name.clone(),
+                    },
+                )));
+            };
+            if let Some(open) = part.open_run() {
+                return Err(Rejection::new(CommandRefusal::Administrator(
+                    AdminRefusal::SetWatermarkDuringRun {
+                        partition: name.clone(),
+                        open,
+                    },
+                )));
+            }
+            let committed = state.run(run).is_some_and(|record| {
+                record.connector == connector
+                    && &record.partition == name
+                    && record.commit.is_some()
+            });
+            if !committed {
+                return Err(Rejection::new(CommandRefusal::Administrator(
+                    AdminRefusal::SetWatermarkNotCommitted {
+                        run,
+                        partition: name.clone(),
+                    },
+                )));
+            }
+        }
+    }
+    // Only set-watermark names a run; a run given with another action is not recorded.
+    let run = if action == OperatorAction::SetWatermark {
+        run
+    } else {
+        None
+    };
+    Ok(vec![Event::AdministratorActed {
+        connector,
+        partition,
+        action,
+        run,
+        reason,
     }])
 }

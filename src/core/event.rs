@@ -18,7 +18,11 @@ use serde::{Deserialize, Serialize};
 /// event ([`Event::format_version`]), so a log without the new events stays readable by builds
 /// that know only format 1, and one with them is refused by those builds with an upgrade message
 /// instead of being misread.
-pub const EVENT_FORMAT_VERSION: u16 = 2;
+///
+/// Format 3 added the administrator's actions with a reason ([`Event::AdministratorActed`]: the
+/// actions of SPEC §8, `set-watermark` and `require-full-import`, and the four of §7 recorded by
+/// `syncfold admin`).
+pub const EVENT_FORMAT_VERSION: u16 = 3;
 
 /// One event with the facts every event carries.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,7 +55,9 @@ pub enum RefusalCause {
     /// A delta import while the partition needs a full import ([R5](crate::rules#r5)), with the run
     /// that said so.
     FullImportRequired {
-        /// The run whose fatal import error or `watermark-expired` fault set the flag.
+        /// The run whose fatal import error or `watermark-expired` fault set the flag; run 0 when
+        /// an administrator set it (`require-full-import`, format 3), whom the partition's state
+        /// names ([`PartitionState::full_import_required_by_administrator`](crate::core::PartitionState::full_import_required_by_administrator)).
         set_by: RunId,
     },
     /// The connector is disabled after a credentials fault ([R8](crate::rules#r8)).
@@ -272,6 +278,22 @@ pub enum Event {
         /// Why the administrator accepted them (for instance, no backup holds more).
         reason: String,
     },
+    /// An administrator acted (`syncfold admin`, SPEC §8), with a reason; the actor and the time
+    /// are on the envelope. Format 3; [`Event::AdminActionRecorded`] of format 1 keeps folding as
+    /// before.
+    AdministratorActed {
+        /// Connector.
+        connector: ConnectorName,
+        /// The partition, or `None` for the connector and all its partitions.
+        partition: Option<PartitionName>,
+        /// The action.
+        action: OperatorAction,
+        /// The run the action names (`set-watermark`: the run whose committed watermark is set
+        /// back); not the run the event belongs to, which is none.
+        run: Option<RunId>,
+        /// Why, as the administrator wrote it (empty when none was given).
+        reason: String,
+    },
 }
 
 impl Event {
@@ -297,12 +319,14 @@ impl Event {
             Event::AdminActionRecorded { .. } => "admin-action",
             Event::TornRecordDiscarded { .. } => "torn-record-discarded",
             Event::PresentRecordsAccepted { .. } => "present-records-accepted",
+            Event::AdministratorActed { .. } => "admin-action",
         }
     }
 
     /// The lowest event format that can hold this event (see [`EVENT_FORMAT_VERSION`]).
     pub fn format_version(&self) -> u16 {
         match self {
+            Event::AdministratorActed { .. } => 3,
             Event::TornRecordDiscarded { .. } | Event::PresentRecordsAccepted { .. } => 2,
             _ => 1,
         }
@@ -328,6 +352,7 @@ impl Event {
             | Event::RunEnded { run, .. } => Some(*run),
             Event::ExportQueued { .. }
             | Event::AdminActionRecorded { .. }
+            | Event::AdministratorActed { .. }
             | Event::TornRecordDiscarded { .. }
             | Event::PresentRecordsAccepted { .. } => None,
         }
@@ -344,6 +369,7 @@ impl Event {
                 | Event::RunEnded { .. }
                 | Event::RunRefused { .. }
                 | Event::AdminActionRecorded { .. }
+                | Event::AdministratorActed { .. }
                 | Event::TornRecordDiscarded { .. }
                 | Event::PresentRecordsAccepted { .. }
         )

@@ -7,7 +7,7 @@
 
 use super::event::*;
 use super::model::*;
-use super::refusal::{EventRefusal, RefusalMismatch};
+use super::refusal::{AdminRefusal, EventRefusal, RefusalMismatch};
 use super::rule::Violation;
 use super::state::*;
 use std::collections::BTreeSet;
@@ -161,7 +161,44 @@ impl State {
                 connector,
                 partition,
                 action,
-            } => self.on_admin_action(connector, partition.as_ref(), *action)?,
+            } => self.on_admin_action(
+                &here,
+                &envelope.actor,
+                connector,
+                partition.as_ref(),
+                *action,
+                "",
+            )?,
+            Event::AdministratorActed {
+                connector,
+                partition,
+                action,
+                run,
+                reason,
+            } => {
+                let mark = AdministratorMark {
+                    at: here.clone(),
+                    actor: envelope.actor.clone(),
+                    reason: reason.clone(),
+                };
+                match action.as_admin_action() {
+                    Some(admin) => self.on_admin_action(
+                        &here,
+                        &envelope.actor,
+                        connector,
+                        partition.as_ref(),
+                        admin,
+                        reason,
+                    )?,
+                    None => self.on_partition_action(
+                        mark,
+                        connector,
+                        partition.as_ref(),
+                        *action,
+                        *run,
+                    )?,
+                }
+            }
             Event::TornRecordDiscarded { seq: torn, .. } => {
                 // The event takes the torn record's place: it names its own sequence number.
                 if *torn != seq {
@@ -349,6 +386,7 @@ impl State {
             refusal: None,
             fault: None,
             limit: None,
+            commit: None,
         });
         Ok(())
     }
@@ -418,6 +456,7 @@ impl State {
             refusal: Some(cause.clone()),
             fault: None,
             limit: None,
+            commit: None,
         });
         Ok(())
     }
@@ -731,6 +770,14 @@ impl State {
         let part = self.partition_mut(&connector, &partition);
         part.committed_watermark = Some(watermark.clone());
         part.committed_by = Some(here.clone());
+        // A run's own commit replaces an administrator's set-back (SPEC §8).
+        part.watermark_set_back = None;
+        if let Some(record) = self.run_record_mut(run) {
+            record.commit = Some(WatermarkCommit {
+                watermark: watermark.clone(),
+                at: here.clone(),
+            });
+        }
         let open = self.open_run_mut(run);
         // R1: what is committed is the last proposal before the first error.
         debug_assert_eq!(open.clean_proposal.as_ref(), Some(watermark));
@@ -1033,6 +1080,7 @@ impl State {
         if clean_full_import {
             // R2: a clean full import, even one whose obsoletion is held, clears the flag.
             part.full_import_required = None;
+            part.full_import_required_by_administrator = None;
             part.change_log_faults.clear();
         }
         let committed = part.committed_watermark.clone();
@@ -1137,11 +1185,25 @@ impl State {
 
     fn on_admin_action(
         &mut self,
+        here: &Occurrence,
+        actor: &Actor,
         connector: &ConnectorName,
         partition: Option<&PartitionName>,
         action: AdminAction,
+        reason: &str,
     ) -> Check {
         if let Some(state) = self.connectors.get_mut(connector) {
+            // Who enabled or resumed, and why, for `explain health` (SPEC §8).
+            let mark = || AdministratorMark {
+                at: here.clone(),
+                actor: actor.clone(),
+                reason: reason.to_owned(),
+            };
+            match action {
+                AdminAction::Enable => state.enabled_by = Some(mark()),
+                AdminAction::Resume if partition.is_none() => state.resumed_by = Some(mark()),
+                _ => {}
+            }
             match action {
                 // R8: credentials are the connector's, whatever partition the action names.
                 AdminAction::CredentialsUpdated => {
@@ -1188,6 +1250,83 @@ impl State {
                     part.obsolete(&anchors);
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// SPEC §8's partition actions, `set-watermark` and `require-full-import`: checked here as the
+    /// decider checks them, so a hand-made event cannot set a watermark no run committed.
+    fn on_partition_action(
+        &mut self,
+        mark: AdministratorMark,
+        connector: &ConnectorName,
+        partition: Option<&PartitionName>,
+        action: OperatorAction,
+        run: Option<RunId>,
+    ) -> Check {
+        let Some(partition) = partition else {
+            return refuse(EventRefusal::Administrator(AdminRefusal::NoPartition {
+                action,
+            }));
+        };
+        let Some(part) = self.partition(connector, partition) else {
+            return refuse(EventRefusal::Administrator(
+                AdminRefusal::UnknownPartition {
+                    action,
+                    connector: connector.clone(),
+                    partition: partition.clone(),
+                },
+            ));
+        };
+        match action {
+            OperatorAction::SetWatermark => {
+                let Some(run) = run else {
+                    return refuse(EventRefusal::Administrator(
+                        AdminRefusal::SetWatermarkWithoutRun {
+                            partition: partition.clone(),
+                        },
+                    ));
+                };
+                if let Some(open) = part.open_run {
+                    return refuse(EventRefusal::Administrator(
+                        AdminRefusal::SetWatermarkDuringRun {
+                            partition: partition.clone(),
+                            open,
+                        },
+                    ));
+                }
+                let commit = self
+                    .run(run)
+                    .filter(|record| {
+                        &record.connector == connector && &record.partition == partition
+                    })
+                    .and_then(|record| record.commit.clone());
+                let Some(commit) = commit else {
+                    return refuse(EventRefusal::Administrator(
+                        AdminRefusal::SetWatermarkNotCommitted {
+                            run,
+                            partition: partition.clone(),
+                        },
+                    ));
+                };
+                let part = self.partition_mut(connector, partition);
+                part.committed_watermark = Some(commit.watermark);
+                part.committed_by = Some(commit.at);
+                // R6: the count restarts from the watermark set back (and its warning closes, as
+                // when a run moves the watermark); nothing else is cleared.
+                part.stuck = StuckWatermark::default();
+                part.watermark_set_back = Some(WatermarkSetBack { by: mark, run });
+            }
+            OperatorAction::RequireFullImport => {
+                let part = self.partition_mut(connector, partition);
+                // R5: the flag keeps its first cause while it is set, as when a second run breaks
+                // the change log again.
+                if part.full_import_required.is_none() {
+                    part.full_import_required = Some(mark.at.clone());
+                    part.full_import_required_by_administrator = Some(mark);
+                }
+            }
+            _ => {}
         }
         Ok(())
     }

@@ -135,9 +135,15 @@ impl State {
             before.runs + new_runs,
             "event {seq} added runs it may not"
         );
-        // R1, R13: only a commit moves a committed watermark, and partitions are never dropped.
+        // R1, R13: only a commit (or an administrator's set-watermark, back to a watermark a run
+        // committed, SPEC §8) moves a committed watermark, and partitions are never dropped.
         assert!(after.partitions.len() >= before.partitions.len());
-        if !matches!(event, Event::WatermarkCommitted { .. }) {
+        let sets_watermark = match event {
+            Event::WatermarkCommitted { .. } => true,
+            Event::AdministratorActed { action, .. } => *action == OperatorAction::SetWatermark,
+            _ => false,
+        };
+        if !sets_watermark {
             for old in &before.partitions {
                 // Both lists are in (connector, partition) order, as the state's maps are.
                 let now = after
@@ -195,7 +201,9 @@ impl State {
         }
         if matches!(
             event,
-            Event::RunEnded { .. } | Event::AdminActionRecorded { .. }
+            Event::RunEnded { .. }
+                | Event::AdminActionRecorded { .. }
+                | Event::AdministratorActed { .. }
         ) {
             if let Some(breach) = self.connector_space_breach() {
                 panic!("event {seq} broke an invariant: {breach}");

@@ -81,7 +81,7 @@ pub use event::*;
 pub use fold::exceeds_threshold;
 pub use model::*;
 pub use packed::PackedAttributes;
-pub use refusal::{CommandRefusal, EventRefusal, RefusalMismatch};
+pub use refusal::{AdminRefusal, CommandRefusal, EventRefusal, RefusalMismatch};
 pub use rule::{Rejection, Rule, Violation};
 pub use run::{needs_flush, Action, Executed, PageAnswer, RunMachine, RunPlan, Unexpected};
 pub use state::*;

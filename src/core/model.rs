@@ -558,6 +558,83 @@ impl AdminAction {
     }
 }
 
+/// An administrator's action as `syncfold admin` records it (SPEC §8): the four of
+/// [`AdminAction`] and the two that change a partition's import state.
+///
+/// A separate vocabulary from [`AdminAction`], which scenario files and format-1 logs use, so
+/// that code matching on the four actions of SPEC §7 keeps compiling and meaning what it did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum OperatorAction {
+    /// New credentials were entered ([R8](crate::rules#r8)).
+    CredentialsUpdated,
+    /// The connector was enabled again ([R8](crate::rules#r8)).
+    Enable,
+    /// A suspended scope was resumed ([R9](crate::rules#r9)).
+    Resume,
+    /// A held obsoletion was approved ([R4](crate::rules#r4)).
+    ApproveObsoletion,
+    /// A partition's committed watermark was set back to the one a run committed (SPEC §8).
+    SetWatermark,
+    /// A partition was flagged `full-import-required` by an administrator
+    /// ([R5](crate::rules#r5), SPEC §8).
+    RequireFullImport,
+}
+
+impl OperatorAction {
+    /// Every value, in the order SPEC lists them (the order messages list them).
+    pub const ALL: [OperatorAction; 6] = [
+        OperatorAction::CredentialsUpdated,
+        OperatorAction::Enable,
+        OperatorAction::Resume,
+        OperatorAction::ApproveObsoletion,
+        OperatorAction::SetWatermark,
+        OperatorAction::RequireFullImport,
+    ];
+
+    /// The SPEC §7/§8 name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperatorAction::CredentialsUpdated => "credentials-updated",
+            OperatorAction::Enable => "enable",
+            OperatorAction::Resume => "resume",
+            OperatorAction::ApproveObsoletion => "approve-obsoletion",
+            OperatorAction::SetWatermark => "set-watermark",
+            OperatorAction::RequireFullImport => "require-full-import",
+        }
+    }
+
+    /// The SPEC §7 action it is, for the four that scenario files record.
+    pub fn as_admin_action(self) -> Option<AdminAction> {
+        match self {
+            OperatorAction::CredentialsUpdated => Some(AdminAction::CredentialsUpdated),
+            OperatorAction::Enable => Some(AdminAction::Enable),
+            OperatorAction::Resume => Some(AdminAction::Resume),
+            OperatorAction::ApproveObsoletion => Some(AdminAction::ApproveObsoletion),
+            OperatorAction::SetWatermark | OperatorAction::RequireFullImport => None,
+        }
+    }
+
+    /// Whether the action needs a partition (`set-watermark`, `require-full-import`).
+    pub fn needs_partition(self) -> bool {
+        matches!(
+            self,
+            OperatorAction::SetWatermark | OperatorAction::RequireFullImport
+        )
+    }
+}
+
+impl From<AdminAction> for OperatorAction {
+    fn from(action: AdminAction) -> Self {
+        match action {
+            AdminAction::CredentialsUpdated => OperatorAction::CredentialsUpdated,
+            AdminAction::Enable => OperatorAction::Enable,
+            AdminAction::Resume => OperatorAction::Resume,
+            AdminAction::ApproveObsoletion => OperatorAction::ApproveObsoletion,
+        }
+    }
+}
+
 /// How many objects a clean full import may obsolete before the obsoletion is held
 /// ([R4](crate::rules#r4)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -811,6 +888,7 @@ from_spec_name!(
     ExportChangeKind: "export change",
     ExportOutcomeKind: "export result",
     AdminAction: "admin action",
+    OperatorAction: "admin action",
     RunStatus: "run status",
     Obsoletion: "obsoletion",
     SkipReason: "skip reason",
@@ -839,6 +917,7 @@ mod vocabulary_tests {
 
     #[test]
     fn every_vocabulary_reads_back_its_names() {
+        round_trip(&OperatorAction::ALL, OperatorAction::as_str);
         round_trip(&RunKind::ALL, RunKind::as_str);
         round_trip(&ChangeKind::ALL, ChangeKind::as_str);
         round_trip(&ObjectErrorKind::ALL, ObjectErrorKind::as_str);

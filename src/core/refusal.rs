@@ -8,7 +8,7 @@
 //! The two enums are separate because the two sides refuse different things: the fold checks
 //! facts that may be forged (formats, orders, counts, statuses, obsoletion, export order), the
 //! decider checks requests against what is open. Only "never started" and "already ended" occur
-//! on both sides.
+//! on both sides, and the administrator's refusals ([`AdminRefusal`]), which each side wraps.
 //!
 //! ```
 //! use syncfold::core::*;
@@ -478,6 +478,8 @@ pub enum EventRefusal {
         /// The committed watermark.
         committed: Option<Watermark>,
     },
+    /// SPEC §8: an administrator's action the state does not allow (as the decider refuses it).
+    Administrator(AdminRefusal),
     /// [R15](crate::rules#r15): a run checked open is missing (a bug in the fold, reported rather
     /// than panicking).
     RunNotOpen {
@@ -554,6 +556,7 @@ impl EventRefusal {
             | SnapshotLimitOnExport { .. }
             | LimitMismatch { .. } => Rule::R11,
             CommitAfterInterruption { .. } => Rule::R13,
+            Administrator(refusal) => refusal.rule(),
             OutOfOrder { .. }
             | TornRecordMisplaced { .. }
             | AcceptanceMisplaced { .. }
@@ -610,6 +613,9 @@ fn list(anchors: &[Anchor]) -> String {
 
 fn describe_refusal(cause: &RefusalCause) -> String {
     match cause {
+        RefusalCause::FullImportRequired { set_by } if set_by.0 == 0 => {
+            "a full import required by an administrator".to_owned()
+        }
         RefusalCause::FullImportRequired { set_by } => {
             format!("a full import required by run {set_by}")
         }
@@ -959,6 +965,7 @@ impl fmt::Display for EventRefusal {
                 show(reported.as_ref()),
                 show(committed.as_ref())
             ),
+            Administrator(refusal) => refusal.fmt(f),
             RunNotOpen { run } => write!(f, "run {run} is not open"),
             RunWithoutRecord { run } => write!(f, "run {run} has no history record"),
         }
@@ -1050,6 +1057,8 @@ pub enum CommandRefusal {
         /// The run.
         run: RunId,
     },
+    /// SPEC §8: an administrator's action the state does not allow.
+    Administrator(AdminRefusal),
 }
 
 impl CommandRefusal {
@@ -1063,6 +1072,7 @@ impl CommandRefusal {
             | RunStopped { .. }
             | RunStillOpen { .. }
             | RunWithoutPartition { .. } => Rule::R15,
+            Administrator(refusal) => refusal.rule(),
             ResultsAwaited { .. }
             | ResultNotAwaited { .. }
             | OwnParent { .. }
@@ -1116,6 +1126,97 @@ impl fmt::Display for CommandRefusal {
             PendingLeft { run } => {
                 write!(f, "export {run} has pending changes left to send")
             }
+            Administrator(refusal) => refusal.fmt(f),
+        }
+    }
+}
+
+/// Why an administrator's action (SPEC §8) is refused: the same conditions on both sides, since
+/// the decider refuses the command and the fold re-checks the event
+/// ([`EventRefusal::Administrator`], [`CommandRefusal::Administrator`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AdminRefusal {
+    /// A partition action names no partition.
+    NoPartition {
+        /// The action.
+        action: OperatorAction,
+    },
+    /// A partition action names a partition no event named.
+    UnknownPartition {
+        /// The action.
+        action: OperatorAction,
+        /// Connector.
+        connector: ConnectorName,
+        /// Partition.
+        partition: PartitionName,
+    },
+    /// [R1](crate::rules#r1), SPEC §8: `set-watermark` names no run.
+    SetWatermarkWithoutRun {
+        /// Partition.
+        partition: PartitionName,
+    },
+    /// [R1](crate::rules#r1), SPEC §8: `set-watermark` names a run that did not commit a watermark
+    /// on the partition, so there is no watermark a run vouched for to set back to.
+    SetWatermarkNotCommitted {
+        /// The run named.
+        run: RunId,
+        /// Partition.
+        partition: PartitionName,
+    },
+    /// [R15](crate::rules#r15), SPEC §8: `set-watermark` while a run is in flight on the
+    /// partition, which owns its watermark until it ends.
+    SetWatermarkDuringRun {
+        /// Partition.
+        partition: PartitionName,
+        /// The run in flight.
+        open: RunId,
+    },
+}
+
+impl AdminRefusal {
+    /// The rule the action would break.
+    pub fn rule(&self) -> Rule {
+        use AdminRefusal::*;
+        match self {
+            SetWatermarkWithoutRun { .. } | SetWatermarkNotCommitted { .. } => Rule::R1,
+            NoPartition { .. } | UnknownPartition { .. } | SetWatermarkDuringRun { .. } => {
+                Rule::R15
+            }
+        }
+    }
+}
+
+impl fmt::Display for AdminRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use AdminRefusal::*;
+        match self {
+            NoPartition { action } => write!(
+                f,
+                "{} acts on a partition and names none",
+                action.as_str()
+            ),
+            UnknownPartition {
+                action,
+                connector,
+                partition,
+            } => write!(
+                f,
+                "{} names partition {partition} of {connector}, which no run has used",
+                action.as_str()
+            ),
+            SetWatermarkWithoutRun { partition } => write!(
+                f,
+                "set-watermark on {partition} names no run whose committed watermark to set back to"
+            ),
+            SetWatermarkNotCommitted { run, partition } => write!(
+                f,
+                "run {run} did not commit a watermark on {partition}: set-watermark sets back only a watermark a run committed"
+            ),
+            SetWatermarkDuringRun { partition, open } => write!(
+                f,
+                "run {open} is in flight on {partition}: the watermark can be set back only between runs"
+            ),
         }
     }
 }

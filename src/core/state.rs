@@ -22,6 +22,36 @@ pub struct Occurrence {
     pub run: Option<RunId>,
 }
 
+/// An administrator's action as the state remembers it: when, who and why (SPEC §8).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdministratorMark {
+    /// The event of the action.
+    pub at: Occurrence,
+    /// Who acted (the envelope's actor).
+    pub actor: Actor,
+    /// Why, as the administrator wrote it; empty when none was given (format-1 actions).
+    pub reason: String,
+}
+
+/// A partition's committed watermark set back by `set-watermark` (SPEC §8), until a run commits
+/// one again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatermarkSetBack {
+    /// The administrator's action.
+    pub by: AdministratorMark,
+    /// The run whose committed watermark it is.
+    pub run: RunId,
+}
+
+/// A watermark a run committed, and the event that did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatermarkCommit {
+    /// The watermark.
+    pub watermark: Watermark,
+    /// The `watermark-committed` event.
+    pub at: Occurrence,
+}
+
 /// The whole folded state of one log.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
@@ -38,6 +68,8 @@ pub struct ConnectorState {
     pub(crate) disabled: Option<Disablement>,
     pub(crate) suspended: Option<Suspension>,
     pub(crate) transient: BTreeMap<TransientFault, TransientFailures>,
+    pub(crate) enabled_by: Option<AdministratorMark>,
+    pub(crate) resumed_by: Option<AdministratorMark>,
 }
 
 /// A transient connector-scope code of [R9](crate::rules#r9)'s table: a fault that stops the run,
@@ -220,6 +252,8 @@ pub struct PartitionState {
     pub(crate) committed_watermark: Option<Watermark>,
     pub(crate) committed_by: Option<Occurrence>,
     pub(crate) full_import_required: Option<Occurrence>,
+    pub(crate) full_import_required_by_administrator: Option<AdministratorMark>,
+    pub(crate) watermark_set_back: Option<WatermarkSetBack>,
     pub(crate) objects: BTreeMap<Anchor, StagedObject>,
     pub(crate) live_objects: u64,
     pub(crate) exports: ExportQueue,
@@ -558,6 +592,9 @@ pub struct RunRecord {
     pub fault: Option<Fault>,
     /// The run limit that stopped it ([R11](crate::rules#r11)).
     pub limit: Option<LimitRecord>,
+    /// The watermark the run itself committed, if it committed one: what `set-watermark` may set
+    /// a partition back to (SPEC §8).
+    pub commit: Option<WatermarkCommit>,
 }
 
 /// A run limit that was reached ([R11](crate::rules#r11)): which, the count and the limit in force.
@@ -852,6 +889,8 @@ impl State {
         }
         if kind == RunKind::DeltaImport {
             if let Some(flag) = part.and_then(|p| p.full_import_required.as_ref()) {
+                // An administrator's flag has no run: run 0 stands for it (its occurrence has no
+                // run), and the partition's state names the administrator.
                 let cause = RefusalCause::FullImportRequired {
                     set_by: run_of(flag),
                 };
@@ -889,6 +928,26 @@ impl State {
 }
 
 impl ConnectorState {
+    /// Why the connector is disabled, while it is ([R8](crate::rules#r8)).
+    pub fn disabled(&self) -> Option<&Disablement> {
+        self.disabled.as_ref()
+    }
+
+    /// Why the connector is suspended, while it is ([R9](crate::rules#r9)).
+    pub fn suspended(&self) -> Option<&Suspension> {
+        self.suspended.as_ref()
+    }
+
+    /// The latest `enable` an administrator recorded, if any.
+    pub fn enabled_by(&self) -> Option<&AdministratorMark> {
+        self.enabled_by.as_ref()
+    }
+
+    /// The latest `resume` of the connector as a whole an administrator recorded, if any.
+    pub fn resumed_by(&self) -> Option<&AdministratorMark> {
+        self.resumed_by.as_ref()
+    }
+
     /// Every partition, by name.
     pub fn partitions(&self) -> impl Iterator<Item = (&PartitionName, &PartitionState)> + '_ {
         self.partitions.iter()
@@ -909,6 +968,23 @@ impl PartitionState {
     /// The event that set `full-import-required`, while it is set.
     pub fn full_import_required(&self) -> Option<&Occurrence> {
         self.full_import_required.as_ref()
+    }
+
+    /// The administrator who set `full-import-required` (`require-full-import`), while it is set
+    /// by one; `None` when a run set it ([R5](crate::rules#r5)) or it is not set.
+    pub fn full_import_required_by_administrator(&self) -> Option<&AdministratorMark> {
+        self.full_import_required_by_administrator.as_ref()
+    }
+
+    /// The administrator's `set-watermark` that put the committed watermark where it is, until a
+    /// run commits one again.
+    pub fn watermark_set_back(&self) -> Option<&WatermarkSetBack> {
+        self.watermark_set_back.as_ref()
+    }
+
+    /// The stuck-watermark count ([R6](crate::rules#r6)).
+    pub fn stuck(&self) -> &StuckWatermark {
+        &self.stuck
     }
 
     /// The connector space, by anchor, obsolete objects included.

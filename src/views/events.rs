@@ -254,8 +254,13 @@ pub enum EventDetail {
         connector: String,
         /// The partition, or `null` for the connector and all its partitions.
         partition: Option<String>,
-        /// `credentials-updated`, `enable`, `resume`, `approve-obsoletion`, …
+        /// `credentials-updated`, `enable`, `resume`, `approve-obsoletion`, `set-watermark`,
+        /// `require-full-import`.
         action: &'static str,
+        /// The run the action names (`set-watermark`), or `null`.
+        run: Option<u64>,
+        /// The administrator's reason; `null` for actions recorded without one (format 1).
+        reason: Option<String>,
     },
     /// `torn-record-discarded`.
     TornRecordDiscarded {
@@ -441,6 +446,21 @@ impl EventDetail {
                 connector: connector.to_string(),
                 partition: partition.as_ref().map(PartitionName::to_string),
                 action: action.as_str(),
+                run: None,
+                reason: None,
+            },
+            Event::AdministratorActed {
+                connector,
+                partition,
+                action,
+                run,
+                reason,
+            } => EventDetail::AdminAction {
+                connector: connector.to_string(),
+                partition: partition.as_ref().map(PartitionName::to_string),
+                action: action.as_str(),
+                run: run.map(|run| run.0),
+                reason: Some(reason.clone()),
             },
             Event::TornRecordDiscarded { seq, length } => EventDetail::TornRecordDiscarded {
                 seq: *seq,
@@ -567,6 +587,25 @@ pub fn event_summary(event: &Event) -> String {
             partition
                 .as_ref()
                 .map_or_else(String::new, |p| format!("/{p}"))
+        ),
+        Event::AdministratorActed {
+            connector,
+            partition,
+            action,
+            run,
+            reason,
+        } => format!(
+            "administrator: {} on {connector}{}{}{}",
+            action.as_str(),
+            partition
+                .as_ref()
+                .map_or_else(String::new, |p| format!("/{p}")),
+            run.map_or_else(String::new, |run| format!(" (run {run})")),
+            if reason.is_empty() {
+                String::new()
+            } else {
+                format!(": {reason}")
+            }
         ),
         Event::TornRecordDiscarded { seq, length } => format!(
             "recovery: record {seq}, the last, failed its checks ({length} bytes: a write cut short) and was discarded"

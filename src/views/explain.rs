@@ -8,6 +8,7 @@
 //! only the text shows (a run's kind or status beside its id, the run of an occurrence) are
 //! fields marked `#[serde(skip)]`.
 
+use super::state::{AdministratorView, WatermarkSetBackView};
 use super::{line, watermark_json, Block, TextView};
 use crate::core::*;
 use crate::log::{replay, LogError, RecordStore};
@@ -72,6 +73,11 @@ pub struct WatermarkExplanation {
     pub stuck_warning: bool,
     /// The event that set `full-import-required`, if set.
     pub full_import_required_since_seq: Option<Seq>,
+    /// The administrator who set `full-import-required`, when one did (SPEC §8).
+    pub full_import_required_by_administrator: Option<AdministratorView>,
+    /// The administrator's `set-watermark` that put the committed watermark where it is, until a
+    /// run commits one again (SPEC §8).
+    pub watermark_set_back: Option<WatermarkSetBackView>,
     /// What to do.
     pub remedy: Option<String>,
     /// The kind of the run that committed it.
@@ -98,7 +104,12 @@ pub fn watermark(
     catalog: &RemedyCatalog,
 ) -> Option<WatermarkExplanation> {
     let part = state.partition(connector, partition)?;
-    let committed_seq = part.committed_by().map_or(0, |o| o.seq);
+    // Runs held back count from the commit, or from an administrator's set-back after it (R6's
+    // count restarts there, SPEC §8).
+    let committed_seq = part
+        .committed_by()
+        .map_or(0, |o| o.seq)
+        .max(part.watermark_set_back().map_or(0, |set| set.by.at.seq));
     let held_back: Vec<&RunRecord> = state
         .runs()
         .iter()
@@ -152,6 +163,13 @@ pub fn watermark(
         holding_objects: holding,
         stuck_warning: stuck.is_some(),
         full_import_required_since_seq: part.full_import_required().map(|o| o.seq),
+        full_import_required_by_administrator: part
+            .full_import_required_by_administrator()
+            .map(AdministratorView::new),
+        watermark_set_back: part.watermark_set_back().map(|set| WatermarkSetBackView {
+            run: set.run.0,
+            by: AdministratorView::new(&set.by),
+        }),
         remedy,
         committed_by_kind: part.committed_by().map(|by| {
             by.run
@@ -190,6 +208,16 @@ impl WatermarkExplanation {
                 ),
             ),
             _ => line(out, "No run has committed a watermark yet."),
+        }
+        if let Some(set) = &self.watermark_set_back {
+            line(
+                out,
+                format!(
+                    "An administrator set it back to run {}'s commit: {}; the next delta import reads from there.",
+                    set.run,
+                    set.by.sentence()
+                ),
+            );
         }
         if !self.held_back_by_runs.is_empty() {
             let runs: Vec<String> = self
@@ -237,11 +265,14 @@ impl WatermarkExplanation {
             );
         }
         if let Some(seq) = self.full_import_required_since_seq {
+            let since = match &self.full_import_required_by_administrator {
+                Some(by) => format!("administrator {}", by.sentence()),
+                None => at(seq, self.full_import_required_by_run),
+            };
             line(
                 out,
                 format!(
-                    "A full import is required since {}: delta imports are refused until one completes.",
-                    at(seq, self.full_import_required_by_run)
+                    "A full import is required since {since}: delta imports are refused until one completes."
                 ),
             );
         }
@@ -471,6 +502,10 @@ pub struct HealthExplanation {
     /// The status a run started now would end with, if it would not start.
     #[serde(skip)]
     pub would_end: Option<&'static str>,
+    /// The latest `enable` of the connector, by whom and why (SPEC §8).
+    pub enabled_by: Option<AdministratorView>,
+    /// The latest `resume` of the connector, by whom and why (SPEC §8).
+    pub resumed_by: Option<AdministratorView>,
 }
 
 /// Why `partition` of `connector` is enabled, disabled or suspended, and what lifts it. `None`
@@ -482,6 +517,10 @@ pub fn health(
     catalog: &RemedyCatalog,
 ) -> Option<HealthExplanation> {
     state.partition(connector, partition)?;
+    let connector_state = state
+        .connectors()
+        .find(|(name, _)| *name == connector)
+        .map(|(_, c)| c);
     let mut remedy = None;
     let mut causes = Vec::new();
     for alert in state.alerts().iter().filter(|alert| {
@@ -511,6 +550,12 @@ pub fn health(
         would_end: state
             .refusal_for(connector, partition, RunKind::FullImport)
             .map(|refused| refused.0.as_str()),
+        enabled_by: connector_state
+            .and_then(ConnectorState::enabled_by)
+            .map(AdministratorView::new),
+        resumed_by: connector_state
+            .and_then(ConnectorState::resumed_by)
+            .map(AdministratorView::new),
     })
 }
 
@@ -533,6 +578,18 @@ impl HealthExplanation {
                     at_occurrence(&cause.first),
                     at_occurrence(&cause.last)
                 ),
+            );
+        }
+        if let Some(by) = &self.enabled_by {
+            line(
+                out,
+                format!("The connector was last enabled by {}.", by.sentence()),
+            );
+        }
+        if let Some(by) = &self.resumed_by {
+            line(
+                out,
+                format!("The connector was last resumed by {}.", by.sentence()),
             );
         }
         if let Some(status) = self.would_end {

@@ -80,6 +80,7 @@ pub fn concerns_anchor(event: &Event, anchor: &Anchor) -> bool {
         | Event::RunInterrupted { .. }
         | Event::RunEnded { .. }
         | Event::AdminActionRecorded { .. }
+        | Event::AdministratorActed { .. }
         | Event::TornRecordDiscarded { .. }
         | Event::PresentRecordsAccepted { .. } => false,
     }
@@ -110,6 +111,11 @@ pub fn event_scope<'a>(
             ..
         } => Some((connector, Some(partition))),
         Event::AdminActionRecorded {
+            connector,
+            partition,
+            ..
+        }
+        | Event::AdministratorActed {
             connector,
             partition,
             ..

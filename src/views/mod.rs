@@ -50,7 +50,8 @@ pub use runs::{
     duration_text, runs_table, FaultView, FinishedRunView, LimitView, RefusalView, RunView,
 };
 pub use state::{
-    ObjectErrorView, ObjectView, PartitionStateView, PartitionView, PendingExportView, StateView,
+    AdministratorView, ObjectErrorView, ObjectView, PartitionStateView, PartitionView,
+    PendingExportView, StateView, WatermarkSetBackView,
 };
 pub use verify::{SnapshotProblem, VerifyView};
 

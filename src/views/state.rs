@@ -65,6 +65,12 @@ pub struct PartitionView {
     pub full_import_required: bool,
     /// The run that set the flag.
     pub full_import_required_by_run: Option<u64>,
+    /// The administrator who set the flag (`require-full-import`), or `null` when a run did or
+    /// it is not set.
+    pub full_import_required_by_administrator: Option<AdministratorView>,
+    /// The administrator's `set-watermark` that put the committed watermark where it is, or
+    /// `null`.
+    pub watermark_set_back: Option<WatermarkSetBackView>,
     /// `enabled`, `disabled` or `suspended`.
     pub health: &'static str,
     /// Objects not marked obsolete.
@@ -75,6 +81,46 @@ pub struct PartitionView {
     pub pending_exports: Vec<PendingExportView>,
     /// Open object error records.
     pub object_errors: Vec<ObjectErrorView>,
+}
+
+/// An administrator's action as views show it: who, why and the event (SPEC §8).
+#[derive(Clone, Debug, Serialize)]
+pub struct AdministratorView {
+    /// Who.
+    pub actor: String,
+    /// Why (empty when no reason was given).
+    pub reason: String,
+    /// The event of the action.
+    pub seq: Seq,
+}
+
+impl AdministratorView {
+    /// The view of `mark`.
+    pub fn new(mark: &AdministratorMark) -> Self {
+        AdministratorView {
+            actor: mark.actor.0.clone(),
+            reason: mark.reason.clone(),
+            seq: mark.at.seq,
+        }
+    }
+
+    /// "alice at event 25 (reason)".
+    pub fn sentence(&self) -> String {
+        if self.reason.is_empty() {
+            format!("{} at event {}", self.actor, self.seq)
+        } else {
+            format!("{} at event {} ({})", self.actor, self.seq, self.reason)
+        }
+    }
+}
+
+/// A committed watermark set back by `set-watermark`.
+#[derive(Clone, Debug, Serialize)]
+pub struct WatermarkSetBackView {
+    /// The run whose committed watermark it is.
+    pub run: u64,
+    /// The administrator's action.
+    pub by: AdministratorView,
 }
 
 impl PartitionView {
@@ -95,6 +141,13 @@ impl PartitionView {
                 .full_import_required()
                 .and_then(|o| o.run)
                 .map(|run| run.0),
+            full_import_required_by_administrator: part
+                .full_import_required_by_administrator()
+                .map(AdministratorView::new),
+            watermark_set_back: part.watermark_set_back().map(|set| WatermarkSetBackView {
+                run: set.run.0,
+                by: AdministratorView::new(&set.by),
+            }),
             health: health.as_str(),
             live_objects: part.live_objects(),
             objects: part
@@ -147,6 +200,22 @@ impl TextView for PartitionView {
                 if self.full_import_required { "yes" } else { "no" }
             ),
         );
+        if let Some(by) = &self.full_import_required_by_administrator {
+            line(
+                out,
+                format!("  full import required by administrator {}", by.sentence()),
+            );
+        }
+        if let Some(set) = &self.watermark_set_back {
+            line(
+                out,
+                format!(
+                    "  watermark set back to run {}'s commit by {}",
+                    set.run,
+                    set.by.sentence()
+                ),
+            );
+        }
         if self.health != Health::Enabled.as_str() {
             line(
                 out,
