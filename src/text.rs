@@ -187,3 +187,24 @@ mod tests {
         }
     }
 }
+
+/// `count` with its noun in the right number: "1 run", "3 runs", "0 runs".
+pub fn counted(count: usize, singular: &str, plural: &str) -> String {
+    if count == 1 {
+        format!("1 {singular}")
+    } else {
+        format!("{count} {plural}")
+    }
+}
+
+#[cfg(test)]
+mod counted_tests {
+    use super::counted;
+
+    #[test]
+    fn one_is_singular_and_every_other_count_plural() {
+        assert_eq!(counted(1, "run", "runs"), "1 run");
+        assert_eq!(counted(0, "run", "runs"), "0 runs");
+        assert_eq!(counted(3, "live object", "live objects"), "3 live objects");
+    }
+}

@@ -817,17 +817,22 @@ fn simulate(path: &Path, folder: &Path, json: bool) -> ExitCode {
     match shutdown {
         Ok(log) => {
             if !json {
+                let runs = scenario
+                    .script
+                    .steps
+                    .iter()
+                    .filter(|s| !matches!(s, syncfold::script::Step::Admin { .. }))
+                    .count();
                 println!(
-                    "\n{} runs played from {} into {} ({} events).",
-                    scenario
-                        .script
-                        .steps
-                        .iter()
-                        .filter(|s| !matches!(s, syncfold::script::Step::Admin { .. }))
-                        .count(),
+                    "\n{} played from {} into {} ({}).",
+                    syncfold::text::counted(runs, "run", "runs"),
                     path.display(),
                     folder.display(),
-                    log.last_seq()
+                    syncfold::text::counted(
+                        usize::try_from(log.last_seq()).unwrap_or(usize::MAX),
+                        "event",
+                        "events"
+                    )
                 );
             }
             ExitCode::SUCCESS

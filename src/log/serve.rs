@@ -158,6 +158,14 @@ impl Drop for Server {
         for connection in connections.values() {
             let _ = connection.shutdown(std::net::Shutdown::Both);
         }
+        drop(connections);
+        // A reader's thread holds the source until it sees its connection cut. Wait (bounded) for
+        // every one to let go, so the store, and sled's lock on its files, is released when the
+        // writer drops it: a next writer opening the log at once must not find it still held.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while Arc::strong_count(&self._source) > 1 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
     }
 }
 

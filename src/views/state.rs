@@ -7,6 +7,7 @@ use super::{
 };
 use crate::core::*;
 use crate::remedy::RemedyCatalog;
+use crate::text::counted;
 use serde::Serialize;
 
 /// One staged object of a partition's connector space.
@@ -190,14 +191,26 @@ impl TextView for PartitionView {
         line(
             out,
             format!(
-                "{}/{}: watermark {}, {} live objects of {}, {} pending exports, full import required: {}",
+                "{}/{}: watermark {}, {} of {}, {}, full import required: {}",
                 self.connector,
                 self.name,
                 self.committed_watermark.as_deref().unwrap_or("-"),
-                self.live_objects,
+                counted(
+                    usize::try_from(self.live_objects).unwrap_or(usize::MAX),
+                    "live object",
+                    "live objects"
+                ),
                 self.objects.len(),
-                self.pending_exports.len(),
-                if self.full_import_required { "yes" } else { "no" }
+                counted(
+                    self.pending_exports.len(),
+                    "pending export",
+                    "pending exports"
+                ),
+                if self.full_import_required {
+                    "yes"
+                } else {
+                    "no"
+                }
             ),
         );
         if let Some(by) = &self.full_import_required_by_administrator {
