@@ -67,8 +67,13 @@ pub struct WatermarkExplanation {
     pub committed_at_seq: Option<Seq>,
     /// Delta imports since then that ended where they started, held back by object errors.
     pub held_back_by_runs: Vec<u64>,
-    /// The objects holding it back now.
+    /// The objects holding it back now: open import errors from the run that committed it or a
+    /// later one, which the next delta import reads again.
     pub holding_objects: Vec<HoldingObject>,
+    /// Objects still in error that the watermark has already moved past: their last failure was
+    /// in a run before the one that committed it, so a delta import may never read them again;
+    /// a full import does.
+    pub moved_past_objects: Vec<HoldingObject>,
     /// Whether the stuck-watermark warning is open ([R6](crate::rules#r6)).
     pub stuck_warning: bool,
     /// The event that set `full-import-required`, if set.
@@ -124,22 +129,32 @@ pub fn watermark(
                 )
         })
         .collect();
-    let holding: Vec<HoldingObject> = part
+    // An open error whose last failure came before the run that committed the watermark was not
+    // read by that run: the watermark moved past it. After an administrator's set-back every open
+    // error is ahead of the watermark again.
+    let committing_run = part.committed_by().and_then(|by| by.run);
+    let moved_past = |error: &&ObjectErrorRecord| {
+        part.watermark_set_back().is_none()
+            && matches!((error.last.run, committing_run), (Some(last), Some(commit)) if last < commit)
+    };
+    let (passed, holding): (Vec<_>, Vec<_>) = part
         .object_errors()
         .iter()
         .filter(|(_, error)| error.direction == ErrorDirection::Import)
-        .map(|(anchor, error)| HoldingObject {
-            anchor: anchor.to_string(),
-            error_name: error.name.clone(),
-            description: error.description.clone(),
-            first_seq: error.first.seq,
-            first_run: error.first.run.map(|r| r.0),
-            last_seq: error.last.seq,
-            failing_runs: error.failing_runs,
-            permanent: error.permanent,
-            last_run: error.last.run.map(|r| r.0),
-        })
-        .collect();
+        .partition(|(_, error)| moved_past(error));
+    let holding_object = |(anchor, error): (&Anchor, &ObjectErrorRecord)| HoldingObject {
+        anchor: anchor.to_string(),
+        error_name: error.name.clone(),
+        description: error.description.clone(),
+        first_seq: error.first.seq,
+        first_run: error.first.run.map(|r| r.0),
+        last_seq: error.last.seq,
+        failing_runs: error.failing_runs,
+        permanent: error.permanent,
+        last_run: error.last.run.map(|r| r.0),
+    };
+    let holding: Vec<HoldingObject> = holding.into_iter().map(holding_object).collect();
+    let moved_past_objects: Vec<HoldingObject> = passed.into_iter().map(holding_object).collect();
     let stuck = state.alerts().into_iter().find(|alert| {
         alert.code == "stuck-watermark" && alert.partition.as_ref() == Some(partition)
     });
@@ -149,6 +164,8 @@ pub fn watermark(
         catalog.find("stuck-watermark", "")
     } else if !holding.is_empty() {
         catalog.find(crate::remedy::OBJECT_FALLBACK, "")
+    } else if !moved_past_objects.is_empty() {
+        catalog.find("stuck-watermark", "")
     } else {
         None
     }
@@ -161,6 +178,7 @@ pub fn watermark(
         committed_at_seq: part.committed_by().map(|o| o.seq),
         held_back_by_runs: held_back.iter().map(|run| run.id.0).collect(),
         holding_objects: holding,
+        moved_past_objects,
         stuck_warning: stuck.is_some(),
         full_import_required_since_seq: part.full_import_required().map(|o| o.seq),
         full_import_required_by_administrator: part
@@ -251,6 +269,24 @@ impl WatermarkExplanation {
                         at(object.last_seq, object.last_run),
                         object.failing_runs,
                         if object.permanent { "; permanent" } else { "" }
+                    ),
+                );
+            }
+        }
+        if !self.moved_past_objects.is_empty() {
+            line(
+                out,
+                "Objects still in error that the watermark has already moved past (a delta import may never read them again; a full import reads them again):",
+            );
+            for object in &self.moved_past_objects {
+                line(
+                    out,
+                    format!(
+                        "  {}: {} \"{}\", last failed at {}",
+                        object.anchor,
+                        object.error_name,
+                        object.description,
+                        at(object.last_seq, object.last_run),
                     ),
                 );
             }
