@@ -15,7 +15,7 @@ pub const BUILTIN: &str = include_str!("remedies.toml");
 pub const OBJECT_FALLBACK: &str = "*object*";
 
 /// One entry of the catalog.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Remedy {
     /// The alert code it answers.

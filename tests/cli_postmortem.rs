@@ -519,3 +519,46 @@ fn every_command_has_help_with_an_example() {
         );
     }
 }
+
+/// `syncfold remedies` prints the catalog in force: every built-in entry, then a file's, as text
+/// (escaped) and as one JSON object per entry.
+#[test]
+fn remedies_prints_the_catalog_in_force() {
+    let builtin = syncfold::remedy::RemedyCatalog::builtin();
+    let output = Command::new(env!("CARGO_BIN_EXE_syncfold"))
+        .args(["remedies", "--json"])
+        .output()
+        .expect("runs");
+    assert!(output.status.success(), "{output:?}");
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(lines.len(), builtin.entries().len());
+    for (line, entry) in lines.iter().zip(builtin.entries()) {
+        assert_eq!(line["code"], entry.code.as_str());
+        assert_eq!(line["remedy"], entry.remedy.as_str());
+    }
+    let folder = std::env::temp_dir().join(format!("syncfold-remedies-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).expect("scratch");
+    let file = folder.join("ours.toml");
+    std::fs::write(
+        &file,
+        "[[remedy]]\ncode = \"server-down\"\ntitle = \"Ours\"\nremedy = \"Call the \\u001b[31mNOC\"\nsource = \"our runbook\"\n",
+    )
+    .expect("written");
+    let output = Command::new(env!("CARGO_BIN_EXE_syncfold"))
+        .arg("remedies")
+        .arg("--remedies")
+        .arg(&file)
+        .output()
+        .expect("runs");
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("server-down: Ours"), "{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "a catalog file's escape is shown, not obeyed"
+    );
+    let _ = std::fs::remove_dir_all(&folder);
+}

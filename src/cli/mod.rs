@@ -244,6 +244,20 @@ enum Commands {
         #[arg(long)]
         json: bool,
     },
+    /// Print the remedy catalog: what to do about each alert code (the built-in catalog, extended
+    /// by a file of the same shape).
+    #[command(
+        after_help = concat!("Examples:\n  syncfold remedies\n  syncfold remedies --json\n  syncfold remedies --remedies ./our-remedies.toml", "\n\n", exit_status!())
+    )]
+    Remedies {
+        /// A remedy catalog file extending the built-in one.
+        #[arg(long, value_name = "FILE")]
+        remedies: Option<PathBuf>,
+        /// One JSON object per line per entry (`code`, `message_contains`, `title`, `remedy`,
+        /// `source`).
+        #[arg(long)]
+        json: bool,
+    },
     /// Check a whole log: checksums, formats, hash chain, rules, acknowledged length, snapshots.
     /// Exits non-zero naming the first bad event and the remedy.
     #[command(
@@ -497,6 +511,7 @@ pub fn run() -> ExitCode {
             json,
         ),
         Commands::Verify { log, json } => postmortem::verify_log(&log, json),
+        Commands::Remedies { remedies, json } => print_remedies(remedies.as_deref(), json),
         Commands::Admin {
             action,
             log,
@@ -842,6 +857,35 @@ fn simulate(path: &Path, folder: &Path, json: bool) -> ExitCode {
             format!("{}: {error}", folder.display()),
         ),
     }
+}
+
+/// `remedies`: every entry of the catalog in force, in the order a lookup sees them.
+fn print_remedies(extra: Option<&Path>, json: bool) -> ExitCode {
+    let catalog = match catalog(extra) {
+        Ok(catalog) => catalog,
+        Err(code) => return code,
+    };
+    for entry in catalog.entries() {
+        if json {
+            match serde_json::to_string(entry) {
+                Ok(line) => println!("{line}"),
+                Err(error) => return fail(BUG, format!("a remedy could not be written: {error}")),
+            }
+        } else {
+            match &entry.message_contains {
+                Some(text) => say!(
+                    "{} (message containing \"{text}\"): {}",
+                    entry.code,
+                    entry.title
+                ),
+                None => say!("{}: {}", entry.code, entry.title),
+            }
+            say!("  {}", entry.remedy);
+            say!("  Source: {}.", entry.source);
+            println!();
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn catalog(extra: Option<&Path>) -> Result<RemedyCatalog, ExitCode> {
