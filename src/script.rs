@@ -86,6 +86,52 @@ pub struct ScriptedAnswers {
     fault: Option<Fault>,
 }
 
+impl Step {
+    /// What the step means for a pump: the commands carried out before its run (the changes an
+    /// export queues, or the administrator's action), and the run's plan (`None` for an
+    /// administrator's step). The player and any other pump of a script share this reading.
+    pub fn prepare(
+        &self,
+        connector: &ConnectorName,
+        settings: &Settings,
+    ) -> (Vec<Command>, Option<RunPlan>) {
+        let plan = |partition: &PartitionName, kind| {
+            Some(RunPlan::new(
+                connector.clone(),
+                partition.clone(),
+                kind,
+                settings.clone(),
+            ))
+        };
+        match self {
+            Step::Import {
+                partition, kind, ..
+            } => (Vec::new(), plan(partition, *kind)),
+            Step::Export {
+                partition, enqueue, ..
+            } => {
+                let queue = enqueue
+                    .iter()
+                    .map(|change| Command::QueueExport {
+                        connector: connector.clone(),
+                        partition: partition.clone(),
+                        change: change.clone(),
+                    })
+                    .collect();
+                (queue, plan(partition, RunKind::Export))
+            }
+            Step::Admin { partition, action } => {
+                let admin = Command::RecordAdminAction {
+                    connector: connector.clone(),
+                    partition: partition.clone(),
+                    action: *action,
+                };
+                (vec![admin], None)
+            }
+        }
+    }
+}
+
 impl ScriptedAnswers {
     /// The answers a step scripts (an administrator's step scripts none).
     pub fn of(step: &Step) -> Self {
@@ -218,32 +264,13 @@ impl Player {
         settings: &Settings,
         step: &Step,
     ) -> Result<Option<RunId>, PlayError> {
-        let (partition, kind) = match step {
-            Step::Import {
-                partition, kind, ..
-            } => (partition, *kind),
-            Step::Export {
-                partition, enqueue, ..
-            } => {
-                for change in enqueue {
-                    self.execute(&Command::QueueExport {
-                        connector: connector.clone(),
-                        partition: partition.clone(),
-                        change: change.clone(),
-                    })?;
-                }
-                (partition, RunKind::Export)
-            }
-            Step::Admin { partition, action } => {
-                self.execute(&Command::RecordAdminAction {
-                    connector: connector.clone(),
-                    partition: partition.clone(),
-                    action: *action,
-                })?;
-                return Ok(None);
-            }
+        let (before, plan) = step.prepare(connector, settings);
+        for command in &before {
+            self.execute(command)?;
+        }
+        let Some(mut plan) = plan else {
+            return Ok(None);
         };
-        let mut plan = RunPlan::new(connector.clone(), partition.clone(), kind, settings.clone());
         plan.batch_size_max = self.batch_size_max;
         self.run(plan, ScriptedAnswers::of(step)).map(Some)
     }

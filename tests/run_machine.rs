@@ -28,39 +28,11 @@ fn connector_first(script: &Script, read_ahead: bool, batch: usize) -> Vec<Envel
         Ok(Executed::new(state, events))
     };
     for step in &script.steps {
-        let (partition, kind) = match step {
-            Step::Import {
-                partition, kind, ..
-            } => (partition, *kind),
-            Step::Export {
-                partition, enqueue, ..
-            } => {
-                for change in enqueue {
-                    let queue = Command::QueueExport {
-                        connector: script.connector.clone(),
-                        partition: partition.clone(),
-                        change: change.clone(),
-                    };
-                    execute(&mut state, &queue).expect("queued");
-                }
-                (partition, RunKind::Export)
-            }
-            Step::Admin { partition, action } => {
-                let admin = Command::RecordAdminAction {
-                    connector: script.connector.clone(),
-                    partition: partition.clone(),
-                    action: *action,
-                };
-                execute(&mut state, &admin).expect("recorded");
-                continue;
-            }
-        };
-        let mut plan = RunPlan::new(
-            script.connector.clone(),
-            partition.clone(),
-            kind,
-            script.settings.clone(),
-        );
+        let (before, plan) = step.prepare(&script.connector, &script.settings);
+        for command in &before {
+            execute(&mut state, command).expect("accepted");
+        }
+        let Some(mut plan) = plan else { continue };
         plan.read_ahead = read_ahead;
         plan.batch_size_max = batch;
         let mut answers = ScriptedAnswers::of(step);
@@ -166,39 +138,11 @@ fn through_log(script: &Script) -> Vec<Event> {
         Log::open(MemoryStore::new(), LogOptions::default(), Timestamp(0)).expect("log");
     let me = Actor::from_name("t");
     for step in &script.steps {
-        let (partition, kind) = match step {
-            Step::Import {
-                partition, kind, ..
-            } => (partition, *kind),
-            Step::Export {
-                partition, enqueue, ..
-            } => {
-                for change in enqueue {
-                    let queue = Command::QueueExport {
-                        connector: script.connector.clone(),
-                        partition: partition.clone(),
-                        change: change.clone(),
-                    };
-                    log.step(queue, Timestamp(0), &me).expect("queued");
-                }
-                (partition, RunKind::Export)
-            }
-            Step::Admin { partition, action } => {
-                let admin = Command::RecordAdminAction {
-                    connector: script.connector.clone(),
-                    partition: partition.clone(),
-                    action: *action,
-                };
-                log.step(admin, Timestamp(0), &me).expect("recorded");
-                continue;
-            }
-        };
-        let plan = RunPlan::new(
-            script.connector.clone(),
-            partition.clone(),
-            kind,
-            script.settings.clone(),
-        );
+        let (before, plan) = step.prepare(&script.connector, &script.settings);
+        for command in before {
+            log.step(command, Timestamp(0), &me).expect("accepted");
+        }
+        let Some(plan) = plan else { continue };
         let mut answers = ScriptedAnswers::of(step);
         let mut machine = RunMachine::new(plan);
         while let Some(action) = machine.poll() {
