@@ -1182,39 +1182,9 @@ fn spec_names_are_pinned() {
             "approve-obsoletion"
         ]
     );
-    let obsoletion: Vec<&str> = [
-        Obsoletion::Applied,
-        Obsoletion::Skipped,
-        Obsoletion::Held,
-        Obsoletion::NotApplicable,
-    ]
-    .iter()
-    .map(|o| o.as_str())
-    .collect();
+    let obsoletion: Vec<&str> = Obsoletion::ALL.iter().map(|o| o.as_str()).collect();
     assert_eq!(obsoletion, ["applied", "skipped", "held", "not-applicable"]);
-    let statuses: Vec<&str> = [
-        RunStatus::Success,
-        RunStatus::CompletedWarnings,
-        RunStatus::CompletedDiscoveryErrors,
-        RunStatus::CompletedExportErrors,
-        RunStatus::StoppedObjectError,
-        RunStatus::StoppedErrorLimit,
-        RunStatus::StoppedSnapshotLimit,
-        RunStatus::StoppedDeletionThresholdExceeded,
-        RunStatus::StoppedServerDown,
-        RunStatus::StoppedConnectivity,
-        RunStatus::StoppedBadServerCredentials,
-        RunStatus::StoppedConnectorException,
-        RunStatus::StoppedDeltaLogBroken,
-        RunStatus::StoppedWatermarkExpired,
-        RunStatus::NoStartFullImportRequired,
-        RunStatus::NoStartDisabled,
-        RunStatus::NoStartSuspended,
-        RunStatus::Interrupted,
-    ]
-    .iter()
-    .map(|s| s.as_str())
-    .collect();
+    let statuses: Vec<&str> = RunStatus::ALL.iter().map(|s| s.as_str()).collect();
     assert_eq!(
         statuses,
         [
