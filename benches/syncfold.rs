@@ -24,9 +24,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 use std::time::Instant;
 use syncfold::core::*;
-use syncfold::engine::{Connector, Engine, EngineOptions, ImportRequest, RunContext};
+use syncfold::engine::{Engine, EngineOptions};
 use syncfold::log::record::HEADER_BYTES;
 use syncfold::log::{codec, replay, Log, LogOptions, Pipelined, RecordStore, SledStore};
+
+#[path = "common/directory.rs"]
+mod directory;
+use directory::Directory;
 
 /// Counts heap bytes while `COUNTING` is set, to weigh the state; otherwise a plain pass-through.
 struct CountingAllocator;
@@ -151,63 +155,6 @@ fn args() -> Args {
     parsed
 }
 
-/// Object `id` as a directory would return it: a DN-like anchor and a few attributes.
-fn object(id: u64) -> ObjectChange {
-    let attribute = |name: &str, value: String| (name.to_owned(), AttributeValue::Single(value));
-    ObjectChange {
-        anchor: Anchor(format!("uid=u{id:08},ou=people,dc=example,dc=org")),
-        kind: ChangeKind::Add,
-        attributes: Attributes(
-            [
-                attribute("cn", format!("User {id}")),
-                attribute("mail", format!("u{id}@example.org")),
-                attribute("employeeNumber", id.to_string()),
-            ]
-            .into_iter()
-            .collect(),
-        ),
-    }
-}
-
-/// An in-memory directory: serves `total` objects in pages of `page_size`, built as they are read.
-struct Directory {
-    next: u64,
-    total: u64,
-    page_size: u64,
-    pages: u64,
-}
-
-impl Connector for Directory {
-    async fn open_run(&mut self, _context: &RunContext) -> Result<(), Fault> {
-        self.next = 0;
-        self.pages = 0;
-        Ok(())
-    }
-
-    async fn import_page(&mut self, _request: &ImportRequest) -> Result<Option<Page>, Fault> {
-        if self.next >= self.total {
-            return Ok(None);
-        }
-        let end = (self.next + self.page_size).min(self.total);
-        let changes = (self.next..end).map(object).collect();
-        self.next = end;
-        self.pages += 1;
-        Ok(Some(Page {
-            changes,
-            watermark: Some(Watermark::from_text(&format!("usn-{}", self.pages))),
-            ..Page::default()
-        }))
-    }
-
-    async fn export(
-        &mut self,
-        _context: &RunContext,
-        _batch: &[ExportChange],
-    ) -> Result<Vec<(Anchor, ExportOutcome)>, Fault> {
-        Ok(Vec::new())
-    }
-}
-
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("syncfold-bench-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -239,12 +186,7 @@ fn ingest(folder: &Path, args: &Args) -> Ingested {
     let store = Pipelined::new(SledStore::open(folder).expect("open the log"));
     let (log, _) = Log::open(store, LogOptions::default(), Timestamp(0)).expect("open the log");
     let engine = Engine::new(log, EngineOptions::default());
-    let mut directory = Directory {
-        next: 0,
-        total: args.objects,
-        page_size: args.page_size,
-        pages: 0,
-    };
+    let mut directory = Directory::new(args.objects, args.page_size);
     let settings = Settings {
         snapshot_limit: u64::MAX,
         ..Settings::default()

@@ -25,10 +25,40 @@ pub struct Remedy {
     pub message_contains: Option<String>,
     /// A short title.
     pub title: String,
+    /// The actionable sentence, short enough for a column of the alert wall; when absent,
+    /// [`Remedy::action`] shortens the remedy's first sentence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
     /// What to do.
     pub remedy: String,
-    /// Where the advice comes from.
+    /// Where the advice comes from: provenance for the docs and the JSON, never printed in text.
     pub source: String,
+}
+
+/// The longest [`Remedy::action`] made from a remedy's first sentence, in characters.
+pub const ACTION_MAX: usize = 100;
+
+impl Remedy {
+    /// What to do, in one short sentence: the entry's `action`, else the remedy's first sentence,
+    /// cut at a word before [`ACTION_MAX`] characters with "…" when longer.
+    pub fn action(&self) -> String {
+        if let Some(action) = self.action.as_deref().filter(|a| !a.trim().is_empty()) {
+            return action.trim().to_owned();
+        }
+        let text = self.remedy.trim();
+        let first = text.find(". ").map_or(text, |end| &text[..=end]);
+        shorten(first, ACTION_MAX)
+    }
+}
+
+/// `text`, cut at a word boundary so that it and a trailing "…" fit `max` characters.
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    let at_word = cut.rfind(' ').map_or(cut.as_str(), |space| &cut[..space]);
+    format!("{}…", at_word.trim_end_matches([',', ';', ':', ' ']))
 }
 
 #[derive(Deserialize)]
@@ -57,7 +87,7 @@ impl RemedyCatalog {
     /// The built-in catalog.
     pub fn builtin() -> Self {
         // The built-in text is part of the program and tested; failing to parse it is a bug.
-        Self::parse("built-in remedies.toml", BUILTIN)
+        Self::parse("the built-in catalog", BUILTIN)
             .unwrap_or_else(|error| unreachable!("the built-in remedy catalog is valid: {error}"))
     }
 
@@ -121,5 +151,45 @@ impl RemedyCatalog {
             .filter(matching)
             .find(|entry| entry.message_contains.is_some())
             .or_else(|| self.entries.iter().rev().find(matching))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(action: Option<&str>, remedy: &str) -> Remedy {
+        Remedy {
+            code: "x".into(),
+            message_contains: None,
+            title: "A title".into(),
+            action: action.map(str::to_owned),
+            remedy: remedy.into(),
+            source: "here".into(),
+        }
+    }
+
+    #[test]
+    fn an_action_is_the_entry_s_or_its_remedy_s_first_sentence_shortened() {
+        assert_eq!(
+            entry(Some("Run a full import."), "Long. Text.").action(),
+            "Run a full import."
+        );
+        assert_eq!(
+            entry(None, "Call the vendor. Then wait.").action(),
+            "Call the vendor."
+        );
+        let long = "word ".repeat(40);
+        let action = entry(None, &long).action();
+        assert!(action.chars().count() <= ACTION_MAX, "{action}");
+        assert!(action.ends_with("word…"), "{action}");
+        for remedy in RemedyCatalog::builtin().entries() {
+            assert!(remedy.action.is_some(), "{} has an action", remedy.code);
+            assert!(
+                remedy.action().chars().count() <= ACTION_MAX,
+                "{}",
+                remedy.code
+            );
+        }
     }
 }

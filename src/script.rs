@@ -7,7 +7,7 @@
 //! [`Engine`](crate::engine::Engine) or the log ([`crate::log`]'s run API) instead.
 
 use crate::core::*;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What the connector does when asked for the next page of an import.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,6 +84,59 @@ pub struct ScriptedAnswers {
     pages: Vec<ImportPage>,
     results: BTreeMap<Anchor, ExportOutcome>,
     fault: Option<Fault>,
+    /// The objects the run handed to the connector so far.
+    sent: BTreeSet<Anchor>,
+    /// The objects the connector answered so far.
+    answered: BTreeSet<Anchor>,
+}
+
+/// Why a scripted export result was never used: what the run did instead of sending its object
+/// and hearing the scripted answer (see [`ScriptedAnswers::unused`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UnusedResult {
+    /// The run did not start (it ended with this `no-start-*` status), so it sent nothing.
+    NotStarted(RunStatus),
+    /// The object was not pending on the partition when the run started: never queued, or
+    /// already exported by an earlier run.
+    NotPending(PartitionName),
+    /// The object was pending but the run stopped (with this status) before sending it; it stays
+    /// pending for the next export run.
+    StoppedFirst(RunStatus),
+    /// The object was sent in the batch that an earlier object's `custom-stop-run` stopped, so
+    /// the connector never answered it.
+    Unanswered,
+}
+
+impl UnusedResult {
+    /// The whole sentence for the result for `anchor`: what happened, then the remedy.
+    pub fn sentence(&self, anchor: &Anchor) -> String {
+        let anchor = anchor.as_str();
+        match self {
+            UnusedResult::NotStarted(status) => format!(
+                "export result for `{anchor}`, which this export run did not send; the run did \
+                 not start ({status}): remove the result, or the steps that keep the run from \
+                 starting"
+            ),
+            UnusedResult::NotPending(partition) => format!(
+                "export result for `{anchor}`, which this export run did not send; it is not \
+                 pending on partition {:?} when the run starts (never queued, or already \
+                 exported by an earlier run): queue it with `enqueue` in this or an earlier \
+                 export step, or remove the result",
+                partition.as_str()
+            ),
+            UnusedResult::StoppedFirst(status) => format!(
+                "export result for `{anchor}`, which this export run did not send; the run \
+                 stopped ({status}) before sending it, so it stays pending: move the result to \
+                 the next export step, or remove it"
+            ),
+            UnusedResult::Unanswered => format!(
+                "export result for `{anchor}`, which this export run sent but the connector \
+                 never answered; an earlier object's custom-stop-run in the same batch stopped \
+                 the run first, so `{anchor}` stays pending: move the result to the next export \
+                 step, or remove it"
+            ),
+        }
+    }
 }
 
 impl Step {
@@ -165,8 +218,40 @@ impl ScriptedAnswers {
     }
 
     /// The results for an export batch (see [`scripted_answers`]).
-    pub fn export(&self, batch: &[ExportChange]) -> Vec<(Anchor, ExportOutcome)> {
-        scripted_answers(&self.results, batch.iter().map(|change| &change.anchor))
+    pub fn export(&mut self, batch: &[ExportChange]) -> Vec<(Anchor, ExportOutcome)> {
+        let answers = scripted_answers(&self.results, batch.iter().map(|change| &change.anchor));
+        self.sent
+            .extend(batch.iter().map(|change| change.anchor.clone()));
+        self.answered
+            .extend(answers.iter().map(|(anchor, _)| anchor.clone()));
+        answers
+    }
+
+    /// The scripted export results the run has not used so far, in anchor order, with why:
+    /// `record` is the run as it ended, `pending` the objects pending on its partition when it
+    /// started. A scenario's results must all be used (docs/SEMANTICS.md).
+    pub fn unused(
+        &self,
+        record: &crate::core::RunRecord,
+        pending: &BTreeSet<Anchor>,
+    ) -> Vec<(Anchor, UnusedResult)> {
+        self.results
+            .keys()
+            .filter(|anchor| !self.answered.contains(*anchor))
+            .map(|anchor| {
+                let status = record.status.unwrap_or(RunStatus::Interrupted);
+                let why = if record.refusal.is_some() {
+                    UnusedResult::NotStarted(status)
+                } else if self.sent.contains(anchor) {
+                    UnusedResult::Unanswered
+                } else if !pending.contains(anchor) {
+                    UnusedResult::NotPending(record.partition.clone())
+                } else {
+                    UnusedResult::StoppedFirst(status)
+                };
+                (anchor.clone(), why)
+            })
+            .collect()
     }
 }
 
@@ -226,6 +311,11 @@ impl Player {
         })
     }
 
+    /// The time the next event will carry.
+    pub fn clock(&self) -> Timestamp {
+        self.clock
+    }
+
     /// Moves the clock forward, e.g. to put a night between two runs.
     pub fn advance_clock(&mut self, milliseconds: i64) {
         self.clock = Timestamp(self.clock.0 + milliseconds);
@@ -277,6 +367,16 @@ impl Player {
 
     /// Pumps one run's machine to its end, answering for the connector from the script.
     pub fn run(&mut self, plan: RunPlan, mut answers: ScriptedAnswers) -> Result<RunId, PlayError> {
+        self.run_with(plan, &mut answers)
+    }
+
+    /// [`Player::run`], keeping the answers so the caller can ask which were used
+    /// ([`ScriptedAnswers::unused`]).
+    pub fn run_with(
+        &mut self,
+        plan: RunPlan,
+        answers: &mut ScriptedAnswers,
+    ) -> Result<RunId, PlayError> {
         let mut machine = RunMachine::new(plan);
         while let Some(action) = machine.poll() {
             match action {
@@ -297,6 +397,24 @@ impl Player {
             phase: "waiting for an answer the player never gives",
         }))
     }
+}
+
+/// The objects pending export on a partition of `state`, the `pending` that
+/// [`ScriptedAnswers::unused`] takes.
+pub fn pending_anchors(
+    state: &State,
+    connector: &ConnectorName,
+    partition: &PartitionName,
+) -> BTreeSet<Anchor> {
+    state
+        .partition(connector, partition)
+        .map(|part| {
+            part.exports()
+                .in_order()
+                .map(|entry| entry.change.anchor.clone())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// How a scripted connector answers an export batch: each object's scripted result, `success`

@@ -208,3 +208,37 @@ mod counted_tests {
         assert_eq!(counted(3, "live object", "live objects"), "3 live objects");
     }
 }
+
+/// A description, reason or message as text shows it: itself, or "no description" when it is
+/// empty or blank, so that no view prints `name ()` or `""`.
+pub fn or_no_description(text: &str) -> &str {
+    if text.trim().is_empty() {
+        "no description"
+    } else {
+        text
+    }
+}
+
+/// ` (TEXT)` after a name, or nothing when `text` is empty or blank: for reasons and
+/// descriptions that are optional, so that no view prints `()`.
+pub fn parenthesized(text: &str) -> String {
+    if text.trim().is_empty() {
+        String::new()
+    } else {
+        format!(" ({text})")
+    }
+}
+
+#[cfg(test)]
+mod description_tests {
+    use super::{or_no_description, parenthesized};
+
+    #[test]
+    fn an_empty_description_is_never_shown_as_empty_brackets() {
+        assert_eq!(or_no_description(""), "no description");
+        assert_eq!(or_no_description("  "), "no description");
+        assert_eq!(or_no_description("bad cn"), "bad cn");
+        assert_eq!(parenthesized(""), "");
+        assert_eq!(parenthesized("ticket 4"), " (ticket 4)");
+    }
+}

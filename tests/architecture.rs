@@ -97,6 +97,8 @@ const LAYERS: &[(&str, &[&str])] = &[
         &["core", "script", "engine", "testkit"],
     ),
     ("src/testkit/", &["core", "script", "testkit"]),
+    // The LDAP connector implements the connector contract over the core's vocabulary only.
+    ("src/engine/ldap/", &["core", "engine"]),
     (
         "src/engine/",
         &["core", "log", "script", "engine", "scenario"],
@@ -206,4 +208,39 @@ const FORBIDDEN_IN_VIEWS: &[&str] = &[
 fn views_build_values_and_print_nothing() {
     let checked = assert_names_none("src/views", "a view", FORBIDDEN_IN_VIEWS, &[]);
     assert!(checked >= 7, "expected the views' modules, found {checked}");
+}
+
+/// The PostgreSQL client is the PostgreSQL store's business: every other file reaches a log in
+/// PostgreSQL through `PgStore` and `RecordStore`, so the client (its runtime, its errors, its
+/// password-bearing configuration) can be changed or audited in one folder.
+#[test]
+fn only_the_postgresql_store_names_the_postgresql_client() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    sources(&root.join("src"), &mut files);
+    let mut inside = 0;
+    for path in files {
+        let relative = path
+            .strip_prefix(root)
+            .expect("under the crate")
+            .to_string_lossy()
+            .into_owned();
+        if relative.starts_with("src/log/pg/") {
+            inside += 1;
+            continue;
+        }
+        let source = fs::read_to_string(&path).expect("readable source");
+        for (number, line) in source.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            assert!(
+                !code.contains("tokio_postgres"),
+                "{relative}:{}: only src/log/pg/ may name the PostgreSQL client: {line}",
+                number + 1
+            );
+        }
+    }
+    assert!(
+        inside >= 2,
+        "expected the PostgreSQL store's modules, found {inside}"
+    );
 }

@@ -570,3 +570,62 @@ fn evidence_edges_from_the_review() {
     release.join().expect("released");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A scenario whose export results all get used when played into a new log can still leave one
+/// unused in a log with earlier history (here a disabled connector): `simulate` stops after that
+/// run with status 2, naming the step and saying what the log now holds (issue 16).
+#[test]
+fn an_export_result_left_unused_by_the_log_history_stops_simulate_with_status_2() {
+    let dir = scratch("unused-result");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let log = dir.join("log");
+    let disable = dir.join("disable.toml");
+    std::fs::write(
+        &disable,
+        "[connector]\nname = \"hr\"\n[[step]]\nkind = \"full-import\"\n  [[step.page]]\n  \
+         fault = \"bad-credentials\"\n",
+    )
+    .expect("write");
+    let export = dir.join("export.toml");
+    std::fs::write(
+        &export,
+        "[connector]\nname = \"hr\"\n[[step]]\nkind = \"export\"\n\
+         enqueue = [ { anchor = \"u2\", change = \"add\" } ]\n\
+         results = [ { anchor = \"u2\", result = \"success\" } ]\n[[step]]\nkind = \"export\"\n",
+    )
+    .expect("write");
+    let first = syncfold()
+        .arg("simulate")
+        .arg(&disable)
+        .arg("--log")
+        .arg(&log)
+        .output()
+        .expect("runs");
+    assert_eq!(first.status.code(), Some(0));
+    let output = syncfold()
+        .arg("simulate")
+        .arg(&export)
+        .arg("--log")
+        .arg(&log)
+        .arg("--json")
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        stderr,
+        format!(
+            "error: {}:3: step[0].results: export result for `u2`, which this export run did not \
+             send; the run did not start (no-start-disabled): remove the result, or the steps \
+             that keep the run from starting; run 2 and the steps before it are in {} (nothing \
+             after it was played)\n",
+            export.display(),
+            log.display()
+        )
+    );
+    // The run is durable and printed; the step after it was not played.
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(stdout.contains("\"no-start-disabled\""), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

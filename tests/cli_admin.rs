@@ -180,7 +180,14 @@ fn set_watermark_to_a_run_that_committed_nothing_exits_1_naming_the_rule() {
     );
     assert_eq!(output.status.code(), Some(1));
     let error = text(&output.stderr);
-    assert!(error.contains("R1"), "{error}");
+    assert!(
+        error.contains("refused, because a watermark never advances past an error"),
+        "{error}"
+    );
+    assert!(
+        !error.contains("R1"),
+        "no rule number for the operator: {error}"
+    );
     assert!(
         error.contains("run 3 did not commit a watermark on people"),
         "{error}"

@@ -315,9 +315,9 @@ fn explain_obsoletion_and_health_say_why() {
         &log,
     ));
     assert!(text.contains("obsoletion skipped"), "{text}");
-    assert!(text.contains("because it had 1 error(s)"), "{text}");
+    assert!(text.contains("because it had 1 error:"), "{text}");
     assert!(
-        text.contains("failed ("),
+        text.contains("failed with "),
         "the failing object is named: {text}"
     );
     let _ = std::fs::remove_dir_all(&log);
@@ -351,8 +351,16 @@ fn diff_alerts_runs_and_events_read_the_log() {
     )))
     .expect("JSON");
     assert_eq!(diff["partitions"][0]["health"]["after"], "suspended");
-    assert_eq!(diff["alerts"]["opened"][0]["code"], "server-down");
-    assert_eq!(diff["alerts"]["opened"][0]["severity"], "error");
+    // The transient warning turned permanent: one alert that escalated, not one closed and one
+    // opened.
+    assert_eq!(diff["alerts"]["opened"], serde_json::json!([]));
+    assert_eq!(diff["alerts"]["closed"], serde_json::json!([]));
+    let escalated = &diff["alerts"]["escalated"][0];
+    assert_eq!(escalated["code"], "server-down");
+    assert_eq!(escalated["severity_before"], "warning");
+    assert_eq!(escalated["severity_after"], "error");
+    assert_eq!(escalated["severity"], "error");
+    assert_eq!(escalated["connector"], "crm");
     let text = stdout(&syncfold(
         &["diff", "--from", &end_of(6), "--to", &end_of(7)],
         &log,
@@ -361,6 +369,39 @@ fn diff_alerts_runs_and_events_read_the_log() {
         text.contains("health \"enabled\" -> \"suspended\""),
         "{text}"
     );
+    assert!(
+        text.contains("alert escalated: warning → error server-down on connector crm"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("alert opened") && !text.contains("alert closed"),
+        "{text}"
+    );
+    // `resume` turns the error back into a warning: de-escalated, one change again.
+    let resumed = runs[8]["started_seq"].as_u64().expect("run 9 started") - 1;
+    let back: Value = serde_json::from_str(&stdout(&syncfold(
+        &[
+            "diff",
+            "--from",
+            &end_of(8),
+            "--to",
+            &resumed.to_string(),
+            "--json",
+        ],
+        &log,
+    )))
+    .expect("JSON");
+    assert_eq!(back["alerts"]["de_escalated"][0]["code"], "server-down");
+    assert_eq!(
+        back["alerts"]["de_escalated"][0]["severity_before"],
+        "error"
+    );
+    assert_eq!(
+        back["alerts"]["de_escalated"][0]["severity_after"],
+        "warning"
+    );
+    assert_eq!(back["alerts"]["opened"], serde_json::json!([]));
+    assert_eq!(back["alerts"]["closed"], serde_json::json!([]));
     let backwards = syncfold(&["diff", "--from", "9", "--to", "3"], &log);
     assert_eq!(backwards.status.code(), Some(2));
 
@@ -500,7 +541,7 @@ fn a_log_from_a_newer_syncfold_asks_for_an_upgrade() {
 fn every_command_has_help_with_an_example() {
     for command in [
         "demo", "simulate", "state", "runs", "events", "diff", "alerts", "explain", "verify",
-        "admin",
+        "admin", "report",
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_syncfold"))
             .args([command, "--help"])
@@ -561,4 +602,115 @@ fn remedies_prints_the_catalog_in_force() {
         "a catalog file's escape is shown, not obeyed"
     );
     let _ = std::fs::remove_dir_all(&folder);
+}
+
+/// A catalog file of our own, for `--remedies`.
+fn our_remedies(name: &str) -> (PathBuf, PathBuf) {
+    let folder = std::env::temp_dir().join(format!("syncfold-ours-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).expect("scratch");
+    let file = folder.join("ours.toml");
+    std::fs::write(
+        &file,
+        "[[remedy]]\ncode = \"stuck-watermark\"\ntitle = \"Ours\"\nremedy = \"Page the directory team on call.\"\nsource = \"our runbook\"\n\n[[remedy]]\ncode = \"invalid-characters-error\"\ntitle = \"Ours too\"\nremedy = \"Ask HR to fix the cn.\"\nsource = \"our runbook\"\n",
+    )
+    .expect("written");
+    (folder, file)
+}
+
+/// `explain` takes `--remedies` as `alerts` and `state` do: the catalog file's remedy is the
+/// one shown, and a bad file is a usage error.
+#[test]
+fn explain_shows_the_remedy_of_a_catalog_file() {
+    let log = simulated("stuck-watermark.toml", "explain-remedies");
+    let (folder, file) = our_remedies("explain");
+    let file = file.to_str().expect("utf-8");
+    let end_of_run_4 = runs_of(&log)[3]["ended_seq"].to_string();
+    for what in ["watermark", "health"] {
+        let args = [
+            "explain",
+            what,
+            "--partition",
+            "people",
+            "--at",
+            &end_of_run_4,
+            "--remedies",
+            file,
+        ];
+        let text = stdout(&syncfold(&args, &log));
+        assert!(
+            text.contains("Remedy: Page the directory team on call."),
+            "explain {what}:\n{text}"
+        );
+    }
+    let missing = syncfold(
+        &[
+            "explain",
+            "health",
+            "--partition",
+            "people",
+            "--remedies",
+            "/nonexistent/ours.toml",
+        ],
+        &log,
+    );
+    assert_eq!(missing.status.code(), Some(2), "{missing:?}");
+    let _ = std::fs::remove_dir_all(&folder);
+    let _ = std::fs::remove_dir_all(&log);
+}
+
+fn runs_of(log: &Path) -> Vec<Value> {
+    stdout(&syncfold(&["runs", "--json"], log))
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect()
+}
+
+/// `diff` takes `--remedies` too, and shows an object alert that turned from a warning into an
+/// error as one change, with its remedy from the catalog file.
+#[test]
+fn diff_shows_an_escalation_as_one_change_with_the_catalog_s_remedy() {
+    let log = simulated("stuck-watermark.toml", "diff-escalation");
+    let (folder, file) = our_remedies("diff");
+    let runs = runs_of(&log);
+    let (from, to) = (
+        runs[2]["ended_seq"].to_string(),
+        runs[3]["ended_seq"].to_string(),
+    );
+    let args = [
+        "diff",
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--remedies",
+        file.to_str().expect("utf-8"),
+    ];
+    let text = stdout(&syncfold(&args, &log));
+    assert!(
+        text.contains("alert escalated: warning → error invalid-characters-error on object u9 in directory/people"),
+        "{text}"
+    );
+    assert!(text.contains("remedy: Ask HR to fix the cn."), "{text}");
+    assert!(
+        text.contains("alert opened: warning stuck-watermark on directory/people"),
+        "{text}"
+    );
+    assert!(
+        text.contains("remedy: Page the directory team on call."),
+        "{text}"
+    );
+    assert!(!text.contains("alert closed"), "{text}");
+    let mut json_args = args.to_vec();
+    json_args.push("--json");
+    let diff: Value = serde_json::from_str(&stdout(&syncfold(&json_args, &log))).expect("JSON");
+    let escalated = &diff["alerts"]["escalated"];
+    assert_eq!(escalated.as_array().map(Vec::len), Some(1), "{diff}");
+    assert_eq!(escalated[0]["anchor"], "u9");
+    assert_eq!(escalated[0]["severity_before"], "warning");
+    assert_eq!(escalated[0]["severity_after"], "error");
+    assert_eq!(escalated[0]["remedy"], "Ask HR to fix the cn.");
+    assert_eq!(diff["alerts"]["opened"][0]["code"], "stuck-watermark");
+    assert_eq!(diff["alerts"]["closed"], serde_json::json!([]));
+    let _ = std::fs::remove_dir_all(&folder);
+    let _ = std::fs::remove_dir_all(&log);
 }

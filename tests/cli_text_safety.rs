@@ -186,8 +186,9 @@ fn text_views_show_control_characters_escaped_and_json_keeps_them() {
             failing,
             name,
             description,
-            r"Evil title\u{1b}[2J",
-            r"Exception title\u{1b}[2J",
+            // The REMEDY column: the remedy's first sentence (these entries have no `action`).
+            r"Do this\u{1b}[2J\u{07} now\u{202e}",
+            r"Exception remedy\u{1b}[2J",
         ],
         "state",
     );

@@ -880,7 +880,7 @@ fn a_suspension_is_the_connectors_and_a_connector_resume_lifts_it() {
     assert!(wall(&story).is_empty());
 }
 
-/// Snapshot format 5 (docs/FORMAT.md; format 4 before the administrator's marks) pinned on a suspended connector: transient failures are
+/// Snapshot format 6 (docs/FORMAT.md; format 5 before the stuck warning's opening, format 4 before the administrator's marks) pinned on a suspended connector: transient failures are
 /// keyed by a typed code and a partition carries no suspension of its own. Format 3 encoded the
 /// same history differently (string codes, a per-partition `suspended` that no event set), so it
 /// fails here. Any change to the state's layout fails here too: bump the snapshot format
@@ -905,7 +905,7 @@ fn the_snapshot_state_layout_is_pinned() {
     let hash = syncfold::log::codec::state_hash(story.player.state()).expect("encodes");
     let hex: String = hash.iter().map(|byte| format!("{byte:02x}")).collect();
     assert_eq!(
-        hex, "6e7c22ae309c84113275ad4a8a16c4bbd261355f1fbef6c089975ac9e373add2",
+        hex, "ce631358b2451a6d3fe53f79183ec4e67f3cf1ebb3b7034fae595d372f986a44",
         "the state's layout changed: bump the snapshot format"
     );
 }

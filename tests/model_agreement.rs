@@ -2,7 +2,9 @@
 //!
 //! `syncfold::testkit::reference::ReferenceModel` was written from SPEC.md and docs/SEMANTICS.md alone,
 //! without the core's decider or fold. proptest-state-machine generates histories step by step
-//! (imports with errors, faults and limits; exports with every action; administrator actions),
+//! (imports with errors, faults and limits; exports with every action; administrator actions,
+//! SPEC §8's `set-watermark` and `require-full-import` included, whose acceptance or refusal the
+//! core and the model must agree on, refusal reason included),
 //! half of them wide and half in the health shape (few objects, many faults and errors), plays
 //! each step through the real core and through the model, and after every step compares what both
 //! say (`syncfold::testkit::agreement::compare`, the check embedders use too): each partition's
@@ -18,10 +20,10 @@ use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use proptest_state_machine::{prop_state_machine, ReferenceStateMachine, StateMachineTest};
 use syncfold::core::*;
-use syncfold::script::{ImportPage, Player, Step};
+use syncfold::script::{ImportPage, PlayError, Player, Step};
 use syncfold::testkit::agreement;
-use syncfold::testkit::generate::{settings, step, HistoryShape};
-use syncfold::testkit::reference::{ModelAlert, ReferenceModel};
+use syncfold::testkit::generate::{history_step, settings, HistoryShape, HistoryStep};
+use syncfold::testkit::reference::{ModelAlert, ModelRefusal, ReferenceModel};
 
 #[derive(Clone, Debug)]
 struct Reference {
@@ -32,13 +34,15 @@ struct Reference {
     /// Wide histories, or the health shape (many faults and errors on few objects) so that
     /// escalations, suspensions, disabling and stuck watermarks happen.
     shape: HistoryShape,
+    /// What the model said to the last administrator's action of SPEC §8, for the core to agree.
+    administered: Option<Result<(), ModelRefusal>>,
 }
 
 struct Rules;
 
 impl ReferenceStateMachine for Rules {
     type State = Reference;
-    type Transition = Step;
+    type Transition = HistoryStep;
 
     fn init_state() -> BoxedStrategy<Reference> {
         let shape = prop_oneof![Just(HistoryShape::default()), Just(HistoryShape::health())];
@@ -49,16 +53,26 @@ impl ReferenceStateMachine for Rules {
                 batch_size,
                 steps: 0,
                 shape,
+                administered: None,
             })
             .boxed()
     }
 
-    fn transitions(state: &Reference) -> BoxedStrategy<Step> {
+    fn transitions(state: &Reference) -> BoxedStrategy<HistoryStep> {
         let index = state.steps;
-        step(&state.shape)
+        // set-watermark mostly names a run that committed (as the model says: a model that is
+        // wrong about it is refused by the core, and the two disagree), else any run.
+        let runs: Vec<(RunId, PartitionName)> = state
+            .model
+            .committed_runs()
+            .into_iter()
+            .map(|(run, partition)| (RunId(run), partition))
+            .collect();
+        let last_run = state.model.runs().len() as u64;
+        history_step(&state.shape, &runs, last_run)
             .prop_map(move |mut step| {
                 // Unique watermarks per step and page, so a commit names exactly its page.
-                if let Step::Import { pages, .. } = &mut step {
+                if let HistoryStep::Step(Step::Import { pages, .. }) = &mut step {
                     for (page_index, page) in pages.iter_mut().enumerate() {
                         if let ImportPage::Page(page) = page {
                             if page.watermark.is_some() {
@@ -75,10 +89,38 @@ impl ReferenceStateMachine for Rules {
             .boxed()
     }
 
-    fn apply(mut state: Reference, step: &Step) -> Reference {
-        state.model.apply(step);
+    fn apply(mut state: Reference, step: &HistoryStep) -> Reference {
+        state.administered = match step {
+            HistoryStep::Step(step) => {
+                state.model.apply(step);
+                None
+            }
+            HistoryStep::Administer {
+                partition,
+                action,
+                run,
+            } => Some(
+                state
+                    .model
+                    .administer(partition.as_ref(), *action, run.map(|run| run.0)),
+            ),
+        };
         state.steps += 1;
         state
+    }
+}
+
+/// The model's word for the core's refusal of an administrator's action.
+fn as_model_refusal(rejection: &Rejection) -> Option<ModelRefusal> {
+    match &rejection.refusal {
+        CommandRefusal::Administrator(refusal) => match refusal {
+            AdminRefusal::NoPartition { .. } => Some(ModelRefusal::NoPartition),
+            AdminRefusal::UnknownPartition { .. } => Some(ModelRefusal::UnknownPartition),
+            AdminRefusal::SetWatermarkWithoutRun { .. } => Some(ModelRefusal::NoRun),
+            AdminRefusal::SetWatermarkNotCommitted { .. } => Some(ModelRefusal::NotCommitted),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -97,11 +139,28 @@ impl StateMachineTest for Core {
         }
     }
 
-    fn apply(mut core: Core, reference: &Reference, step: Step) -> Core {
-        if let Err(error) = core
-            .player
-            .play(&ConnectorName::from("c"), &reference.settings, &step)
-        {
+    fn apply(mut core: Core, reference: &Reference, step: HistoryStep) -> Core {
+        let connector = ConnectorName::from("c");
+        if let Some(command) = step.command(&connector) {
+            // SPEC §8: the core and the model accept and refuse the same actions, for the same
+            // reason.
+            let core_said = match core.player.execute(&command) {
+                Ok(_) => Ok(()),
+                Err(PlayError::Rejected(rejection)) => Err(as_model_refusal(&rejection)
+                    .unwrap_or_else(|| panic!("an unexpected refusal: {rejection}"))),
+                Err(error) => panic!("the core failed an administrator's action: {error}"),
+            };
+            assert_eq!(
+                Some(core_said),
+                reference.administered,
+                "the core and the model disagree on {step:?}"
+            );
+            return core;
+        }
+        let HistoryStep::Step(step) = step else {
+            unreachable!("an administrator's action is a command")
+        };
+        if let Err(error) = core.player.play(&connector, &reference.settings, &step) {
             panic!("the core refused a generated step: {error}\nstep: {step:?}");
         }
         core
@@ -189,6 +248,7 @@ fn generated_histories_reach_every_alert_kind() {
     let mut runner = TestRunner::deterministic();
     let mut opened: BTreeMap<&'static str, u32> = BTreeMap::new();
     let mut closed: BTreeMap<&'static str, u32> = BTreeMap::new();
+    let mut administered: BTreeMap<(&'static str, &'static str), u32> = BTreeMap::new();
     for _ in 0..histories {
         let mut state = Rules::init_state()
             .new_tree(&mut runner)
@@ -206,6 +266,16 @@ fn generated_histories_reach_every_alert_kind() {
                 .expect("a step")
                 .current();
             state = Rules::apply(state, &step);
+            if let (HistoryStep::Administer { action, .. }, Some(said)) =
+                (&step, state.administered)
+            {
+                let outcome = match said {
+                    Ok(()) => "accepted",
+                    Err(ModelRefusal::NotCommitted) => "refused: not committed",
+                    Err(_) => "refused: no or unknown partition, or no run",
+                };
+                *administered.entry((action.as_str(), outcome)).or_default() += 1;
+            }
             let after: BTreeSet<ModelAlert> = state.model.alerts().into_iter().collect();
             opened_here.extend(after.iter().map(alert_kind));
             closed_here.extend(before.difference(&after).map(alert_kind));
@@ -220,6 +290,26 @@ fn generated_histories_reach_every_alert_kind() {
     }
     println!("histories reaching each alert kind (of {histories}): {opened:#?}");
     println!("histories closing each alert kind (of {histories}): {closed:#?}");
+    println!("administrator actions of SPEC §8 (in {histories} histories): {administered:#?}");
+    // SPEC §8's actions are drawn, accepted and refused often enough to be compared.
+    for (kind, least) in [
+        (("set-watermark", "accepted"), 200),
+        (("set-watermark", "refused: not committed"), 100),
+        (
+            (
+                "set-watermark",
+                "refused: no or unknown partition, or no run",
+            ),
+            20,
+        ),
+        (("require-full-import", "accepted"), 100),
+    ] {
+        let count = administered.get(&kind).copied().unwrap_or(0);
+        assert!(
+            count >= least,
+            "only {count} of {kind:?}: {administered:#?}"
+        );
+    }
     let every_kind = [
         "object warning",
         "object error (permanent)",

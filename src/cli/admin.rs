@@ -4,15 +4,17 @@
 //! rule (status 1); a wrong flag, or a connector or partition the log does not know, is a usage
 //! error (status 2) that names it and the remedy.
 
+use super::location::LogAt;
 use super::{fail, fail_log, is_log_folder, no_log, USAGE};
-use std::path::Path;
 use std::process::ExitCode;
 use syncfold::core::*;
 use syncfold::engine::system_clock;
-use syncfold::log::{Log, LogError, LogOptions, SledStore};
+use syncfold::log::{Log, LogError, LogOptions};
 
 /// What the administrator asked for, as parsed from the command line.
 pub(crate) struct Request {
+    /// `--wait`: wait for another writer to stop and take over.
+    pub wait: bool,
     /// The action.
     pub action: OperatorAction,
     /// `--connector`, if given.
@@ -28,7 +30,7 @@ pub(crate) struct Request {
 }
 
 /// Records `request` in the log at `folder` and reports what changed.
-pub(crate) fn administer(folder: &Path, request: Request) -> ExitCode {
+pub(crate) fn administer(folder: &LogAt, request: Request) -> ExitCode {
     let action = request.action;
     let name = action.as_str();
     if action.needs_partition() && request.partition.is_none() {
@@ -55,8 +57,7 @@ pub(crate) fn administer(folder: &Path, request: Request) -> ExitCode {
     if !is_log_folder(folder) {
         return no_log(folder);
     }
-    let opened = SledStore::open(folder)
-        .map_err(LogError::from)
+    let opened = super::open_store(folder, request.wait)
         .and_then(|store| Log::open(store, LogOptions::default(), system_clock()));
     let mut log = match opened {
         Ok((log, _)) => log,
@@ -93,8 +94,8 @@ pub(crate) fn administer(folder: &Path, request: Request) -> ExitCode {
             LogError::Rejected(rejection) => fail(
                 super::DAMAGED,
                 format!(
-                    "{name} refused by {}: {}",
-                    rejection.rule,
+                    "{name} refused, because {}: {}",
+                    rejection.rule.summary(),
                     rejection.detail()
                 ),
             ),
@@ -124,7 +125,7 @@ pub(crate) fn administer(folder: &Path, request: Request) -> ExitCode {
 fn pick_connector(
     state: &State,
     named: Option<&str>,
-    folder: &Path,
+    folder: &LogAt,
 ) -> Result<ConnectorName, String> {
     let known: Vec<&ConnectorName> = state.connectors().map(|(name, _)| name).collect();
     let list = || {
@@ -190,10 +191,15 @@ struct Said<'a> {
 impl Said<'_> {
     /// "by alice (reason), event 12".
     fn by(&self) -> String {
-        if self.reason.is_empty() {
+        if self.reason.trim().is_empty() {
             format!("by {}, event {}", self.who, self.seq)
         } else {
-            format!("by {} ({}), event {}", self.who, self.reason, self.seq)
+            format!(
+                "by {} ({}), event {}",
+                self.who,
+                self.reason.trim(),
+                self.seq
+            )
         }
     }
 }
@@ -242,7 +248,7 @@ fn report(
                     format!("{connector} is enabled again, {by}; its runs may start."),
                 ],
                 (Some(_), Some(_)) => vec![
-                    format!("{connector} stays disabled: R8 (a credentials fault disables the connector until credentials-updated, then enable) wants credentials-updated first; enable recorded {by}."),
+                    format!("{connector} stays disabled: a credentials fault disables the connector until credentials-updated, then enable, so credentials-updated must come first; enable recorded {by}."),
                     format!("Run `syncfold admin credentials-updated --connector {connector}` once the credentials are fixed, then enable again."),
                 ],
                 (None, _) => vec![format!(
@@ -256,12 +262,12 @@ fn report(
                 (None, Some(suspension)) => vec![
                     format!("{connector} is resumed, {by}; its runs may start again."),
                     format!(
-                        "The count of {} failures starts again (R9); its alert stays open until a run ends without it.",
+                        "The count of {} failures starts again; its alert stays open until a run ends without it.",
                         suspension.code.as_str()
                     ),
                 ],
                 (Some(_), Some(_)) => vec![format!(
-                    "{scope}: resume recorded {by}; the suspension is the connector's (R9): resume the connector as a whole, without --partition."
+                    "{scope}: resume recorded {by}; the suspension is the connector's: resume the connector as a whole, without --partition."
                 )],
                 (_, None) => vec![format!(
                     "{connector} was not suspended; resume recorded {by}, nothing changed."
@@ -277,9 +283,12 @@ fn report(
                     }
                     if let Some(held) = part.held_obsoletion() {
                         lines.push(format!(
-                            "{connector}/{name}: the obsoletion held since run {} is applied, {by}: {} object(s) are now obsolete.",
+                            "{connector}/{name}: the obsoletion held since run {} is applied, {by}: {} now obsolete.",
                             held.run,
-                            held.anchors.len()
+                            match held.anchors.len() {
+                                1 => "1 object is".to_owned(),
+                                count => format!("{count} objects are"),
+                            }
                         ));
                     }
                 }
@@ -308,7 +317,7 @@ fn report(
                 .map_or_else(|| "none".to_owned(), Watermark::display_text);
             vec![
                 format!("{partition}'s committed watermark is now {watermark} again (committed by run {run}; it was {old}); the next delta import reads from there."),
-                format!("Set back {by}; the stuck-watermark count starts again (R6), nothing else changed."),
+                format!("Set back {by}; the stuck-watermark count starts again, nothing else changed."),
             ]
         }
         OperatorAction::RequireFullImport => {
@@ -328,7 +337,7 @@ fn report(
                 }
                 None => vec![
                     format!("{scope} now requires a full import, {by}."),
-                    "Delta imports are refused (no-start-full-import-required, R5) until a full import completes with zero errors.".to_owned(),
+                    "Delta imports are refused (no-start-full-import-required) until a full import completes with zero errors.".to_owned(),
                 ],
             }
         }

@@ -17,21 +17,26 @@ macro_rules! say {
 }
 
 mod admin;
+mod copy;
+mod demo;
+mod enqueue;
+mod location;
 mod postmortem;
+mod report;
+mod run;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use location::LogAt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use syncfold::core::*;
 use syncfold::engine::{scripted, system_clock, Engine, EngineOptions};
 use syncfold::log::{
-    open_for_reading, verify, ErrorClass, Log, LogError, LogOptions, ReadStore, RecordStore,
-    SledStore, StoreError,
+    open_for_reading, verify, ErrorClass, Log, LogError, LogOptions, PgOpen, PgStore, PgUrl,
+    RecordStore, SledStore, StoreError,
 };
 use syncfold::remedy::RemedyCatalog;
 use syncfold::scenario;
-use syncfold::script::Player;
-use syncfold::views::explain;
 use syncfold::views::filter::{self, EventFilter, Point, RunFilter};
 use syncfold::views::{
     Block, Escaped, FinishedRunView, PartitionStateView, StateView, Table, TextView,
@@ -68,28 +73,32 @@ enum Commands {
         #[arg(long, value_name = "DIR")]
         log: Option<PathBuf>,
     },
-    /// Play a scenario file through the engine into a log (SPEC §7).
+    /// Play a scenario file through the engine into a log.
     #[command(
         after_help = concat!("Examples:\n  syncfold simulate examples/watermark-abc.toml --log ./abc-log\n  syncfold simulate examples/export-actions.toml --log ./exports --json", "\n\n", exit_status!())
     )]
     Simulate {
         /// The scenario file (TOML).
         scenario: PathBuf,
-        /// The log folder (created if missing; appended to if it holds a log).
-        #[arg(long, value_name = "DIR")]
-        log: PathBuf,
+        /// The log: a folder (created if missing) or postgres://USER@HOST:PORT/DB?log=NAME; appended to if it holds a log.
+        #[arg(long, value_name = "LOG", value_parser = LogAt::parse)]
+        log: LogAt,
+        /// With a log another writer holds: wait until it stops (a PostgreSQL log's holder may
+        /// die on another machine) and take over, closing its run in flight as interrupted.
+        #[arg(long)]
+        wait: bool,
         /// Print one JSON object per line for each run, once it is durable, and nothing else.
         #[arg(long)]
         json: bool,
     },
     /// Print the state folded from a log: runs, partitions, alerts; or one partition's.
     #[command(
-        after_help = concat!("Examples:\n  syncfold state --log ./abc-log\n  syncfold state --log ./abc-log --json\n  syncfold state --log ./abc-log --at 0    # before any event: empty\n  syncfold state --log ./abc-log --partition people --json\n  syncfold state --log ./abc-log --connector hr --partition people\n  syncfold state --log ./abc-log --remedies ./our-remedies.toml", "\n\n", exit_status!())
+        after_help = concat!("Examples:\n  syncfold state --log ./abc-log\n  syncfold state --log ./abc-log --json\n  syncfold state --log ./abc-log --at 0    # before any event: empty\n  syncfold state --log ./abc-log --partition people --json\n  syncfold state --log ./abc-log --connector hr --partition people\n  syncfold state --log ./abc-log --remedies ./our-catalog.toml", "\n\n", exit_status!())
     )]
     State {
-        /// The log folder.
-        #[arg(long, value_name = "DIR")]
-        log: PathBuf,
+        /// The log: a folder, or postgres://USER@HOST:PORT/DB?log=NAME.
+        #[arg(long, value_name = "LOG", value_parser = LogAt::parse)]
+        log: LogAt,
         /// The state just after this event (see `syncfold events`), instead of now; 0 is before
         /// any event (the empty state).
         #[arg(long, value_name = "SEQ")]
@@ -102,10 +111,11 @@ enum Commands {
         /// name (e.g. `--connector hr --partition people`).
         #[arg(long, value_name = "C", requires = "partition")]
         connector: Option<String>,
-        /// Print JSON (SPEC §7) instead of tables.
+        /// Print JSON instead of tables.
         #[arg(long)]
         json: bool,
-        /// A remedy catalog file extending the built-in one (same format as src/remedies.toml).
+        /// A remedy catalog file extending the built-in one: TOML `[[remedy]]` entries with
+        /// `code`, `title`, `remedy` and `source` (`syncfold remedies` shows the built-in ones).
         #[arg(long, value_name = "FILE")]
         remedies: Option<PathBuf>,
     },
@@ -114,10 +124,10 @@ enum Commands {
         after_help = concat!("Examples:\n  syncfold runs --log ./abc-log\n  syncfold runs --log ./abc-log --json\n  syncfold runs --log ./abc-log --status stopped-server-down --status completed-discovery-errors\n  syncfold runs --log ./abc-log --last 5\n  syncfold runs --log ./abc-log --connector hr --partition people\n  syncfold runs --log ./abc-log --at 40", "\n\n", exit_status!())
     )]
     Runs {
-        /// The log folder.
-        #[arg(long, value_name = "DIR")]
-        log: PathBuf,
-        /// Only runs with this status (SPEC §6, or `in-flight`); repeat the flag or separate
+        /// The log: a folder, or postgres://USER@HOST:PORT/DB?log=NAME.
+        #[arg(long, value_name = "LOG", value_parser = LogAt::parse)]
+        log: LogAt,
+        /// Only runs with this status (a run status, or `in-flight`); repeat the flag or separate
         /// with commas for several (e.g. `--status success,completed-warnings`).
         #[arg(long, value_name = "S", value_delimiter = ',')]
         status: Vec<String>,
@@ -143,9 +153,9 @@ enum Commands {
         after_help = concat!("Examples:\n  syncfold events --log ./abc-log\n  syncfold events --log ./abc-log --run 2\n  syncfold events --log ./abc-log --from 10 --to 20 --json\n  syncfold events --log ./abc-log --anchor u2          # one object's whole life\n  syncfold events --log ./abc-log --type discovery-error --type fault\n  syncfold events --log ./abc-log --connector hr --partition people\n  syncfold events --log ./abc-log --since 2026-12-01T00:00:00Z --until 2026-12-02T00:00:00Z\n  syncfold events --log ./abc-log --since 120 --until 180", "\n\n", exit_status!())
     )]
     Events {
-        /// The log folder.
-        #[arg(long, value_name = "DIR")]
-        log: PathBuf,
+        /// The log: a folder, or postgres://USER@HOST:PORT/DB?log=NAME.
+        #[arg(long, value_name = "LOG", value_parser = LogAt::parse)]
+        log: LogAt,
         /// Only the events of this run.
         #[arg(long, value_name = "N")]
         run: Option<u64>,
@@ -183,11 +193,11 @@ enum Commands {
         json: bool,
     },
     /// Show what changed between two events: watermarks, objects, exports, health, alerts.
-    #[command(after_help = concat!("Example:\n  syncfold diff --log ./abc-log --from 10 --to 40", "\n\n", exit_status!()))]
+    #[command(after_help = concat!("Examples:\n  syncfold diff --log ./abc-log --from 10 --to 40\n  syncfold diff --log ./abc-log --from 10 --to 40 --remedies ./our-catalog.toml", "\n\n", exit_status!()))]
     Diff {
-        /// The log folder.
-        #[arg(long, value_name = "DIR")]
-        log: PathBuf,
+        /// The log: a folder, or postgres://USER@HOST:PORT/DB?log=NAME.
+        #[arg(long, value_name = "LOG", value_parser = LogAt::parse)]
+        log: LogAt,
         /// The earlier event.
         #[arg(long, value_name = "SEQ")]
         from: u64,
@@ -197,15 +207,19 @@ enum Commands {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// A remedy catalog file extending the built-in one: TOML `[[remedy]]` entries with
+        /// `code`, `title`, `remedy` and `source` (`syncfold remedies` shows the built-in ones).
+        #[arg(long, value_name = "FILE")]
+        remedies: Option<PathBuf>,
     },
     /// Show the alert wall: open alerts with their remedies.
     #[command(
         after_help = concat!("Examples:\n  syncfold alerts --log ./abc-log\n  syncfold alerts --log ./abc-log --recipient connector-owner --json\n  syncfold alerts --log ./abc-log --at 40", "\n\n", exit_status!())
     )]
     Alerts {
-        /// The log folder.
-        #[arg(long, value_name = "DIR")]
-        log: PathBuf,
+        /// The log: a folder, or postgres://USER@HOST:PORT/DB?log=NAME.
+        #[arg(long, value_name = "LOG", value_parser = LogAt::parse)]
+        log: LogAt,
         /// Only the alerts for this recipient.
         #[arg(long, value_enum)]
         recipient: Option<RecipientArg>,
@@ -215,22 +229,23 @@ enum Commands {
         /// One JSON object per line per alert.
         #[arg(long)]
         json: bool,
-        /// A remedy catalog file extending the built-in one.
+        /// A remedy catalog file extending the built-in one: TOML `[[remedy]]` entries with
+        /// `code`, `title`, `remedy` and `source` (`syncfold remedies` shows the built-in ones).
         #[arg(long, value_name = "FILE")]
         remedies: Option<PathBuf>,
     },
     /// Explain where a watermark stands, why obsoletion was skipped or held, or why a scope is
     /// disabled or suspended: the causal chain with sequence numbers, and the remedy.
     #[command(
-        after_help = concat!("Examples:\n  syncfold explain watermark --log ./abc-log --partition people\n  syncfold explain obsoletion --log ./abc-log --partition people\n  syncfold explain health --log ./abc-log --partition people --at 40", "\n\n", exit_status!())
+        after_help = concat!("Examples:\n  syncfold explain watermark --log ./abc-log --partition people\n  syncfold explain obsoletion --log ./abc-log --partition people\n  syncfold explain health --log ./abc-log --partition people --at 40\n  syncfold explain health --log ./abc-log --partition people --remedies ./our-catalog.toml", "\n\n", exit_status!())
     )]
     Explain {
         /// What to explain.
         #[arg(value_enum)]
         what: ExplainWhat,
-        /// The log folder.
-        #[arg(long, value_name = "DIR")]
-        log: PathBuf,
+        /// The log: a folder, or postgres://USER@HOST:PORT/DB?log=NAME.
+        #[arg(long, value_name = "LOG", value_parser = LogAt::parse)]
+        log: LogAt,
         /// The partition.
         #[arg(long)]
         partition: String,
@@ -243,14 +258,19 @@ enum Commands {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// A remedy catalog file extending the built-in one: TOML `[[remedy]]` entries with
+        /// `code`, `title`, `remedy` and `source` (`syncfold remedies` shows the built-in ones).
+        #[arg(long, value_name = "FILE")]
+        remedies: Option<PathBuf>,
     },
     /// Print the remedy catalog: what to do about each alert code (the built-in catalog, extended
     /// by a file of the same shape).
     #[command(
-        after_help = concat!("Examples:\n  syncfold remedies\n  syncfold remedies --json\n  syncfold remedies --remedies ./our-remedies.toml", "\n\n", exit_status!())
+        after_help = concat!("Examples:\n  syncfold remedies\n  syncfold remedies --json\n  syncfold remedies --remedies ./our-catalog.toml", "\n\n", exit_status!())
     )]
     Remedies {
-        /// A remedy catalog file extending the built-in one.
+        /// A remedy catalog file extending the built-in one: TOML `[[remedy]]` entries with
+        /// `code`, `title`, `remedy` and `source` (`syncfold remedies` shows the built-in ones).
         #[arg(long, value_name = "FILE")]
         remedies: Option<PathBuf>,
         /// One JSON object per line per entry (`code`, `message_contains`, `title`, `remedy`,
@@ -264,15 +284,134 @@ enum Commands {
         after_help = concat!("Examples:\n  syncfold verify --log ./abc-log\n  syncfold verify --log ./abc-log --json", "\n\n", exit_status!())
     )]
     Verify {
-        /// The log folder.
-        #[arg(long, value_name = "DIR")]
-        log: PathBuf,
+        /// The log: a folder, or postgres://USER@HOST:PORT/DB?log=NAME.
+        #[arg(long, value_name = "LOG", value_parser = LogAt::parse)]
+        log: LogAt,
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
+    /// Write the postmortem report of a log as one self-contained HTML page (no network, no
+    /// CDN): a timeline of runs, each partition's watermark history, errors and warnings per run,
+    /// the objects with the longest-open errors, the alert wall, administrator actions and each
+    /// run's events on click, every number naming its event's seq; the log's verification at the
+    /// top. Never changes the log.
+    #[command(
+        after_help = concat!("Examples:\n  syncfold report --log ./abc-log                      # writes ./syncfold-report.html\n  syncfold report --log ./abc-log --out night.html\n  syncfold report --log ./abc-log --from 120 --to 480 --out -\n  syncfold report --log ./abc-log --from 2026-12-01T00:00:00Z --to 2026-12-02T00:00:00Z\n\nLarge logs: the newest 300 runs are drawn one bar each and older runs are bucketed per partition; a run's first 40 events are embedded, the rest named by the command that lists them.\nA damaged log: the page says so in a banner at its top and shows the records before the damage; the exit status is then 1.", "\n\n", exit_status!())
+    )]
+    Report {
+        /// The log: a folder, or postgres://USER@HOST:PORT/DB?log=NAME.
+        #[arg(long, value_name = "LOG", value_parser = LogAt::parse)]
+        log: LogAt,
+        /// The first event of the range: a sequence number or an RFC 3339 time (the first event
+        /// at or after it); the log's first event by default.
+        #[arg(long, value_name = "SEQ|TIME", value_parser = Point::parse)]
+        from: Option<Point>,
+        /// The last event of the range: a sequence number or an RFC 3339 time (the last event at
+        /// or before it); the alert wall is the one just after it. The log's last event by default.
+        #[arg(long, value_name = "SEQ|TIME", value_parser = Point::parse)]
+        to: Option<Point>,
+        /// The file to write (replaced if it exists); `-` for standard output.
+        #[arg(long, value_name = "FILE", default_value = "syncfold-report.html")]
+        out: PathBuf,
+        /// A remedy catalog file extending the built-in one: TOML `[[remedy]]` entries with
+        /// `code`, `title`, `remedy` and `source` (`syncfold remedies` shows the built-in ones).
+        #[arg(long, value_name = "FILE")]
+        remedies: Option<PathBuf>,
+    },
+    /// Run one full import, delta import or export of a real connector (an LDAP directory)
+    /// configured in a connectors file, into a log; prints the run as `simulate` does.
+    #[command(
+        after_help = concat!("Examples:\n",
+            "  CORP_LDAP_PASSWORD=... syncfold run --config connectors.toml --log ./corp-log --connector corp --partition people full-import\n",
+            "  syncfold run --config connectors.toml --log ./corp-log --connector corp --partition people delta-import --json\n",
+            "  syncfold run --config connectors.toml --log ./corp-log --connector corp --partition people export\n",
+            "\nconnectors.toml:\n",
+            "  [[connector]]\n",
+            "  name = \"corp\"\n",
+            "  type = \"ldap\"\n",
+            "  url = \"ldap://127.0.0.1:389\"\n",
+            "  bind_dn = \"cn=admin,dc=example,dc=org\"\n",
+            "  password_env = \"CORP_LDAP_PASSWORD\"   # or password_file = \"PATH\"; never the password itself\n",
+            "    [[connector.partition]]\n",
+            "    name = \"people\"\n",
+            "    base_dn = \"ou=people,dc=example,dc=org\"\n",
+            "\nThe exit status says whether the run was recorded; how it ended is its status in the output (a run the server stopped is recorded, status 0).",
+            "\n\n", exit_status!())
+    )]
+    Run {
+        /// full-import, delta-import or export.
+        #[arg(value_enum)]
+        kind: RunKindArg,
+        /// The connectors file (TOML).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// The log: a folder (created if missing) or postgres://USER@HOST:PORT/DB?log=NAME; appended to if it holds a log.
+        #[arg(long, value_name = "LOG", value_parser = LogAt::parse)]
+        log: LogAt,
+        /// With a log another writer holds: wait until it stops (a PostgreSQL log's holder may
+        /// die on another machine) and take over, closing its run in flight as interrupted.
+        #[arg(long)]
+        wait: bool,
+        /// The connector, as the connectors file names it.
+        #[arg(long, value_name = "C")]
+        connector: String,
+        /// The partition, as the connectors file names it.
+        #[arg(long, value_name = "P")]
+        partition: String,
+        /// Print the run as one JSON object, once it is durable, and nothing else.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Copy a log into a new one, between stores (a sled folder, a PostgreSQL log), verified
+    /// record by record; the copy must fold to the same state.
+    #[command(
+        after_help = concat!("Examples:\n",
+            "  syncfold copy --from ./corp-log --to 'postgres://syncfold@db.example.org:5432/sync?log=corp'\n",
+            "  syncfold copy --from 'postgres://syncfold@/sync?host=/var/run/postgresql&log=corp' --to ./corp-log-copy\n",
+            "\nThe source is verified whole first; the destination must be new or empty. Stop the source's writer first: records it appends during the copy are not copied.",
+            "\n\n", exit_status!())
+    )]
+    Copy {
+        /// The log to copy: a folder, or postgres://USER@HOST:PORT/DB?log=NAME.
+        #[arg(long, value_name = "LOG", value_parser = LogAt::parse)]
+        from: LogAt,
+        /// The new log: a folder, or postgres://USER@HOST:PORT/DB?log=NAME.
+        #[arg(long, value_name = "LOG", value_parser = LogAt::parse)]
+        to: LogAt,
+    },
+    /// Queue export changes on a partition from a JSON-lines file: one object per line with
+    /// `anchor`, `change` (add, update, delete, references), `attrs` and `refs`.
+    #[command(
+        after_help = concat!("Examples:\n",
+            "  syncfold enqueue --log ./corp-log --connector corp --partition people changes.jsonl\n",
+            "\nA line of changes.jsonl:\n",
+            "  {\"anchor\": \"uid=u1,ou=people,dc=example,dc=org\", \"change\": \"update\", \"attrs\": {\"title\": \"lead\"}, \"refs\": {\"manager\": \"uid=u9,ou=people,dc=example,dc=org\"}}\n",
+            "\nThe file is taken whole or not at all; the next export run (`syncfold run … export`) sends the changes.",
+            "\n\n", exit_status!())
+    )]
+    Enqueue {
+        /// The JSON-lines file of changes.
+        file: PathBuf,
+        /// The log: a folder, or postgres://USER@HOST:PORT/DB?log=NAME.
+        #[arg(long, value_name = "LOG", value_parser = LogAt::parse)]
+        log: LogAt,
+        /// With a log another writer holds: wait until it stops (a PostgreSQL log's holder may
+        /// die on another machine) and take over, closing its run in flight as interrupted.
+        #[arg(long)]
+        wait: bool,
+        /// The connector.
+        #[arg(long, value_name = "C")]
+        connector: String,
+        /// The partition.
+        #[arg(long, value_name = "P")]
+        partition: String,
+        /// Who (recorded in the log); default: the USER or LOGNAME environment variable.
+        #[arg(long, value_name = "NAME")]
+        actor: Option<String>,
+    },
     /// Record an administrator's action on a log: one event with the actor and the reason
-    /// (SPEC §8); prints what changed, or names the rule that refuses it.
+    /// and prints what changed, or says which rule refuses it.
     #[command(
         after_help = concat!("Examples:\n",
             "  syncfold admin credentials-updated --log ./log --connector hr --reason \"password rotated, ticket 4411\"\n",
@@ -289,9 +428,13 @@ enum Commands {
         /// The action.
         #[arg(value_enum)]
         action: AdminArg,
-        /// The log folder.
-        #[arg(long, value_name = "DIR")]
-        log: PathBuf,
+        /// The log: a folder, or postgres://USER@HOST:PORT/DB?log=NAME.
+        #[arg(long, value_name = "LOG", value_parser = LogAt::parse)]
+        log: LogAt,
+        /// With a log another writer holds: wait until it stops (a PostgreSQL log's holder may
+        /// die on another machine) and take over, closing its run in flight as interrupted.
+        #[arg(long)]
+        wait: bool,
         /// The connector (default: the log's only connector).
         #[arg(long, value_name = "C")]
         connector: Option<String>,
@@ -312,20 +455,41 @@ enum Commands {
     },
 }
 
-/// An administrator's action (SPEC §7, §8), or one on the log itself.
+/// A run's kind on the command line.
+#[derive(Clone, Copy, ValueEnum)]
+enum RunKindArg {
+    /// Read the whole partition; a clean one obsoletes what it did not see.
+    FullImport,
+    /// Read the changes after the committed watermark.
+    DeltaImport,
+    /// Send the pending export changes.
+    Export,
+}
+
+impl RunKindArg {
+    fn kind(self) -> RunKind {
+        match self {
+            RunKindArg::FullImport => RunKind::FullImport,
+            RunKindArg::DeltaImport => RunKind::DeltaImport,
+            RunKindArg::Export => RunKind::Export,
+        }
+    }
+}
+
+/// An administrator's action, or one on the log itself.
 #[derive(Clone, Copy, ValueEnum)]
 enum AdminArg {
-    /// New credentials were entered for a connector disabled by a credentials fault (R8).
+    /// New credentials were entered for a connector disabled by a credentials fault.
     CredentialsUpdated,
-    /// Enable a connector disabled by a credentials fault, after credentials-updated (R8).
+    /// Enable a connector disabled by a credentials fault, after credentials-updated.
     Enable,
-    /// Resume a suspended connector (R9).
+    /// Resume a connector suspended after repeated transient errors.
     Resume,
-    /// Apply the obsoletion the deletion guard held (R4).
+    /// Apply the obsoletion the deletion guard held.
     ApproveObsoletion,
-    /// Set a partition's committed watermark back to the one a run committed (SPEC §8).
+    /// Set a partition's committed watermark back to the one a run committed.
     SetWatermark,
-    /// Require a full import of a partition before its next delta import (R5, SPEC §8).
+    /// Require a full import of a partition before its next delta import.
     RequireFullImport,
     /// Accept the records present in a log whose head note is lost, so writers may append to it
     /// again (records acknowledged after the last present one, if any, are given up).
@@ -405,15 +569,35 @@ impl Progress {
 /// Parses the arguments and runs the command.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
+    let given = match &cli.command {
+        Commands::Simulate { log, .. }
+        | Commands::State { log, .. }
+        | Commands::Runs { log, .. }
+        | Commands::Events { log, .. }
+        | Commands::Diff { log, .. }
+        | Commands::Alerts { log, .. }
+        | Commands::Explain { log, .. }
+        | Commands::Verify { log, .. }
+        | Commands::Report { log, .. }
+        | Commands::Run { log, .. }
+        | Commands::Enqueue { log, .. }
+        | Commands::Admin { log, .. } => Some(log),
+        Commands::Copy { from, to } => from.invalid().is_some().then_some(from).or(Some(to)),
+        Commands::Demo { .. } | Commands::Remedies { .. } => None,
+    };
+    if let Some(why) = given.and_then(LogAt::invalid) {
+        return fail(USAGE, format!("--log: {why}"));
+    }
     match cli.command {
         Commands::Demo { log } => {
-            demo(log.unwrap_or_else(|| std::env::temp_dir().join("syncfold-demo")))
+            demo::demo(log.unwrap_or_else(|| std::env::temp_dir().join("syncfold-demo")))
         }
         Commands::Simulate {
             scenario,
             log,
+            wait,
             json,
-        } => simulate(&scenario, &log, json),
+        } => simulate(&scenario, &log, wait, json),
         Commands::State {
             log,
             at,
@@ -474,7 +658,8 @@ pub fn run() -> ExitCode {
             from,
             to,
             json,
-        } => postmortem::diff(&log, from, to, json),
+            remedies,
+        } => postmortem::diff(&log, from, to, json, remedies.as_deref()),
         Commands::Alerts {
             log,
             recipient,
@@ -498,6 +683,7 @@ pub fn run() -> ExitCode {
             connector,
             at,
             json,
+            remedies,
         } => postmortem::explain(
             &log,
             match what {
@@ -509,12 +695,60 @@ pub fn run() -> ExitCode {
             connector.as_deref(),
             at,
             json,
+            remedies.as_deref(),
         ),
         Commands::Verify { log, json } => postmortem::verify_log(&log, json),
+        Commands::Report {
+            log,
+            from,
+            to,
+            out,
+            remedies,
+        } => report::report(&report::Request {
+            log: &log,
+            from,
+            to,
+            out: &out,
+            remedies: remedies.as_deref(),
+        }),
         Commands::Remedies { remedies, json } => print_remedies(remedies.as_deref(), json),
+        Commands::Copy { from, to } => copy::copy(&from, &to),
+        Commands::Run {
+            kind,
+            config,
+            log,
+            wait,
+            connector,
+            partition,
+            json,
+        } => run::run(run::Request {
+            config: &config,
+            log: &log,
+            wait,
+            connector: &connector,
+            partition: &partition,
+            kind: kind.kind(),
+            json,
+        }),
+        Commands::Enqueue {
+            file,
+            log,
+            wait,
+            connector,
+            partition,
+            actor,
+        } => enqueue::enqueue(
+            &log,
+            wait,
+            &connector,
+            &partition,
+            &file,
+            default_actor(actor),
+        ),
         Commands::Admin {
             action,
             log,
+            wait,
             connector,
             partition,
             run,
@@ -525,6 +759,7 @@ pub fn run() -> ExitCode {
             Some(action) => admin::administer(
                 &log,
                 admin::Request {
+                    wait,
                     action,
                     connector,
                     partition,
@@ -538,7 +773,7 @@ pub fn run() -> ExitCode {
 }
 
 /// `admin accept-records`: the one way to write again to a log whose head note is lost.
-fn accept_records(folder: &Path, reason: &str, actor: Option<String>) -> ExitCode {
+fn accept_records(folder: &LogAt, reason: &str, actor: Option<String>) -> ExitCode {
     if !is_log_folder(folder) {
         return no_log(folder);
     }
@@ -549,17 +784,15 @@ fn accept_records(folder: &Path, reason: &str, actor: Option<String>) -> ExitCod
         );
     }
     let actor = default_actor(actor);
-    let accepted = SledStore::open(folder)
-        .map_err(LogError::from)
-        .and_then(|store| {
-            Log::accept_present_records(
-                store,
-                LogOptions::default(),
-                system_clock(),
-                &Actor::from_name(&actor),
-                reason,
-            )
-        });
+    let accepted = open_store(folder, false).and_then(|store| {
+        Log::accept_present_records(
+            store,
+            LogOptions::default(),
+            system_clock(),
+            &Actor::from_name(&actor),
+            reason,
+        )
+    });
     match accepted {
         Ok((_, report)) => {
             let event = report.accepted_at.unwrap_or(0);
@@ -595,9 +828,56 @@ fn engine_status(error: &syncfold::engine::EngineError) -> u8 {
     class_status(error.class())
 }
 
-fn is_log_folder(folder: &Path) -> bool {
-    syncfold::log::is_log_folder(folder)
+/// Whether a log may be there: a sled log folder; for PostgreSQL, whether the log exists is
+/// known once it is opened (readers then say so), so the answer is yes.
+fn is_log_folder(folder: &LogAt) -> bool {
+    match folder {
+        LogAt::Folder(path) => syncfold::log::is_log_folder(path),
+        LogAt::Pg(_) => true,
+        LogAt::Invalid(_) => false,
+    }
 }
+
+/// Whether `folder` is a folder that exists, holds something, and is not a log: a writer must
+/// not start a log among someone else's files.
+fn is_foreign_folder(folder: &LogAt) -> bool {
+    folder.folder().is_some_and(|path| {
+        path.exists()
+            && !syncfold::log::is_log_folder(path)
+            && !std::fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_none())
+    })
+}
+
+/// A writer's store at `folder`: a sled folder (created if missing) or a PostgreSQL log (its
+/// writer lock taken, waiting for it when `wait`).
+fn open_store(folder: &LogAt, wait: bool) -> Result<Box<dyn RecordStore + Send>, LogError> {
+    match folder {
+        LogAt::Folder(path) => loop {
+            match SledStore::open(path) {
+                Ok(store) => break Ok(Box::new(store)),
+                // Held by a live writer that announces itself: wait for it, as asked.
+                Err(_) if wait && syncfold::log::announcement(path).is_some() => {
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+                Err(error) => break Err(error.into()),
+            }
+        },
+        LogAt::Pg(url) => Ok(Box::new(PgStore::open(
+            url,
+            PgOpen {
+                wait,
+                ..PgOpen::default()
+            },
+        )?)),
+        LogAt::Invalid(why) => Err(LogError::Store(StoreError::Backend {
+            context: "--log".to_owned(),
+            message: why.clone(),
+        })),
+    }
+}
+
+/// A writer's log, as every writing command holds it.
+type AnyLog = Log<Box<dyn RecordStore + Send>>;
 
 /// Exit status when the log is damaged or a rule is broken (a refused command included).
 const DAMAGED: u8 = 1;
@@ -625,14 +905,14 @@ fn class_status(class: ErrorClass) -> u8 {
 }
 
 /// `error`'s sentence about the log at `folder`, its remedies naming that folder.
-fn log_message(folder: &Path, error: &LogError) -> String {
+fn log_message(folder: &LogAt, error: &LogError) -> String {
     error
         .to_string()
         .replace("--log LOG", &format!("--log {}", folder.display()))
 }
 
 /// Fails with the status that fits `error`, naming the log.
-fn fail_log(folder: &Path, error: LogError) -> ExitCode {
+fn fail_log(folder: &LogAt, error: LogError) -> ExitCode {
     let message = log_message(folder, &error);
     fail(
         exit_status(&error),
@@ -648,13 +928,13 @@ fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
 
 /// A log opened for reading: its store (never written) and the state folded from it.
 pub(crate) struct Reading {
-    store: ReadStore,
+    store: Box<dyn RecordStore>,
     state: State,
 }
 
 impl Reading {
-    fn store(&self) -> &ReadStore {
-        &self.store
+    fn store(&self) -> &dyn RecordStore {
+        &*self.store
     }
 
     fn state(&self) -> &State {
@@ -662,7 +942,7 @@ impl Reading {
     }
 }
 
-fn no_log(folder: &Path) -> ExitCode {
+fn no_log(folder: &LogAt) -> ExitCode {
     fail(
         USAGE,
         format!(
@@ -676,15 +956,20 @@ fn no_log(folder: &Path) -> ExitCode {
 
 /// Opens an existing log folder for reading, changing nothing in it: runs in flight, a torn
 /// tail and a lost head note are reported on standard error, not repaired.
-fn open_existing(folder: &Path) -> Result<Reading, ExitCode> {
-    if !is_log_folder(folder) {
+fn open_existing(folder: &LogAt) -> Result<Reading, ExitCode> {
+    let path = match folder {
+        LogAt::Folder(path) => path,
+        LogAt::Pg(url) => return open_existing_pg(folder, url),
+        LogAt::Invalid(why) => return Err(fail(USAGE, format!("--log: {why}"))),
+    };
+    if !syncfold::log::is_log_folder(path) {
         return Err(no_log(folder));
     }
     // A writer that stops while it answers leaves the log to be read from the folder: try again.
     let mut attempt = 0;
     let (store, state, report) = loop {
         attempt += 1;
-        let store = open_for_reading(folder).map_err(|error| fail_log(folder, error.into()))?;
+        let store = open_for_reading(path).map_err(|error| fail_log(folder, error.into()))?;
         match syncfold::log::read(&store) {
             Ok((state, report)) => break (store, state, report),
             Err(LogError::Store(StoreError::Io { .. }))
@@ -692,6 +977,33 @@ fn open_existing(folder: &Path) -> Result<Reading, ExitCode> {
             Err(error) => return Err(fail_log(folder, error)),
         }
     };
+    report_reading(folder, &report, store.holder());
+    Ok(Reading {
+        store: Box::new(store),
+        state,
+    })
+}
+
+/// Opens a log in PostgreSQL for reading: committed records only, no lock, nothing written.
+fn open_existing_pg(folder: &LogAt, url: &PgUrl) -> Result<Reading, ExitCode> {
+    let store = PgStore::open_read_only(url, PgOpen::default())
+        .map_err(|error| fail_log(folder, error.into()))?;
+    if !store
+        .log_exists()
+        .map_err(|error| fail_log(folder, error.into()))?
+    {
+        return Err(no_log(folder));
+    }
+    let (state, report) = syncfold::log::read(&store).map_err(|error| fail_log(folder, error))?;
+    report_reading(folder, &report, None);
+    Ok(Reading {
+        store: Box::new(store),
+        state,
+    })
+}
+
+/// What a reader found and did not repair, on standard error.
+fn report_reading(folder: &LogAt, report: &syncfold::log::ReadReport, holder: Option<u32>) {
     for (seq, reason) in &report.snapshots_skipped {
         eprintln!("warning: snapshot after record {seq} skipped: {reason}");
     }
@@ -711,7 +1023,7 @@ fn open_existing(folder: &Path) -> Result<Reading, ExitCode> {
     if let Some(torn) = report.torn_tail {
         eprintln!("note: record {torn} is a write cut short by a crash, never acknowledged; it is shown as absent, and the next writer discards it");
     }
-    match store.holder() {
+    match holder {
         Some(pid) => {
             for run in &report.in_flight {
                 eprintln!("note: run {run} is running (process {pid} holds the log; what it has not yet made durable is not shown)");
@@ -723,13 +1035,11 @@ fn open_existing(folder: &Path) -> Result<Reading, ExitCode> {
             }
         }
     }
-    Ok(Reading { store, state })
 }
 
 /// Opens a log folder for writing (creating it if needed), recovering what a crash left.
-fn open_log(folder: &Path) -> Result<Log<SledStore>, ExitCode> {
-    let opened = SledStore::open(folder)
-        .map_err(LogError::from)
+fn open_log(folder: &LogAt, wait: bool) -> Result<AnyLog, ExitCode> {
+    let opened = open_store(folder, wait)
         .and_then(|store| Log::open(store, LogOptions::default(), system_clock()));
     match opened {
         Ok((log, report)) => {
@@ -748,15 +1058,41 @@ fn open_log(folder: &Path) -> Result<Log<SledStore>, ExitCode> {
     }
 }
 
-fn simulate(path: &Path, folder: &Path, json: bool) -> ExitCode {
+/// Where a scenario's time starts on an empty log: 2026-01-01T00:00:00Z.
+const SCENARIO_EPOCH: Timestamp = Timestamp(1_767_225_600_000);
+/// How far a scenario's clock moves per event written.
+const SCENARIO_TICK_MS: i64 = 100;
+
+/// The clock of a scenario played by `simulate`: it starts at [`SCENARIO_EPOCH`] on an empty log
+/// (one second after the log's last event otherwise) and moves [`SCENARIO_TICK_MS`] per command,
+/// so a scenario plays to the same events, times included, into any log (sled or PostgreSQL),
+/// every time: a reproduction is byte for byte.
+fn scenario_clock(log: &AnyLog) -> impl Fn() -> Timestamp + Send + Sync + 'static {
+    let last_seq = log.last_seq();
+    let mut start = SCENARIO_EPOCH.0;
+    if last_seq > 0 {
+        let _ = syncfold::log::replay(
+            log.store(),
+            last_seq,
+            Some(last_seq),
+            &mut |_, envelope, _| {
+                start = start.max(envelope.at.0.saturating_add(1000));
+                std::ops::ControlFlow::Break(())
+            },
+        );
+    }
+    let next = std::sync::atomic::AtomicI64::new(start);
+    move || Timestamp(next.fetch_add(SCENARIO_TICK_MS, std::sync::atomic::Ordering::SeqCst))
+}
+
+fn simulate(path: &Path, folder: &LogAt, wait: bool, json: bool) -> ExitCode {
     // The whole scenario is checked before anything is written.
     let scenario = match scenario::load_scenario(path) {
         Ok(scenario) => scenario,
         Err(error) => return fail(USAGE, error),
     };
-    if folder.exists() && !is_log_folder(folder) {
-        let empty = std::fs::read_dir(folder).is_ok_and(|mut entries| entries.next().is_none());
-        if !empty {
+    if is_foreign_folder(folder) {
+        {
             return fail(
                 USAGE,
                 format!(
@@ -766,8 +1102,11 @@ fn simulate(path: &Path, folder: &Path, json: bool) -> ExitCode {
             );
         }
     }
-    let log = match open_log(folder) {
-        Ok(log) => log,
+    let log = match open_log(folder, wait) {
+        Ok(log) => {
+            let clock = scenario_clock(&log);
+            (log, clock)
+        }
         Err(code) => return code,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -783,7 +1122,7 @@ fn simulate(path: &Path, folder: &Path, json: bool) -> ExitCode {
             )
         }
     };
-    let engine = Engine::new(log, EngineOptions::default());
+    let engine = Engine::with_clock(log.0, EngineOptions::default(), log.1);
     // On a terminal, with the runs going to a file or a pipe, a progress line on stderr.
     let progress = {
         use std::io::IsTerminal;
@@ -796,29 +1135,54 @@ fn simulate(path: &Path, folder: &Path, json: bool) -> ExitCode {
         .filter(|step| !matches!(step, syncfold::script::Step::Admin { .. }))
         .count();
     let mut played = 0usize;
-    let result = runtime.block_on(scripted::play(&engine, &scenario.script, |report| {
-        use std::io::Write;
-        let view = FinishedRunView::new(&report.record);
-        let text = if json {
-            format!("{}\n", json_text(&view))
-        } else {
-            render(&view.blocks())
-        };
-        // The run is durable (the report carries the log's token): print it and push it out now.
-        // A closed pipe ends the command here (see main.rs), not after the whole scenario.
-        let mut out = std::io::stdout().lock();
-        if let Err(error) = write!(out, "{text}").and_then(|()| out.flush()) {
-            panic!("failed printing to stdout: {error}");
-        }
-        played += 1;
-        if progress {
-            eprint!("\rplayed {played} of {total} runs");
-        }
-    }));
+    let result = runtime.block_on(scripted::play_checked(
+        &engine,
+        &scenario.script,
+        |report| {
+            use std::io::Write;
+            let view = FinishedRunView::new(&report.record);
+            let text = if json {
+                format!("{}\n", json_text(&view))
+            } else {
+                render(&view.blocks())
+            };
+            // The run is durable (the report carries the log's token): print it and push it out now.
+            // A closed pipe ends the command here (see main.rs), not after the whole scenario.
+            let mut out = std::io::stdout().lock();
+            if let Err(error) = write!(out, "{text}").and_then(|()| out.flush()) {
+                panic!("failed printing to stdout: {error}");
+            }
+            played += 1;
+            if progress {
+                eprint!("\rplayed {played} of {total} runs");
+            }
+        },
+    ));
     if progress {
         eprintln!();
     }
     let shutdown = engine.shutdown();
+    if let Err(syncfold::engine::EngineError::UnusedExportResult {
+        step,
+        run,
+        anchor,
+        why,
+    }) = &result
+    {
+        // The scenario's input, wrong for this log's earlier history: placed like a load error,
+        // and saying what the log now holds.
+        let line = scenario.step_lines.get(*step).copied().unwrap_or(0);
+        return fail(
+            USAGE,
+            format!(
+                "{}:{line}: step[{step}].results: {}; run {run} and the steps before it are in \
+                 {} (nothing after it was played)",
+                path.display(),
+                why.sentence(anchor),
+                folder.display()
+            ),
+        );
+    }
     if let Err(error) = result {
         return fail(
             engine_status(&error),
@@ -880,8 +1244,10 @@ fn print_remedies(extra: Option<&Path>, json: bool) -> ExitCode {
                 ),
                 None => say!("{}: {}", entry.code, entry.title),
             }
+            // The action and the remedy; the entry's source is provenance for the docs and the
+            // JSON (`--json`), not advice.
+            say!("  Action: {}", entry.action());
             say!("  {}", entry.remedy);
-            say!("  Source: {}.", entry.source);
             println!();
         }
     }
@@ -898,7 +1264,7 @@ fn catalog(extra: Option<&Path>) -> Result<RemedyCatalog, ExitCode> {
 
 /// `state`: the whole state, or with `--partition` (and `--connector`) one partition's.
 fn state(
-    folder: &Path,
+    folder: &LogAt,
     at: Option<Seq>,
     partition: Option<(Option<&str>, &str)>,
     json: bool,
@@ -952,203 +1318,6 @@ fn as_it_was(seq: Seq) -> String {
     } else {
         format!("As it was just after event {seq}:")
     }
-}
-
-/// Whether the log at `folder` is a demo log: every event in it was written by the demo. A
-/// demo log that anything else appended to (a `simulate` into the same folder) is no longer one.
-fn is_demo_log(folder: &Path) -> Result<bool, LogError> {
-    let store = open_for_reading(folder)?;
-    let mut demo_only = store.last_seq()? > 0;
-    syncfold::log::replay(&store, 1, None, &mut |_, envelope, _| {
-        if envelope.actor.0 == syncfold::demo::ACTOR {
-            std::ops::ControlFlow::Continue(())
-        } else {
-            demo_only = false;
-            std::ops::ControlFlow::Break(())
-        }
-    })?;
-    Ok(demo_only)
-}
-
-/// Makes `folder` ready for the demo: a new or empty folder is used as it is; an earlier demo
-/// log that no process holds is removed (under the log's lock, so no writer starts meanwhile).
-/// Anything else is refused: the demo never destroys a log it did not write.
-fn clear_for_demo(folder: &Path) -> Result<(), ExitCode> {
-    let refuse = |code: u8, why: String| {
-        Err(fail(
-            code,
-            format!(
-                "{why}; the demo writes only into a new or empty folder, or over an earlier demo log that no process holds: name another folder with --log DIR"
-            ),
-        ))
-    };
-    if !folder.exists() {
-        return Ok(());
-    }
-    let empty = std::fs::read_dir(folder).is_ok_and(|mut entries| entries.next().is_none());
-    if empty {
-        return Ok(());
-    }
-    if !is_log_folder(folder) {
-        return refuse(
-            USAGE,
-            format!("{} exists and is not a syncfold log", folder.display()),
-        );
-    }
-    match is_demo_log(folder) {
-        Ok(true) => {}
-        Ok(false) => {
-            return refuse(
-                USAGE,
-                format!(
-                    "{} holds a syncfold log that the demo did not write (or not alone)",
-                    folder.display()
-                ),
-            )
-        }
-        Err(error) => {
-            return refuse(
-                exit_status(&error),
-                format!("{}: {error}", folder.display()),
-            )
-        }
-    }
-    // sled's own lock: held by any writer of this log; ours while the folder is removed.
-    let lock = std::fs::File::open(folder.join("sled").join("db"));
-    let _lock = match lock {
-        Ok(file) => match file.try_lock() {
-            Ok(()) => Some(file),
-            Err(_) => {
-                let holder = syncfold::log::announcement(folder).map_or_else(
-                    || "another process".to_owned(),
-                    |a| format!("process {}", a.pid),
-                );
-                return refuse(
-                    UNAVAILABLE,
-                    format!("the demo log at {} is held by {holder}", folder.display()),
-                );
-            }
-        },
-        Err(_) => None,
-    };
-    if let Err(error) = std::fs::remove_dir_all(folder) {
-        return Err(fail(
-            UNAVAILABLE,
-            format!(
-                "cannot replace the earlier demo log at {}: {error}",
-                folder.display()
-            ),
-        ));
-    }
-    Ok(())
-}
-
-fn demo(folder: PathBuf) -> ExitCode {
-    if let Err(code) = clear_for_demo(&folder) {
-        return code;
-    }
-    let script = syncfold::demo::week();
-    let mut player = Player::new(
-        Actor::from_name(syncfold::demo::ACTOR),
-        Timestamp(1_767_225_600_000),
-        250,
-    );
-    for step in &script.steps {
-        // A night between runs, so first and last occurrences read like a real week.
-        player.advance_clock(86_400_000);
-        if let Err(error) = player.play(&script.connector, &script.settings, step) {
-            eprintln!("error: the demo history was refused by the core: {error}");
-            return ExitCode::FAILURE;
-        }
-    }
-    let written = SledStore::open(&folder)
-        .map_err(syncfold::log::LogError::from)
-        .and_then(|store| Log::open(store, LogOptions::default(), Timestamp(0)))
-        .and_then(|(mut log, _)| {
-            // Command by command, flushed where the engine's log flushes (R13).
-            for command in player.commands() {
-                for envelope in command {
-                    log.append(envelope)?;
-                }
-                if needs_flush(command.iter().map(|envelope| &envelope.event)) {
-                    log.flush()?;
-                }
-            }
-            log.flush()?;
-            Ok(log.last_seq())
-        })
-        .and_then(|_| verify(&open_for_reading(&folder)?));
-    let report = match written {
-        Ok(report) => report,
-        Err(error) => {
-            return fail(
-                exit_status(&error),
-                format!(
-                    "writing the demo log to {} failed: {error}",
-                    folder.display()
-                ),
-            );
-        }
-    };
-    let state = player.state();
-    println!(
-        "Played a week of `{}` into the sled log at {}: {} events, {} runs; verified {} records (checksums, hash chain, rules).\n",
-        script.connector,
-        folder.display(),
-        report.records,
-        state.runs().len(),
-        report.records,
-    );
-    let catalog = RemedyCatalog::builtin();
-    let view = StateView::new(state, &catalog);
-    let mut out = Vec::new();
-    view.runs_text(&mut out);
-    print_blocks(&out);
-    let people = PartitionName::from("people");
-    // Night 4: the bad object has held the watermark back three times; the warning fires.
-    if let Some(night4) = state.run(RunId(4)).and_then(|run| run.ended.as_ref()) {
-        let mut then = State::new();
-        for envelope in player.log().iter().take(night4.seq as usize) {
-            if then.apply(then.last_seq() + 1, envelope).is_err() {
-                break;
-            }
-        }
-        println!(
-            "\n== Night 4, just after event {}: the alert wall ==\n",
-            night4.seq
-        );
-        let mut out = Vec::new();
-        StateView::new(&then, &catalog).alerts_text(&mut out);
-        print_blocks(&out);
-        println!("== Night 4: where the watermark stood and why ==\n");
-        if let Some(explanation) = explain::watermark(&then, &script.connector, &people, &catalog) {
-            let mut out = Vec::new();
-            explanation.chain(&mut out);
-            print_blocks(&out);
-        }
-    }
-    println!("\n== The end of the week ==\n");
-    let mut out = Vec::new();
-    view.partitions_text(&mut out);
-    out.push(Block::Line(Escaped::default()));
-    view.alerts_text(&mut out);
-    if let Some(explanation) = explain::watermark(state, &script.connector, &people, &catalog) {
-        explanation.chain(&mut out);
-    }
-    print_blocks(&out);
-    let log = folder.display();
-    let end_of = |run: u64| {
-        state
-            .run(RunId(run))
-            .and_then(|run| run.ended.as_ref())
-            .map_or(0, |end| end.seq)
-    };
-    let (night4, night6) = (end_of(4), end_of(8));
-    println!(
-        "\nTry next on this log:\n  syncfold runs --log {log}\n  syncfold events --log {log} --run 4\n  syncfold state --log {log} --at {night4}\n  syncfold explain watermark --log {log} --partition people --at {night4}\n  syncfold explain obsoletion --log {log} --partition people --at {night6}\n  syncfold diff --log {log} --from {night6} --to {}\n  syncfold alerts --log {log}\n  syncfold verify --log {log}",
-        report.records
-    );
-    ExitCode::SUCCESS
 }
 
 /// Whether to colour standard output: only on a terminal, and never when `NO_COLOR` is set.

@@ -4,6 +4,7 @@
 //! people; the views' text is escaped where it is made (see `syncfold::text`), and `say!` and
 //! `fail` escape the command's own messages.
 
+use super::location::LogAt;
 use super::{catalog, fail, json_text, open_existing, print_blocks, print_json, print_text, USAGE};
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -11,15 +12,14 @@ use std::process::ExitCode;
 use syncfold::core::*;
 use syncfold::log::{
     open_for_reading, read_head_note, replay, state_at, verify_with_progress, HeadNote, LogError,
-    RecordStore,
+    PgOpen, PgStore, RecordStore,
 };
-use syncfold::remedy::RemedyCatalog;
 use syncfold::views::explain::{self, Explanation};
 use syncfold::views::filter::{self, EventFilter, FilterError, Point, RunFilter};
 use syncfold::views::{self, AlertView, Block, DiffView, EventView, RunView, VerifyView};
 
 /// `state --at SEQ`, or the current state.
-pub(super) fn state_of(folder: &Path, at: Option<Seq>) -> Result<State, ExitCode> {
+pub(super) fn state_of(folder: &LogAt, at: Option<Seq>) -> Result<State, ExitCode> {
     let log = open_existing(folder)?;
     match at {
         None => Ok(log.state().clone()),
@@ -32,7 +32,7 @@ fn fail_filter(error: FilterError) -> ExitCode {
     fail(USAGE, error)
 }
 
-pub(super) fn runs(folder: &Path, filter: &RunFilter, at: Option<Seq>, json: bool) -> ExitCode {
+pub(super) fn runs(folder: &LogAt, filter: &RunFilter, at: Option<Seq>, json: bool) -> ExitCode {
     let state = match state_of(folder, at) {
         Ok(state) => state,
         Err(code) => return code,
@@ -73,7 +73,7 @@ pub(super) fn runs(folder: &Path, filter: &RunFilter, at: Option<Seq>, json: boo
 }
 
 pub(super) fn events(
-    folder: &Path,
+    folder: &LogAt,
     filter: &EventFilter,
     from: Option<Seq>,
     to: Option<Seq>,
@@ -157,7 +157,7 @@ pub(super) fn events(
 }
 
 pub(super) fn alerts(
-    folder: &Path,
+    folder: &LogAt,
     recipient: Option<&str>,
     at: Option<Seq>,
     json: bool,
@@ -192,7 +192,17 @@ pub(super) fn alerts(
     ExitCode::SUCCESS
 }
 
-pub(super) fn diff(folder: &Path, from: Seq, to: Seq, json: bool) -> ExitCode {
+pub(super) fn diff(
+    folder: &LogAt,
+    from: Seq,
+    to: Seq,
+    json: bool,
+    remedies: Option<&Path>,
+) -> ExitCode {
+    let catalog = match catalog(remedies) {
+        Ok(catalog) => catalog,
+        Err(code) => return code,
+    };
     if from > to {
         return fail(
             USAGE,
@@ -207,7 +217,7 @@ pub(super) fn diff(folder: &Path, from: Seq, to: Seq, json: bool) -> ExitCode {
         (Ok(before), Ok(after)) => (before, after),
         (Err(error), _) | (_, Err(error)) => return super::fail_log(folder, error),
     };
-    let diff = DiffView::between(&before, &after, from, to, &RemedyCatalog::builtin());
+    let diff = DiffView::between(&before, &after, from, to, &catalog);
     if json {
         print_json(&diff);
     } else {
@@ -242,13 +252,18 @@ fn choose_connector(state: &State, wanted: Option<&str>) -> Result<ConnectorName
 }
 
 pub(super) fn explain(
-    folder: &Path,
+    folder: &LogAt,
     what: &str,
     partition: &str,
     connector: Option<&str>,
     at: Option<Seq>,
     json: bool,
+    remedies: Option<&Path>,
 ) -> ExitCode {
+    let catalog = match catalog(remedies) {
+        Ok(catalog) => catalog,
+        Err(code) => return code,
+    };
     let log = match open_existing(folder) {
         Ok(log) => log,
         Err(code) => return code,
@@ -265,7 +280,6 @@ pub(super) fn explain(
         Err(code) => return code,
     };
     let partition = PartitionName::from(partition);
-    let catalog = RemedyCatalog::builtin();
     let explanation = match what {
         "watermark" => {
             explain::watermark(&state, &connector, &partition, &catalog).map(Explanation::Watermark)
@@ -313,11 +327,15 @@ fn damage_extent(error: &LogError) -> (Option<Seq>, Option<Seq>) {
 }
 
 /// What is wrong with either copy of the head note, for `verify` to say.
-fn read_head_copies(folder: &Path) -> Vec<String> {
+fn read_head_copies(folder: &std::path::Path) -> Vec<String> {
     syncfold::log::head_copy_problems(folder).unwrap_or_else(|error| vec![error.to_string()])
 }
 
-pub(super) fn verify_log(folder: &Path, json: bool) -> ExitCode {
+/// A store to verify, the process that holds it (sled), and what is wrong with the head note's
+/// copies (sled).
+type VerifyTarget = (Box<dyn RecordStore>, Option<u32>, Vec<String>);
+
+pub(super) fn verify_log(folder: &LogAt, json: bool) -> ExitCode {
     let refuse = |status: u8, error: String, acknowledged: Option<Seq>, head: String| {
         if json {
             print_json(&VerifyView::Refused {
@@ -340,9 +358,7 @@ pub(super) fn verify_log(folder: &Path, json: bool) -> ExitCode {
             "absent".to_owned(),
         );
     }
-    // The head note is read apart from the store, so the acknowledged extent is named even when
-    // the store cannot be opened at all.
-    let (acknowledged, head) = match read_head_note(folder) {
+    let describe = |note: Result<HeadNote, String>| match note {
         Ok(HeadNote::At(head)) => (
             Some(head.seq),
             format!("the head note acknowledges records 1 to {}", head.seq),
@@ -351,13 +367,39 @@ pub(super) fn verify_log(folder: &Path, json: bool) -> ExitCode {
         Ok(HeadNote::Lost { why }) => (None, format!("the head note is lost ({why})")),
         Err(error) => (None, format!("the head note could not be read ({error})")),
     };
-    // A damaged or stale copy of the note loses nothing while the other is current, but the
-    // redundancy is gone until the next writer's flush: said, not failed.
-    let copies = read_head_copies(folder);
-    let store = match open_for_reading(folder) {
-        Ok(store) => store,
+    let opened: Result<VerifyTarget, LogError>;
+    let (acknowledged, head);
+    match folder {
+        LogAt::Folder(path) => {
+            // The head note is read apart from the store, so the acknowledged extent is named
+            // even when the store cannot be opened at all.
+            (acknowledged, head) = describe(read_head_note(path).map_err(|e| e.to_string()));
+            // A damaged or stale copy of the note loses nothing while the other is current, but
+            // the redundancy is gone until the next writer's flush: said, not failed.
+            let copies = read_head_copies(path);
+            opened = open_for_reading(path)
+                .map(|store| {
+                    let holder = store.holder();
+                    (Box::new(store) as Box<dyn RecordStore>, holder, copies)
+                })
+                .map_err(LogError::from);
+        }
+        LogAt::Invalid(why) => return fail(USAGE, format!("--log: {why}")),
+        LogAt::Pg(url) => {
+            let store = PgStore::open_read_only(url, PgOpen::default());
+            let note = match &store {
+                Ok(store) => store.read_head().map_err(|e| e.to_string()),
+                Err(error) => Err(error.to_string()),
+            };
+            (acknowledged, head) = describe(note);
+            opened = store
+                .map(|store| (Box::new(store) as Box<dyn RecordStore>, None, Vec::new()))
+                .map_err(LogError::from);
+        }
+    }
+    let (store, holder, copies) = match opened {
+        Ok(opened) => opened,
         Err(error) => {
-            let error = LogError::from(error);
             return refuse(
                 super::exit_status(&error),
                 format!("{}: {error}; {head}", folder.display()),
@@ -368,17 +410,12 @@ pub(super) fn verify_log(folder: &Path, json: bool) -> ExitCode {
     };
     let records = store.last_seq().unwrap_or(0);
     let progress = super::Progress::start("verifying", records);
-    let result = verify_with_progress(&store, &mut |done, total| progress.tick(done, total));
+    let result = verify_with_progress(&*store, &mut |done, total| progress.tick(done, total));
     progress.finish();
     match result {
         Ok(report) => {
-            let view = VerifyView::verified(
-                &folder.display().to_string(),
-                &report,
-                head,
-                copies,
-                store.holder(),
-            );
+            let view =
+                VerifyView::verified(&folder.display().to_string(), &report, head, copies, holder);
             if json {
                 print_json(&view);
             } else {

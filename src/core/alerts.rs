@@ -103,8 +103,23 @@ pub struct Alert {
     pub first: Occurrence,
     /// When it last occurred.
     pub last: Occurrence,
+    /// When the alert opened: the one "open since" every view gives. `first` for every alert but
+    /// `stuck-watermark`, whose cause (the first delta import held back) precedes the alert
+    /// (opened by the run whose count reached `stuck_after`). An alert that escalates (warning to
+    /// error, same code and subject) stays the same alert: it opened when its warning did.
+    pub opened: Occurrence,
     /// For `stuck-watermark`: the objects holding the watermark back.
     pub objects: Vec<Anchor>,
+}
+
+/// A connector's message or an error's description as an alert's message shows it: "no
+/// description" when empty, so that no message starts with a bare ` (`.
+fn described(text: &str) -> &str {
+    if text.trim().is_empty() {
+        "no description"
+    } else {
+        text
+    }
 }
 
 impl State {
@@ -119,7 +134,7 @@ impl State {
                     disabled.code.as_str().to_owned(),
                     format!(
                         "{} (connector disabled{})",
-                        disabled.message,
+                        described(&disabled.message),
                         if disabled.credentials_updated {
                             "; credentials updated, waiting for `enable`"
                         } else {
@@ -136,7 +151,7 @@ impl State {
                     suspension.code.as_str().to_owned(),
                     format!(
                         "{} (permanent: connector suspended until `resume`)",
-                        suspension.message
+                        described(&suspension.message)
                     ),
                     suspension.first.clone(),
                     suspension.since.clone(),
@@ -154,10 +169,14 @@ impl State {
                         if failures.count == 0 {
                             format!(
                                 "{} (count reset by `resume`; open until a run ends without it)",
-                                failures.message
+                                described(&failures.message)
                             )
                         } else {
-                            format!("{} ({} consecutive runs)", failures.message, failures.count)
+                            format!(
+                                "{} ({} consecutive runs)",
+                                described(&failures.message),
+                                failures.count
+                            )
                         },
                         failures.first.clone(),
                         failures.last.clone(),
@@ -176,6 +195,7 @@ impl State {
                     message: message.clone(),
                     first: first.clone(),
                     last: last.clone(),
+                    opened: first.clone(),
                     objects: Vec::new(),
                 };
                 alerts.push(alert(severity, Recipient::ConnectorOwner, None));
@@ -210,6 +230,7 @@ impl State {
                 message,
                 first: first.clone(),
                 last: last.clone(),
+                opened: first.clone(),
                 objects: Vec::new(),
             };
         for (code, since) in &part.change_log_faults {
@@ -281,6 +302,7 @@ impl State {
                     last,
                 );
                 stuck.objects = objects;
+                stuck.opened = part.stuck.opened.clone().unwrap_or_else(|| last.clone());
                 alerts.push(stuck);
             }
         }
@@ -308,12 +330,13 @@ impl State {
                 anchor: Some(anchor.clone()),
                 message: format!(
                     "{} ({} failing run{})",
-                    error.description,
+                    described(&error.description),
                     error.failing_runs,
                     if error.failing_runs == 1 { "" } else { "s" }
                 ),
                 first: error.first.clone(),
                 last: error.last.clone(),
+                opened: error.first.clone(),
                 objects: Vec::new(),
             });
         }

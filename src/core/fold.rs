@@ -1180,6 +1180,11 @@ impl State {
             stuck.first.get_or_insert_with(|| here.clone());
             stuck.last = Some(here.clone());
             stuck.warning = stuck.count >= settings.stuck_after.max(1);
+            if !stuck.warning {
+                stuck.opened = None;
+            } else if stuck.opened.is_none() {
+                stuck.opened = Some(here.clone());
+            }
         }
     }
 

@@ -28,7 +28,7 @@
 //! assert_eq!(violation.rule, Rule::R15);
 //! assert_eq!(
 //!     violation.to_string(),
-//!     "event 1 breaks R15 (an event must fit an open run, in order): run 1 was never started"
+//!     "event 1 breaks the rule that an event must fit an open run, in order: run 1 was never started"
 //! );
 //! ```
 

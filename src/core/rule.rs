@@ -49,7 +49,8 @@ pub enum Rule {
 }
 
 impl Rule {
-    /// The rule's reference in SPEC.md.
+    /// The rule's reference in SPEC.md (`R1`, `SPEC §4`): for the docs and JSON `rule` fields,
+    /// never for an operator's text, which names a rule by its [`summary`](Self::summary).
     pub fn code(self) -> &'static str {
         match self {
             Rule::R1 => "R1",
@@ -96,9 +97,12 @@ impl Rule {
     }
 }
 
+/// The rule in words ("the rule that a watermark never advances past an error"), as the
+/// messages of [`Violation`] and [`Rejection`] name it: they reach operators, who read words, not
+/// SPEC.md's numbers. [`Rule::code`] gives the number.
 impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.code(), self.summary())
+        write!(f, "the rule that {}", self.summary())
     }
 }
 

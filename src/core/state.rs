@@ -233,6 +233,9 @@ pub struct StuckWatermark {
     pub last: Option<Occurrence>,
     /// Whether the warning is open (`count` reached `stuck_after`).
     pub warning: bool,
+    /// The end of the run that opened the warning (the one whose count reached `stuck_after`),
+    /// while it is open: when the alert opened, which `first` (the first run counted) is not.
+    pub opened: Option<Occurrence>,
 }
 
 /// A run limit that stopped the last run of a partition to reach one ([R11](crate::rules#r11)),
@@ -611,18 +614,30 @@ pub struct LimitRecord {
 impl LimitRecord {
     /// The operator's message: what was exceeded, by how much, and what to do.
     pub fn message(&self) -> String {
+        // "1 error", "2 errors": the core names no outer module, so it counts for itself.
+        let count = |singular: &str| {
+            format!(
+                "{} {singular}{}",
+                self.count,
+                if self.count == 1 { "" } else { "s" }
+            )
+        };
         match self.kind {
             LimitKind::Snapshot => format!(
-                "a limit on the number of snapshot records is exceeded ({}/{}): the partition would hold {} objects; adjust the synchronization filters to reduce the number of synchronized records",
-                self.maximum, self.count, self.count
+                "a limit on the number of snapshot records is exceeded ({}/{}): the partition would hold {}; adjust the synchronization filters to reduce the number of synchronized records",
+                self.maximum,
+                self.count,
+                count("object")
             ),
             LimitKind::Errors => format!(
-                "the run had {} errors, more than max_errors = {}: fix the failing objects, or raise the limit",
-                self.count, self.maximum
+                "the run had {}, more than max_errors = {}: fix the failing objects, or raise the limit",
+                count("error"),
+                self.maximum
             ),
             LimitKind::Warnings => format!(
-                "the run had {} warnings, more than max_warnings = {}: look at the export actions repeating, or raise the limit",
-                self.count, self.maximum
+                "the run had {}, more than max_warnings = {}: look at the export actions repeating, or raise the limit",
+                count("warning"),
+                self.maximum
             ),
         }
     }

@@ -91,6 +91,21 @@ pub enum EngineError {
     /// The run machine was answered out of turn: a bug of the engine.
     #[error(transparent)]
     OutOfTurn(#[from] Unexpected),
+    /// A scripted export result that its run never used
+    /// ([`scripted::play_checked`](super::scripted::play_checked)):
+    /// the scenario's input is wrong for the log it is played into. The run and those before it
+    /// are in the log; nothing after it was played.
+    #[error("step {step} (run {run}): {}", why.sentence(anchor))]
+    UnusedExportResult {
+        /// The step, from 0 (the scenario's `step[N]`).
+        step: usize,
+        /// The export run.
+        run: RunId,
+        /// The object the result is for.
+        anchor: Anchor,
+        /// What the run did instead.
+        why: crate::script::UnusedResult,
+    },
     /// The tokio runtime has no time driver, which the connector-call timeouts need.
     #[error("the engine needs tokio's time driver for its connector-call timeouts: build the runtime with `enable_time()` or `enable_all()`")]
     NoTimeDriver,
@@ -108,6 +123,7 @@ impl EngineError {
             | EngineError::NotDurable { .. }
             | EngineError::OutOfTurn(_)
             | EngineError::NoTimeDriver => ErrorClass::Bug,
+            EngineError::UnusedExportResult { .. } => ErrorClass::Input,
         }
     }
 }

@@ -38,6 +38,8 @@
 //! ```
 
 pub mod codec;
+mod location;
+mod pg;
 mod pipelined;
 pub(crate) mod quiet;
 mod reading;
@@ -48,6 +50,11 @@ mod sled_store;
 pub mod snapshot;
 mod store;
 
+pub use location::LogLocation;
+pub use pg::{
+    check_log_name, is_pg_url, lock_key, PgHost, PgOpen, PgStore, PgUrl, PgUrlError, Secret,
+    DEFAULT_LOG_NAME, PENDING_BYTES_MAX, SCHEMA_VERSION,
+};
 pub use pipelined::Pipelined;
 pub use reading::{open_for_reading, ReadStore};
 pub use record::{Hash, RecordError, GENESIS};

@@ -21,7 +21,7 @@ use super::record::Hash;
 use crate::core::{Seq, State};
 
 const MAGIC: &[u8; 4] = b"SFLS";
-const VERSION: u16 = 5;
+const VERSION: u16 = 6;
 const HEADER_BYTES: usize = 96;
 
 /// A snapshot's metadata and state, once every check passed.

@@ -100,6 +100,45 @@ pub enum StoreError {
         /// The kind of failure.
         kind: std::io::ErrorKind,
     },
+    /// Another process writes this log (a store several engines share): one writer at a time.
+    #[error("the log {log} is being written by {holder}; only one writer at a time: stop that process, or open the log waiting (--wait) to take over once it stops")]
+    Busy {
+        /// The log, as its location is shown (never with a password).
+        log: String,
+        /// Who holds it: process, host, since when, as far as the store knows.
+        holder: String,
+    },
+    /// This process has lost the right to write the log: its session with the store ended (and
+    /// its writer's lock with it), or another writer took over. It is fenced: nothing it sends
+    /// from now on is stored.
+    #[error("this process lost the right to write the log {log}: {reason}. Reopen the log to continue from what is stored")]
+    Fenced {
+        /// The log, as its location is shown (never with a password).
+        log: String,
+        /// What happened, and what of the last flush was stored.
+        reason: String,
+    },
+    /// The store's server cannot be reached, refused the account, or failed a request for a
+    /// reason that says nothing about the log's contents.
+    #[error("{context}: {message}; {remedy}")]
+    Unavailable {
+        /// What the store was doing, and where (never with a password).
+        context: String,
+        /// What the server or the network said.
+        message: String,
+        /// What the operator can check or do.
+        remedy: String,
+    },
+    /// The store was laid out by a newer syncfold than this one.
+    #[error("{place} was laid out by a newer syncfold (schema version {version}; this build knows up to {known}): upgrade syncfold to use it")]
+    NewerSchema {
+        /// The database, as its location is shown.
+        place: String,
+        /// The version found.
+        version: i64,
+        /// The newest version this build knows.
+        known: i64,
+    },
     /// The storage holds bytes it cannot make sense of.
     #[error("{context}: {message}")]
     Backend {
@@ -353,5 +392,50 @@ impl RecordStore for MemoryStore {
     fn remove_snapshot(&mut self, seq: Seq) -> Result<(), StoreError> {
         self.snapshots.remove(&seq);
         Ok(())
+    }
+}
+
+/// A boxed store is a store: so one `Log` type can hold a sled or a PostgreSQL store chosen at
+/// run time (`Log<Box<dyn RecordStore + Send>>`), as the command line does.
+impl<T: RecordStore + ?Sized> RecordStore for Box<T> {
+    fn append(&mut self, seq: Seq, record: &[u8]) -> Result<(), StoreError> {
+        (**self).append(seq, record)
+    }
+    fn flush(&mut self) -> Result<(), StoreError> {
+        (**self).flush()
+    }
+    fn last_seq(&self) -> Result<Seq, StoreError> {
+        (**self).last_seq()
+    }
+    fn scan(
+        &self,
+        from: Seq,
+        visit: &mut dyn FnMut(Seq, &[u8]) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        (**self).scan(from, visit)
+    }
+    fn get(&self, seq: Seq) -> Result<Option<Vec<u8>>, StoreError> {
+        (**self).get(seq)
+    }
+    fn discard_from(&mut self, from: Seq) -> Result<(), StoreError> {
+        (**self).discard_from(from)
+    }
+    fn read_head(&self) -> Result<HeadNote, StoreError> {
+        (**self).read_head()
+    }
+    fn write_head(&mut self, head: &Head) -> Result<(), StoreError> {
+        (**self).write_head(head)
+    }
+    fn put_snapshot(&mut self, seq: Seq, bytes: &[u8]) -> Result<(), StoreError> {
+        (**self).put_snapshot(seq, bytes)
+    }
+    fn snapshot_seqs(&self) -> Result<Vec<Seq>, StoreError> {
+        (**self).snapshot_seqs()
+    }
+    fn get_snapshot(&self, seq: Seq) -> Result<Option<Vec<u8>>, StoreError> {
+        (**self).get_snapshot(seq)
+    }
+    fn remove_snapshot(&mut self, seq: Seq) -> Result<(), StoreError> {
+        (**self).remove_snapshot(seq)
     }
 }

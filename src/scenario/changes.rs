@@ -11,6 +11,7 @@ use crate::core::{
     ObjectErrorKind, Page, Watermark,
 };
 use crate::script::ImportPage;
+use std::collections::BTreeMap;
 use std::str::FromStr;
 use toml::de::DeValue;
 
@@ -85,13 +86,36 @@ pub(super) fn parse_page(
     )? {
         page.changes.push(parse_object(source, object)?);
     }
+    // Where each object error's anchor is, to refuse a second error for one object.
+    let mut failed: BTreeMap<Anchor, (usize, usize, String)> = BTreeMap::new();
     for error in &table.tables(
         source,
         "errors",
         "write errors = [ { anchor = \"u2\", error = \"custom-continue-run\" } ]",
     )? {
         match parse_import_error(source, error)? {
-            ParsedImportError::Object(discovery) => page.errors.push(discovery),
+            ParsedImportError::Object(discovery) => {
+                let entry = error.get("anchor");
+                if let (Some(entry), Some((line, column, path))) =
+                    (entry, failed.get(&discovery.anchor))
+                {
+                    return Err(source.error(
+                        &entry.value.span(),
+                        &entry.path,
+                        format!(
+                            "anchor {:?} already has an error on this page at {line}:{column} \
+                             ({path}): an object fails once per page, so give it one error \
+                             (the page's other errors go on other objects)",
+                            discovery.anchor.as_str()
+                        ),
+                    ));
+                }
+                if let Some(entry) = entry {
+                    let (line, column) = source.locate(entry.value.span().start);
+                    failed.insert(discovery.anchor.clone(), (line, column, error.path.clone()));
+                }
+                page.errors.push(discovery);
+            }
             ParsedImportError::Fatal(fatal) => page.fatal_errors.push(fatal),
         }
     }

@@ -9,7 +9,9 @@
 //! an administrator's `action`. Every key of SPEC §7 is accepted exactly as written there and no
 //! other key is: a misspelt key is an error, never silently ignored.
 //!
-//! The whole file is checked before anything is played. A [`ScenarioError`] names the file, the
+//! The whole file is checked before anything is played, the script included: it is played through
+//! the pure [`Player`](crate::script::Player) as into a new log, and an export result that its
+//! run does not use is refused at its place. A [`ScenarioError`] names the file, the
 //! line and column, the key as a dotted path with 0-based indices
 //! (`step[3].page[2].errors[0].error`), what is wrong and what was expected.
 //!
@@ -17,9 +19,13 @@
 //! - `sections` (the document, connector and steps) and `changes` (pages, objects, errors, queued
 //!   changes, results, attributes): one parser per section of the format.
 //! - `walker`: typed, positioned access to the TOML tree, where every error gets its place.
+//! - `played`: the checks that need the script played (every export result is used by its run).
 
 mod changes;
+pub mod connectors;
+pub mod enqueue;
 pub mod expect;
+mod played;
 mod sections;
 mod walker;
 
@@ -67,7 +73,7 @@ pub struct ScenarioError {
 
 impl ScenarioError {
     /// An error about the file as a whole: it has no line and no key.
-    fn whole_file(file: &str, message: String) -> Self {
+    pub(crate) fn whole_file(file: &str, message: String) -> Self {
         ScenarioError {
             file: file.to_owned(),
             line: None,
@@ -97,10 +103,21 @@ impl fmt::Display for ScenarioError {
 
 /// Reads and parses a scenario file. The file name in messages is `path` as given.
 pub fn load_scenario(path: &Path) -> Result<Scenario, ScenarioError> {
+    let (name, text) = read_text(path, "scenario file", too_large_message)?;
+    parse_scenario(&name, &text)
+}
+
+/// Reads the UTF-8 text of a file of ours (`what`: "scenario file", "connectors file") up to
+/// [`SCENARIO_BYTES_MAX`], with its name as messages give it; every failure names the file.
+pub(crate) fn read_text(
+    path: &Path,
+    what: &str,
+    too_large: fn() -> String,
+) -> Result<(String, String), ScenarioError> {
     let name = path.display().to_string();
     let unreadable = |message: String| ScenarioError::whole_file(&name, message);
     let file = std::fs::File::open(path)
-        .map_err(|error| unreadable(format!("cannot open the scenario file: {error}")))?;
+        .map_err(|error| unreadable(format!("cannot open the {what}: {error}")))?;
     let mut bytes = Vec::new();
     // One byte more than allowed tells a file at the limit from one over it.
     let limit = u64::try_from(SCENARIO_BYTES_MAX)
@@ -108,17 +125,17 @@ pub fn load_scenario(path: &Path) -> Result<Scenario, ScenarioError> {
         .saturating_add(1);
     file.take(limit)
         .read_to_end(&mut bytes)
-        .map_err(|error| unreadable(format!("cannot read the scenario file: {error}")))?;
+        .map_err(|error| unreadable(format!("cannot read the {what}: {error}")))?;
     if bytes.len() > SCENARIO_BYTES_MAX {
-        return Err(unreadable(too_large_message()));
+        return Err(unreadable(too_large()));
     }
     let text = String::from_utf8(bytes).map_err(|error| {
         unreadable(format!(
-            "the scenario file is not UTF-8 text (byte {} is not valid); save it as UTF-8 TOML",
+            "the {what} is not UTF-8 text (byte {} is not valid); save it as UTF-8 TOML",
             error.utf8_error().valid_up_to()
         ))
     })?;
-    parse_scenario(&name, &text)
+    Ok((name, text))
 }
 
 /// Parses scenario TOML `text`; `source_name` names the file in messages.

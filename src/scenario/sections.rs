@@ -12,12 +12,21 @@ use crate::core::{
     RunKind, Settings,
 };
 use crate::script::{Script, Step};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use toml::de::DeValue;
 
 // The keys each table may hold (SPEC §7), in the order messages list them.
 
 const ROOT_KEYS: &[&str] = &["connector", "step"];
+/// The limits of SPEC §7, as a connector's table names them.
+pub(super) const SETTINGS_KEYS: &[&str] = &[
+    "retry_count",
+    "max_errors",
+    "max_warnings",
+    "snapshot_limit",
+    "stuck_after",
+    "deletion_threshold",
+];
 const CONNECTOR_KEYS: &[&str] = &[
     "name",
     "retry_count",
@@ -84,20 +93,74 @@ pub(super) fn parse_document(source: &Source<'_>) -> Result<(Script, Vec<usize>)
 
     let mut steps = Vec::new();
     let mut step_lines = Vec::new();
-    for table in &root.tables(
+    let tables = root.tables(
         source,
         "step",
         "write [[step]] (double brackets) before each step",
-    )? {
+    )?;
+    for table in &tables {
         step_lines.push(source.locate(table.span.start).0);
         steps.push(parse_step(source, table)?);
     }
+    check_admin_partitions(source, &tables, &steps)?;
     let script = Script {
         connector,
         settings,
         steps,
     };
+    super::played::check_results_are_used(source, &script, &tables)?;
     Ok((script, step_lines))
+}
+
+/// An admin step's `partition` must be one that a run step of the scenario names (explicitly or
+/// as the default `"default"`): an action on a partition nothing runs on is a misspelling, and
+/// would be recorded and change nothing (docs/SEMANTICS.md).
+fn check_admin_partitions(
+    source: &Source<'_>,
+    tables: &[Table<'_, '_>],
+    steps: &[Step],
+) -> Result<(), ScenarioError> {
+    let declared: BTreeSet<&PartitionName> = steps
+        .iter()
+        .filter_map(|step| match step {
+            Step::Import { partition, .. } | Step::Export { partition, .. } => Some(partition),
+            Step::Admin { .. } => None,
+        })
+        .collect();
+    for (step, table) in steps.iter().zip(tables) {
+        let Step::Admin {
+            partition: Some(partition),
+            ..
+        } = step
+        else {
+            continue;
+        };
+        if declared.contains(partition) {
+            continue;
+        }
+        let Some(entry) = table.get("partition") else {
+            continue;
+        };
+        let names = if declared.is_empty() {
+            "no import or export step names a partition".to_owned()
+        } else {
+            let listed: Vec<String> = declared
+                .iter()
+                .map(|name| format!("{:?}", name.as_str()))
+                .collect();
+            format!("the import and export steps name {}", listed.join(", "))
+        };
+        return Err(source.error(
+            &entry.value.span(),
+            &entry.path,
+            format!(
+                "partition {:?} is not a partition of this scenario ({names}): name one of \
+                 those, or leave `partition` out for the whole connector",
+                partition.as_str()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn parse_connector(
@@ -113,7 +176,17 @@ fn parse_connector(
     table.allow_only(source, CONNECTOR_KEYS, |_| None)?;
     let name = table.required(source, "name", "the connector's name, e.g. name = \"hr\"")?;
     let name = non_empty(source, name, "the connector's name, e.g. name = \"hr\"")?;
+    let settings = parse_settings(source, &table)?;
+    Ok((ConnectorName(name.to_owned()), settings))
+}
 
+/// The limits of SPEC §7 a connector's table may set (`retry_count`, `max_errors`,
+/// `max_warnings`, `snapshot_limit`, `stuck_after`, `deletion_threshold`); the defaults for the
+/// others. Shared by scenario files and connectors files.
+pub(super) fn parse_settings(
+    source: &Source<'_>,
+    table: &Table<'_, '_>,
+) -> Result<Settings, ScenarioError> {
     let mut settings = Settings::default();
     if let Some(entry) = table.get("retry_count") {
         settings.retry_count = runs_count(source, entry)?;
@@ -133,7 +206,7 @@ fn parse_connector(
     if let Some(entry) = table.get("deletion_threshold") {
         settings.deletion_threshold = deletion_threshold(source, entry)?;
     }
-    Ok((ConnectorName(name.to_owned()), settings))
+    Ok(settings)
 }
 
 /// `retry_count` and `stuck_after`: a number of consecutive runs, so at least 1.

@@ -76,13 +76,14 @@ enqueue = [ { anchor = "u1", change = "update", attrs = { title = "lead" }, refs
         { anchor = "u2", change = "add" },
         { anchor = "u3", change = "delete" },
         { anchor = "u4", change = "references", refs = { manager = "u1" } },
+        { anchor = "u5", change = "update" },
         { anchor = "u8" } ]
 results = [ { anchor = "u1", result = "retry-reference-attribute" },
         { anchor = "u2", result = "provisioning-parent", parent = "ou=sales" },
-        { anchor = "u3", result = "custom-stop-run", name = "x", description = "..." },
+        { anchor = "u3", result = "success" },
         { anchor = "u4", result = "custom-continue-run" },
         { anchor = "u5", result = "convert-update-to-add" },
-        { anchor = "u8", result = "success" } ]
+        { anchor = "u8", result = "custom-stop-run", name = "x", description = "..." } ]
 
 [[step]]
 kind = "export"
@@ -241,6 +242,12 @@ fn a_scenario_using_every_key_becomes_the_expected_script() {
                         references: attrs(&[("manager", single("u1"))]),
                     },
                     ExportChange {
+                        anchor: Anchor::from("u5"),
+                        kind: ExportChangeKind::Update,
+                        attributes: Attributes::new(),
+                        references: Attributes::new(),
+                    },
+                    ExportChange {
                         anchor: Anchor::from("u8"),
                         kind: ExportChangeKind::Add,
                         attributes: Attributes::new(),
@@ -255,13 +262,7 @@ fn a_scenario_using_every_key_becomes_the_expected_script() {
                             parent: Anchor::from("ou=sales"),
                         },
                     ),
-                    (
-                        Anchor::from("u3"),
-                        ExportOutcome::CustomStopRun {
-                            name: "x".into(),
-                            description: "...".into(),
-                        },
-                    ),
+                    (Anchor::from("u3"), ExportOutcome::Success),
                     (
                         Anchor::from("u4"),
                         ExportOutcome::CustomContinueRun {
@@ -270,7 +271,13 @@ fn a_scenario_using_every_key_becomes_the_expected_script() {
                         },
                     ),
                     (Anchor::from("u5"), ExportOutcome::ConvertUpdateToAdd),
-                    (Anchor::from("u8"), ExportOutcome::Success),
+                    (
+                        Anchor::from("u8"),
+                        ExportOutcome::CustomStopRun {
+                            name: "x".into(),
+                            description: "...".into(),
+                        },
+                    ),
                 ]),
                 fault: None,
             },
@@ -314,7 +321,7 @@ fn a_scenario_using_every_key_becomes_the_expected_script() {
     assert_eq!(scenario.source, "every-key.toml");
     assert_eq!(
         scenario.step_lines,
-        vec![11, 35, 41, 56, 61, 65, 69, 74, 78]
+        vec![11, 35, 41, 57, 62, 66, 70, 75, 79]
     );
 }
 

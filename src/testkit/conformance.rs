@@ -25,7 +25,8 @@
 //!   `stopped-watermark-expired` (the fault `watermark-expired`); after a broken change log it ends
 //!   `stopped-delta-log-broken` (a fatal `import-read-error` or `import-parse-error`), both setting
 //!   `full-import-required` ([R5](crate::rules#r5)); a full import still works; a healthy source
-//!   faults never;
+//!   faults never (a connector whose delta import needs a committed watermark,
+//!   [`Capabilities::delta_needs_watermark`], faults `watermark-expired` without one);
 //! - [`Property::ModelAgreement`]: the engine's log agrees ([`agreement::compare`]) with the
 //!   [`ReferenceModel`] fed with what the connector answered.
 //!
@@ -100,7 +101,7 @@ use crate::core::*;
 use crate::engine::{Connector, Engine, EngineOptions};
 use crate::log::{verify, Log, LogOptions, MemoryStore};
 use crate::script::Step;
-use proptest::collection::{btree_map, vec};
+use proptest::collection::{btree_map, btree_set, vec};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -129,10 +130,24 @@ pub struct Capabilities {
     pub prune_change_log: bool,
     /// The connector does delta imports (a listing-only connector does full imports only).
     pub delta_import: bool,
+    /// The connector's delta import needs a committed watermark: without one (no full import
+    /// has committed a position yet) it faults `watermark-expired`, as after a prune, and the
+    /// kit expects `stopped-watermark-expired`. Off, a delta import without a watermark reads
+    /// the change log from its beginning and must be healthy until the log is pruned. A real
+    /// change log with a retention (an LDAP accesslog purged by `logpurge`) cannot tell whether
+    /// its beginning is the source's: such a connector asks for a full import first.
+    pub delta_needs_watermark: bool,
+    /// The source holds an attribute's values as a set, as LDAP does: a multi-value with a
+    /// duplicate is refused (LDAP result 20, `attributeOrValueExists`), and a connector cannot
+    /// tell a one-value set from a single value, so it imports it as one. On, the kit generates
+    /// multi-values of two or three distinct values (lowercase letters, so distinct under
+    /// case-insensitive matching too), in any order; off, any list of one or two values.
+    pub value_sets: bool,
 }
 
 impl Capabilities {
-    /// Every change and both imports.
+    /// Every change and both imports (a delta import without a watermark reads the change log
+    /// from its beginning).
     pub const ALL: Capabilities = Capabilities {
         add: true,
         modify: true,
@@ -141,6 +156,8 @@ impl Capabilities {
         break_change_log: true,
         prune_change_log: true,
         delta_import: true,
+        delta_needs_watermark: false,
+        value_sets: false,
     };
 
     /// Add, modify, delete, full and delta imports: what any source with a change log can do.
@@ -192,8 +209,20 @@ pub trait ConformanceSource {
         Anchor(format!("e{index}"))
     }
 
-    /// Creates an entry `anchor` with exactly these attributes. Its connector must then import it
-    /// with these attributes (a full import: an add; a delta import: an add or an update).
+    /// What the connector imports for entry `anchor` while it holds `attributes` (the ones the
+    /// kit set). The default is exactly those. A source whose entries carry attributes of their
+    /// own adds them here: an LDAP entry has the `objectClass` and the naming and mandatory
+    /// attributes (`uid`, `cn`, `sn`) its schema requires, a table row its key columns. The kit
+    /// compares the connector space with this, so return what the source holds, not what the
+    /// connector happens to answer.
+    fn imported(&self, anchor: &Anchor, attributes: &Attributes) -> Attributes {
+        let _ = anchor;
+        attributes.clone()
+    }
+
+    /// Creates an entry `anchor` with exactly these attributes (and whatever attributes of its
+    /// own the source gives every entry, [`ConformanceSource::imported`]). Its connector must
+    /// then import it with them (a full import: an add; a delta import: an add or an update).
     fn add(&mut self, anchor: &Anchor, attributes: &Attributes) -> SourceResult;
 
     /// Sets these attributes on the entry (other attributes keep their values), as a change in
@@ -310,12 +339,22 @@ pub const ENTRIES: usize = 6;
 /// takes them as they are).
 pub const ATTRIBUTE_NAMES: [&str; 2] = ["mail", "title"];
 
-fn attributes() -> impl Strategy<Value = Attributes> {
+/// One or two attributes of [`ATTRIBUTE_NAMES`]; multi-values as [`Capabilities::value_sets`]
+/// says the source holds them.
+fn attributes(value_sets: bool) -> impl Strategy<Value = Attributes> {
+    let multi = if value_sets {
+        btree_set("[a-z]{1,4}", 2..=3)
+            .prop_map(|set| set.into_iter().collect::<Vec<_>>())
+            .prop_shuffle()
+            .boxed()
+    } else {
+        vec("[a-z]{1,4}", 1..3).boxed()
+    };
     btree_map(
         proptest::sample::select(ATTRIBUTE_NAMES.to_vec()).prop_map(str::to_owned),
         prop_oneof![
             3 => "[a-z]{1,6}".prop_map(AttributeValue::Single),
-            1 => vec("[a-z]{1,4}", 1..3).prop_map(AttributeValue::Multi),
+            1 => multi.prop_map(AttributeValue::Multi),
         ],
         1..=2,
     )
@@ -333,9 +372,9 @@ pub fn operations(
     let entry = 0..ENTRIES;
     let weight = |allowed: bool, weight: u32| if allowed { weight } else { 0 };
     let operation = prop_oneof![
-        weight(caps.add, 6) => (entry.clone(), attributes())
+        weight(caps.add, 6) => (entry.clone(), attributes(caps.value_sets))
             .prop_map(|(entry, attributes)| Operation::Add { entry, attributes }),
-        weight(caps.modify, 4) => (entry.clone(), attributes())
+        weight(caps.modify, 4) => (entry.clone(), attributes(caps.value_sets))
             .prop_map(|(entry, attributes)| Operation::Modify { entry, attributes }),
         weight(caps.delete, 2) => entry.clone().prop_map(|entry| Operation::Delete { entry }),
         weight(caps.unreadable, 2) => entry.clone().prop_map(|entry| Operation::MakeUnreadable { entry }),
@@ -364,7 +403,7 @@ pub enum Property {
     ObjectErrorsReported,
     /// A pruned change log is `watermark-expired`, a broken one a fatal import error
     /// (`stopped-delta-log-broken`), both setting `full-import-required`; a healthy source and a
-    /// full import fault never.
+    /// full import fault never (but see [`Capabilities::delta_needs_watermark`]).
     FaultCodes,
     /// The engine's log agrees with the reference model fed with what the connector answered.
     ModelAgreement,
@@ -477,6 +516,8 @@ struct Expected {
     pruned: bool,
     /// Broken since the last clean full import.
     broken: bool,
+    /// [`Capabilities::delta_needs_watermark`].
+    needs_watermark: bool,
 }
 
 impl Expected {
@@ -518,7 +559,9 @@ fn kit_settings() -> Settings {
 /// after every run; returns what was exercised, or the first property that broke.
 ///
 /// Synchronous: it runs the engine on a runtime of its own, so call it from a plain `#[test]` or
-/// a `proptest!` body, not from inside an async runtime.
+/// a `proptest!` body, not from inside an async runtime. That runtime is a current-thread tokio
+/// runtime with its I/O and time drivers enabled, so a connector that talks to a real server
+/// (sockets, timeouts, a task spawned to drive its connection) runs on it as on the engine's.
 pub fn check<S: ConformanceSource>(
     mut source: S,
     operations: &[Operation],
@@ -529,7 +572,7 @@ pub fn check<S: ConformanceSource>(
         at: 0,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
+        .enable_all()
         .build()
         .map_err(|error| checker.fail(Property::Setup, format!("no tokio runtime: {error}")))?;
     let (log, _) = Log::open(MemoryStore::new(), LogOptions::default(), Timestamp(0))
@@ -582,7 +625,10 @@ impl Checker<'_> {
         let connector = ConnectorName::from(CONNECTOR);
         let partition = PartitionName::from(PARTITION);
         let mut model = ReferenceModel::new(connector.clone(), settings.clone(), 100);
-        let mut expected = Expected::default();
+        let mut expected = Expected {
+            needs_watermark: capabilities.delta_needs_watermark,
+            ..Expected::default()
+        };
         let mut coverage = Coverage::default();
         for (index, operation) in self.operations.iter().enumerate() {
             self.at = index;
@@ -743,7 +789,7 @@ impl Checker<'_> {
             // Refused (`no-start-*`): the connector was not asked anything.
             return Ok(());
         }
-        self.fault_codes(run.kind, status, expected, &state, run)?;
+        self.fault_codes(&record, status, expected, &state, run)?;
         match status {
             RunStatus::StoppedWatermarkExpired => coverage.expired += 1,
             RunStatus::StoppedDeltaLogBroken => coverage.broken += 1,
@@ -762,7 +808,13 @@ impl Checker<'_> {
         match run.kind {
             RunKind::FullImport => {
                 let clean = status == RunStatus::Success;
-                self.connector_space(Property::FullImportComplete, &objects, expected, clean)?;
+                self.connector_space(
+                    source,
+                    Property::FullImportComplete,
+                    &objects,
+                    expected,
+                    clean,
+                )?;
                 if clean {
                     coverage.clean_full_imports += 1;
                     // A clean full import committed a position after any prune or break.
@@ -771,28 +823,39 @@ impl Checker<'_> {
                 }
             }
             _ => {
-                self.connector_space(Property::DeltaMissesNothing, &objects, expected, true)?;
+                self.connector_space(
+                    source,
+                    Property::DeltaMissesNothing,
+                    &objects,
+                    expected,
+                    true,
+                )?;
                 coverage.complete_deltas += 1;
             }
         }
         Ok(())
     }
 
-    /// [`Property::FaultCodes`] for a run that started.
+    /// [`Property::FaultCodes`] for a run that started and ended `status`.
     fn fault_codes(
         &self,
-        kind: RunKind,
+        record: &RunRecord,
         status: RunStatus,
         expected: &Expected,
         state: &State,
         run: &Run<'_>,
     ) -> Result<(), Failure> {
+        let kind = record.kind;
+        let needs_watermark = kind == RunKind::DeltaImport
+            && record.start_watermark.is_none()
+            && expected.needs_watermark;
         let healthy = [
             RunStatus::Success,
             RunStatus::CompletedDiscoveryErrors,
             RunStatus::StoppedObjectError,
         ];
         let allowed: Vec<RunStatus> = match kind {
+            _ if needs_watermark => vec![RunStatus::StoppedWatermarkExpired],
             RunKind::DeltaImport if expected.pruned && expected.broken => vec![
                 RunStatus::StoppedWatermarkExpired,
                 RunStatus::StoppedDeltaLogBroken,
@@ -806,6 +869,9 @@ impl Checker<'_> {
             _ => healthy.to_vec(),
         };
         let why = match kind {
+            _ if needs_watermark => {
+                "the partition has no committed watermark and the connector's delta import needs one"
+            }
             RunKind::DeltaImport if expected.pruned => {
                 "the change log was pruned past the committed watermark"
             }
@@ -817,10 +883,20 @@ impl Checker<'_> {
         };
         if !allowed.contains(&status) {
             let names: Vec<&str> = allowed.iter().map(|status| status.as_str()).collect();
+            // What the connector said, so that a failure against a real source can be diagnosed
+            // from its text alone.
+            let from = match &record.start_watermark {
+                Some(watermark) => format!("from watermark {}", watermark.display_text()),
+                None => "from no watermark".to_owned(),
+            };
+            let said = match &record.fault {
+                Some(fault) => format!(" (fault `{}`: {})", fault.kind.as_str(), fault.message),
+                None => String::new(),
+            };
             return Err(self.fail(
                 Property::FaultCodes,
                 format!(
-                    "{} ended `{}`; {why}, so it must end {}",
+                    "{} {from} ended `{}`{said}; {why}, so it must end {}",
                     kind.as_str(),
                     status.as_str(),
                     names.join(" or ")
@@ -890,10 +966,12 @@ impl Checker<'_> {
         Ok(count)
     }
 
-    /// Every readable entry is live in the connector space with the source's attributes; with
-    /// `gone_checked`, every other live object is an unreadable entry (deleted ones are gone).
-    fn connector_space(
+    /// Every readable entry is live in the connector space with the source's attributes
+    /// ([`ConformanceSource::imported`]); with `gone_checked`, every other live object is an
+    /// unreadable entry (deleted ones are gone).
+    fn connector_space<S: ConformanceSource>(
         &self,
+        source: &S,
         property: Property,
         objects: &BTreeMap<Anchor, StagedObject>,
         expected: &Expected,
@@ -917,12 +995,12 @@ impl Checker<'_> {
                 }
                 Some(object) => {
                     let staged = object.attributes.unpack();
-                    if staged != entry.attributes {
+                    let held = source.imported(anchor, &entry.attributes);
+                    if staged != held {
                         return Err(self.fail(
                             property,
                             format!(
-                                "entry {anchor} has {:?} at the source but {:?} in the connector space",
-                                entry.attributes, staged
+                                "entry {anchor} has {held:?} at the source but {staged:?} in the connector space"
                             ),
                         ));
                     }

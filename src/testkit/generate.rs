@@ -300,6 +300,99 @@ pub fn step(shape: &HistoryShape) -> impl Strategy<Value = Step> {
     prop_oneof![8 => import, 3 => export, 1 => admin]
 }
 
+/// One step of a generated history: a scripted [`Step`], or an administrator's action of SPEC §8
+/// that scenario files and [`Step`] do not carry (`set-watermark`, `require-full-import`), which
+/// a pump carries out as [`Command::Administer`] and which the core may refuse.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HistoryStep {
+    /// A run or one of SPEC §7's administrator actions.
+    Step(Step),
+    /// An administrator's action with the run it names (`set-watermark`).
+    Administer {
+        /// The partition, or `None` (refused: both actions need one).
+        partition: Option<PartitionName>,
+        /// `set-watermark` or `require-full-import`.
+        action: OperatorAction,
+        /// The run `set-watermark` names, or `None` (refused).
+        run: Option<RunId>,
+    },
+}
+
+impl HistoryStep {
+    /// The command an administrator's action is (`None` for a scripted step).
+    pub fn command(&self, connector: &ConnectorName) -> Option<Command> {
+        match self {
+            HistoryStep::Step(_) => None,
+            HistoryStep::Administer {
+                partition,
+                action,
+                run,
+            } => Some(Command::Administer {
+                connector: connector.clone(),
+                partition: partition.clone(),
+                action: *action,
+                run: *run,
+                reason: "generated".to_owned(),
+            }),
+        }
+    }
+}
+
+/// `set-watermark` and `require-full-import`, accepted and refused. `runs` are runs so far with
+/// their partitions (a caller that knows which runs committed a watermark passes those):
+/// `set-watermark` mostly names one of them on its own partition, else any partition and a run
+/// id up to `last_run + 1` (a run elsewhere, one that committed nothing, or none yet: refused);
+/// one action in twenty names no partition, and one set-watermark in twenty no run (refused).
+pub fn operator_action(
+    shape: &HistoryShape,
+    runs: &[(RunId, PartitionName)],
+    last_run: u64,
+) -> impl Strategy<Value = HistoryStep> {
+    let last = last_run;
+    let any = (partition(shape), (1..=last + 1).prop_map(RunId)).boxed();
+    let known = if runs.is_empty() {
+        any.clone()
+    } else {
+        proptest::sample::select(runs.to_vec())
+            .prop_map(|(run, partition)| (partition, run))
+            .boxed()
+    };
+    let set = (
+        prop_oneof![3 => known, 1 => any],
+        prop::bool::weighted(0.05),
+        prop::bool::weighted(0.05),
+    )
+        .prop_map(
+            |((partition, run), no_partition, no_run)| HistoryStep::Administer {
+                partition: (!no_partition).then_some(partition),
+                action: OperatorAction::SetWatermark,
+                run: (!no_run).then_some(run),
+            },
+        );
+    let require =
+        (partition(shape), prop::bool::weighted(0.05)).prop_map(|(partition, no_partition)| {
+            HistoryStep::Administer {
+                partition: (!no_partition).then_some(partition),
+                action: OperatorAction::RequireFullImport,
+                run: None,
+            }
+        });
+    prop_oneof![3 => set, 1 => require]
+}
+
+/// A step of a history with `last_run` runs so far: mostly a [`step`], and about one in ten an
+/// [`operator_action`] (`runs` as it takes them).
+pub fn history_step(
+    shape: &HistoryShape,
+    runs: &[(RunId, PartitionName)],
+    last_run: u64,
+) -> impl Strategy<Value = HistoryStep> {
+    prop_oneof![
+        9 => step(shape).prop_map(HistoryStep::Step),
+        1 => operator_action(shape, runs, last_run),
+    ]
+}
+
 /// A whole history for connector `c`, with settings drawn by [`settings`] and unique watermarks.
 pub fn script(shape: HistoryShape) -> impl Strategy<Value = Script> {
     (settings(), vec(step(&shape), 1..=shape.steps_max.max(1))).prop_map(|(settings, steps)| {

@@ -29,13 +29,16 @@
 //!
 //! Out of scope on purpose: alert messages, remedies and occurrences (sequence numbers, times,
 //! first and last runs), an object error's description and failing-run total, interrupted runs
-//! (R13; the steps the model plays never leave a run in flight), and the administrator actions
-//! of SPEC §8 (`set-watermark`, `require-full-import`), which [`Step`] does not carry.
+//! (R13; the steps the model plays never leave a run in flight).
+//!
+//! The administrator actions of SPEC §8 that [`Step`] does not carry, `set-watermark` and
+//! `require-full-import`, are played by [`ReferenceModel::administer`], refusals included.
 
 use crate::core::{
     AdminAction, AlertScope, Anchor, Attributes, ChangeKind, ConnectorName, DeletionThreshold,
     ExportChange, ExportChangeKind, ExportOutcome, FaultKind, ObjectChange, ObjectErrorKind,
-    Obsoletion, PartitionName, Recipient, RunKind, RunStatus, Settings, Severity, Watermark,
+    Obsoletion, OperatorAction, PartitionName, Recipient, RunKind, RunStatus, Settings, Severity,
+    Watermark,
 };
 use crate::script::{ImportPage, Step};
 use std::collections::{BTreeMap, BTreeSet};
@@ -501,6 +504,23 @@ pub struct ReferenceModel {
     partitions: BTreeMap<PartitionName, Partition>,
     health: Health,
     runs: Vec<ModelRun>,
+    /// SPEC §8 `set-watermark`: the watermark each run committed, by run id (a run that
+    /// committed none is absent).
+    commits: BTreeMap<u64, (PartitionName, Watermark)>,
+}
+
+/// Why the model refuses an administrator's action of SPEC §8 (the rule it breaks, in a word).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelRefusal {
+    /// `set-watermark` and `require-full-import` act on a partition, and none was named.
+    NoPartition,
+    /// The partition named is not one the connector has (no run ever named it).
+    UnknownPartition,
+    /// `set-watermark` names no run.
+    NoRun,
+    /// The run named committed no watermark on that partition (R1: the administrator may go back
+    /// to a watermark a run committed, not invent one).
+    NotCommitted,
 }
 
 impl ReferenceModel {
@@ -514,6 +534,7 @@ impl ReferenceModel {
             partitions: BTreeMap::new(),
             health: Health::default(),
             runs: Vec::new(),
+            commits: BTreeMap::new(),
         }
     }
 
@@ -566,6 +587,15 @@ impl ReferenceModel {
     /// Every run so far, in id order.
     pub fn runs(&self) -> &[ModelRun] {
         &self.runs
+    }
+
+    /// The runs that committed a watermark, with the partition they committed it on, in id order
+    /// (what `set-watermark` may name).
+    pub fn committed_runs(&self) -> Vec<(u64, PartitionName)> {
+        self.commits
+            .iter()
+            .map(|(run, (partition, _))| (*run, partition.clone()))
+            .collect()
     }
 
     /// The watermark the next delta import of `partition` starts from.
@@ -823,6 +853,7 @@ impl ReferenceModel {
         let mut error_page_met = false; // R1: page k has been reached
         let mut delta_candidate: Option<Watermark> = None; // proposal of page k-1
         let mut last_proposal: Option<Watermark> = None; // R2: a full import's last proposal
+        let mut committed_now: Option<Watermark> = None; // SPEC §8: what this run committed
 
         for page in pages {
             if stop.is_some() {
@@ -952,7 +983,8 @@ impl ReferenceModel {
             RunKind::FullImport if run.errors == 0 && stop.is_none() => {
                 // R2: a clean full import commits its last proposal and clears the flag.
                 if let Some(watermark) = last_proposal {
-                    partition.committed = Some(watermark);
+                    partition.committed = Some(watermark.clone());
+                    committed_now = Some(watermark);
                 }
                 partition.full_import_required = false;
                 // R10: the broken change log's alerts close with the flag.
@@ -995,7 +1027,8 @@ impl ReferenceModel {
             RunKind::DeltaImport | RunKind::Export => {
                 // R1: commit the proposal of page k-1, or of the last page; nothing if none.
                 if let Some(watermark) = delta_candidate {
-                    partition.committed = Some(watermark);
+                    partition.committed = Some(watermark.clone());
+                    committed_now = Some(watermark);
                 }
             }
         }
@@ -1003,6 +1036,9 @@ impl ReferenceModel {
         run.committed_watermark = partition.committed.clone();
         partition.stuck_after_run(kind, run.status, &committed_at_start, settings.stuck_after);
         partition.limits_after_run(run.status, limit_code);
+        if let Some(watermark) = committed_now {
+            self.commits.insert(id, (name.clone(), watermark));
+        }
         (run, Ending::Ended(ending_fault))
     }
 
@@ -1134,6 +1170,54 @@ impl ReferenceModel {
         run.committed_watermark = partition.committed.clone();
         partition.limits_after_run(run.status, limit_code);
         (run, Ending::Ended(fault))
+    }
+
+    /// An administrator's action as `syncfold admin` records it (SPEC §8), with the run it names
+    /// (`set-watermark`). The four actions of SPEC §7 are facts, never refused, as for
+    /// [`Step::Admin`]. `set-watermark` (a partition, a run) sets the partition's committed
+    /// watermark back to the one that run committed on it, clears nothing else, and restarts R6's
+    /// count (its warning closes, as when a run moves the watermark); refused when the run
+    /// committed no watermark on that partition. `require-full-import` (a partition) sets
+    /// `full-import-required`; a clean full import clears it as usual. Both need a partition the
+    /// connector has. No run is ever in flight between the steps the model plays, so the refusal
+    /// of a set-watermark during a run is not modelled.
+    pub fn administer(
+        &mut self,
+        partition: Option<&PartitionName>,
+        action: OperatorAction,
+        run: Option<u64>,
+    ) -> Result<(), ModelRefusal> {
+        let needs_partition = matches!(
+            action,
+            OperatorAction::SetWatermark | OperatorAction::RequireFullImport
+        );
+        if !needs_partition {
+            if let Some(action) = action.as_admin_action() {
+                self.admin(partition, action);
+            }
+            return Ok(());
+        }
+        let name = partition.ok_or(ModelRefusal::NoPartition)?;
+        if !self.partitions.contains_key(name) {
+            return Err(ModelRefusal::UnknownPartition);
+        }
+        if action == OperatorAction::RequireFullImport {
+            if let Some(part) = self.partitions.get_mut(name) {
+                part.full_import_required = true;
+            }
+            return Ok(());
+        }
+        let run = run.ok_or(ModelRefusal::NoRun)?;
+        let watermark = match self.commits.get(&run) {
+            Some((on, watermark)) if on == name => watermark.clone(),
+            _ => return Err(ModelRefusal::NotCommitted),
+        };
+        if let Some(part) = self.partitions.get_mut(name) {
+            part.committed = Some(watermark);
+            part.stuck_count = 0;
+            part.stuck_warning = false;
+        }
+        Ok(())
     }
 
     /// Administrator actions: recorded facts, never refused, even when they change nothing.
@@ -1697,5 +1781,61 @@ mod tests {
             vec![page("D", vec![add("u1")], vec![])],
         ));
         assert!(wall(&model).is_empty());
+    }
+
+    /// SPEC §8: set-watermark goes back to what a run committed on the partition (restarting
+    /// R6's count) and is refused for a run that committed nothing there; require-full-import
+    /// sets the flag until a clean full import.
+    #[test]
+    fn set_watermark_and_require_full_import() {
+        let mut model = model(10);
+        let action = OperatorAction::SetWatermark;
+        assert_eq!(
+            model.administer(Some(&part()), action, Some(1)),
+            Err(ModelRefusal::UnknownPartition)
+        );
+        model.apply(&import(
+            RunKind::DeltaImport,
+            vec![page("A", vec![add("u1")], vec![])],
+        ));
+        let held = vec![page("B", vec![], vec![continue_error("u2")])];
+        for _ in 0..3 {
+            model.apply(&import(RunKind::DeltaImport, held.clone()));
+        }
+        assert_eq!(model.committed_watermark(&part()), Some(wm("A")));
+        assert!(model.stuck_warning(&part()));
+        // Run 2 was held back at its first page: it committed nothing.
+        assert_eq!(
+            model.administer(Some(&part()), action, Some(2)),
+            Err(ModelRefusal::NotCommitted)
+        );
+        assert_eq!(
+            model.administer(Some(&part()), action, None),
+            Err(ModelRefusal::NoRun)
+        );
+        assert_eq!(
+            model.administer(None, action, Some(1)),
+            Err(ModelRefusal::NoPartition)
+        );
+        assert_eq!(model.administer(Some(&part()), action, Some(1)), Ok(()));
+        assert_eq!(model.committed_watermark(&part()), Some(wm("A")));
+        assert_eq!(
+            (model.stuck_count(&part()), model.stuck_warning(&part())),
+            (0, false)
+        );
+
+        let require = OperatorAction::RequireFullImport;
+        assert_eq!(model.administer(Some(&part()), require, None), Ok(()));
+        assert!(model.full_import_required(&part()));
+        let refused = model
+            .apply(&import(RunKind::DeltaImport, vec![]))
+            .expect("a run");
+        assert_eq!(refused.status, RunStatus::NoStartFullImportRequired);
+        model.apply(&import(
+            RunKind::FullImport,
+            vec![page("F", vec![add("u1")], vec![])],
+        ));
+        assert!(!model.full_import_required(&part()));
+        assert_eq!(model.committed_watermark(&part()), Some(wm("F")));
     }
 }

@@ -18,6 +18,11 @@ pub struct OccurrenceView {
 }
 
 impl OccurrenceView {
+    /// "event 12 (run 3)", or "event 12" for an event of no run.
+    pub fn text(&self) -> String {
+        super::event_at(self.seq, self.run)
+    }
+
     /// The view of `occurrence`.
     pub fn new(occurrence: &Occurrence) -> Self {
         OccurrenceView {
@@ -55,10 +60,16 @@ pub struct AlertView {
     pub first: OccurrenceView,
     /// When it last occurred.
     pub last: OccurrenceView,
+    /// When the alert opened ([`Alert::opened`]): what `alerts`, `explain health` and
+    /// `explain watermark` call "open since".
+    pub opened: OccurrenceView,
     /// What to do, from the catalog.
     pub remedy: Option<String>,
     /// The remedy's short title.
     pub remedy_title: Option<String>,
+    /// The remedy's actionable sentence ([`Remedy::action`](crate::remedy::Remedy::action)): the
+    /// REMEDY column of the alert wall.
+    pub remedy_action: Option<String>,
     /// Where the advice comes from.
     pub remedy_source: Option<String>,
 }
@@ -80,9 +91,26 @@ impl AlertView {
             objects: alert.objects.iter().map(Anchor::to_string).collect(),
             first: OccurrenceView::new(&alert.first),
             last: OccurrenceView::new(&alert.last),
+            opened: OccurrenceView::new(&alert.opened),
             remedy: remedy.map(|r| r.remedy.clone()),
             remedy_title: remedy.map(|r| r.title.clone()),
+            remedy_action: remedy.map(crate::remedy::Remedy::action),
             remedy_source: remedy.map(|r| r.source.clone()),
+        }
+    }
+
+    /// What the alert is about, in words: "object u9 in hr/people", "hr/people", "connector hr".
+    pub fn subject(&self) -> String {
+        match (&self.anchor, &self.partition) {
+            (Some(anchor), Some(partition)) => {
+                format!("object {anchor} in {}/{partition}", self.connector)
+            }
+            (Some(anchor), None) => format!("object {anchor} of {}", self.connector),
+            (None, Some(partition)) if self.scope == AlertScope::Connector.as_str() => {
+                format!("connector {} (partition {partition})", self.connector)
+            }
+            (None, Some(partition)) => format!("{}/{partition}", self.connector),
+            (None, None) => format!("connector {}", self.connector),
         }
     }
 
@@ -123,7 +151,10 @@ pub fn alert_wall(alerts: &[AlertView], out: &mut Vec<Block>) {
                 alert.partition.as_deref().unwrap_or("-"),
                 alert.anchor.as_deref().unwrap_or("-"),
                 alert.recipient,
-                alert.remedy_title.as_deref().unwrap_or("(no remedy)"),
+                alert
+                    .remedy_action
+                    .as_deref()
+                    .unwrap_or("no remedy in the catalog"),
             ]);
         }
         if table.rows.is_empty() {
@@ -136,7 +167,9 @@ pub fn alert_wall(alerts: &[AlertView], out: &mut Vec<Block>) {
 }
 
 /// The text of `alerts`: every alert given (the recipient's, when `recipient` is named) in a
-/// table, then each one that needs action with its message and remedy.
+/// table, then what happened and what to do about each one that needs action. Alerts that share a
+/// remedy are listed together, each on its own line naming what it is about, above the remedy
+/// said once: a wall of a hundred failing objects reads as a hundred lines and one paragraph.
 pub fn alerts_text(alerts: &[AlertView], recipient: Option<&str>, out: &mut Vec<Block>) {
     if alerts.is_empty() {
         line(
@@ -153,9 +186,11 @@ pub fn alerts_text(alerts: &[AlertView], recipient: Option<&str>, out: &mut Vec<
         "CLASS",
         "CODE",
         "RECIPIENT",
+        "CONNECTOR",
         "PARTITION",
         "OBJECT",
-        "EVENTS",
+        "OPEN SINCE",
+        "LAST",
     ]);
     for alert in alerts {
         table.row(&[
@@ -163,26 +198,43 @@ pub fn alerts_text(alerts: &[AlertView], recipient: Option<&str>, out: &mut Vec<
             alert.class,
             &alert.code,
             alert.recipient,
+            &alert.connector,
             alert.partition.as_deref().unwrap_or("-"),
             alert.anchor.as_deref().unwrap_or("-"),
-            &format!("{}–{}", alert.first.seq, alert.last.seq),
+            &alert.opened.text(),
+            &alert.last.text(),
         ]);
     }
     out.push(Block::Table(table));
+    // Alerts that need action, grouped by remedy in the order each remedy first appears.
+    let mut groups: Vec<(Option<&str>, Vec<&AlertView>)> = Vec::new();
     for alert in alerts.iter().filter(|alert| !alert.is_info()) {
+        let remedy = alert.remedy.as_deref();
+        match groups.iter_mut().find(|(r, _)| *r == remedy) {
+            Some((_, members)) => members.push(alert),
+            None => groups.push((remedy, vec![alert])),
+        }
+    }
+    for (remedy, members) in groups {
         line(out, "");
-        line(
-            out,
-            format!("{} {}: {}", alert.severity, alert.code, alert.message),
-        );
+        for alert in members {
+            line(
+                out,
+                format!(
+                    "{} on {} ({}, open since {}): {}",
+                    alert.code,
+                    alert.subject(),
+                    alert.severity,
+                    alert.opened.text(),
+                    crate::text::or_no_description(&alert.message)
+                ),
+            );
+        }
         line(
             out,
             format!(
-                "  remedy: {}",
-                alert
-                    .remedy
-                    .as_deref()
-                    .unwrap_or("(no remedy in the catalog)")
+                "  Remedy: {}",
+                remedy.unwrap_or("no remedy in the catalog.")
             ),
         );
     }

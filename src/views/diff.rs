@@ -1,6 +1,7 @@
 //! What changed between two points of a log (`diff`): runs that ended in between, and per
 //! partition the watermark, the flags, health, objects and the export queue; alerts opened and
-//! closed. Built from the two folded states alone.
+//! closed, and alerts that escalated (warning to error) or de-escalated, each as one change. Built
+//! from the two folded states alone.
 
 use super::{line, watermark_json, AlertView, Block, RunView, TextView};
 use crate::core::*;
@@ -64,13 +65,33 @@ pub struct PartitionDiff {
     pub pending_exports: ExportChanges,
 }
 
-/// Alerts (other than `info` copies) that opened or closed.
+/// Alerts (other than `info` copies) that opened, closed, or changed severity.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct AlertChanges {
     /// Open at the later event, not at the earlier one.
     pub opened: Vec<AlertView>,
     /// Open at the earlier event, not at the later one.
     pub closed: Vec<AlertView>,
+    /// Open at both events, warning at the earlier and error at the later one (same code,
+    /// scope, connector, partition, object and recipient): one alert that escalated, not one
+    /// closed and one opened.
+    pub escalated: Vec<SeverityChange>,
+    /// Open at both events, error at the earlier and warning at the later one (a `resume` turns
+    /// a suspension's error back into a warning).
+    pub de_escalated: Vec<SeverityChange>,
+}
+
+/// One open alert whose severity changed: the alert as it is at the later event (its
+/// `severity` is `severity_after`), with the severity it had at the earlier one.
+#[derive(Clone, Debug, Serialize)]
+pub struct SeverityChange {
+    /// The severity at the earlier event.
+    pub severity_before: &'static str,
+    /// The severity at the later event.
+    pub severity_after: &'static str,
+    /// The alert at the later event.
+    #[serde(flatten)]
+    pub alert: AlertView,
 }
 
 /// What changed between event `from` and event `to` (`diff --json`).
@@ -169,7 +190,8 @@ impl DiffView {
             .iter()
             .map(|(connector, name)| PartitionDiff::between(before, after, connector, name))
             .collect();
-        // An alert is the same alert at both points when all of this is the same.
+        // An alert is the same alert at both points when all of this is the same; its severity
+        // may differ (it escalated or de-escalated). `info` copies are left out.
         let key = |alert: &Alert| {
             (
                 alert.connector.clone(),
@@ -178,20 +200,44 @@ impl DiffView {
                 alert.partition.clone(),
                 alert.anchor.clone(),
                 alert.recipient,
-                alert.severity,
             )
         };
-        let old_alerts: BTreeMap<_, Alert> =
-            before.alerts().into_iter().map(|a| (key(&a), a)).collect();
-        let new_alerts: BTreeMap<_, Alert> =
-            after.alerts().into_iter().map(|a| (key(&a), a)).collect();
+        let acting = |state: &State| -> BTreeMap<_, Alert> {
+            state
+                .alerts()
+                .into_iter()
+                .filter(|a| a.severity != Severity::Info)
+                .map(|a| (key(&a), a))
+                .collect()
+        };
+        let (old_alerts, new_alerts) = (acting(before), acting(after));
         let only_in = |these: &BTreeMap<_, Alert>, those: &BTreeMap<_, Alert>| {
             these
                 .iter()
-                .filter(|(k, a)| !those.contains_key(*k) && a.severity != Severity::Info)
+                .filter(|(k, _)| !those.contains_key(*k))
                 .map(|(_, a)| AlertView::new(a, catalog))
                 .collect()
         };
+        let mut escalated = Vec::new();
+        let mut de_escalated = Vec::new();
+        for (k, new) in &new_alerts {
+            let Some(old) = old_alerts.get(k) else {
+                continue;
+            };
+            if old.severity == new.severity {
+                continue;
+            }
+            let change = SeverityChange {
+                severity_before: old.severity.as_str(),
+                severity_after: new.severity.as_str(),
+                alert: AlertView::new(new, catalog),
+            };
+            if new.severity > old.severity {
+                escalated.push(change);
+            } else {
+                de_escalated.push(change);
+            }
+        }
         DiffView {
             from,
             to,
@@ -209,6 +255,8 @@ impl DiffView {
             alerts: AlertChanges {
                 opened: only_in(&new_alerts, &old_alerts),
                 closed: only_in(&old_alerts, &new_alerts),
+                escalated,
+                de_escalated,
             },
         }
     }
@@ -256,8 +304,8 @@ impl TextView for PartitionDiff {
         ] {
             if !list.is_empty() {
                 changes.push(format!(
-                    "{} object(s) {kind}: {}",
-                    list.len(),
+                    "{} {kind}: {}",
+                    crate::text::counted(list.len(), "object", "objects"),
                     abbreviate(list)
                 ));
             }
@@ -292,12 +340,17 @@ impl TextView for DiffView {
             line(
                 out,
                 format!(
-                    "  run {} {} {} ended {} (committed {})",
+                    "  run {} {}/{} {} ended {} (committed {}){}",
                     run.id,
+                    run.connector,
                     run.partition,
                     run.kind,
                     run.status.unwrap_or("-"),
-                    run.committed_watermark.as_deref().unwrap_or("none")
+                    run.committed_watermark.as_deref().unwrap_or("none"),
+                    match run.note() {
+                        note if note.is_empty() => String::new(),
+                        note => format!(": {note}"),
+                    }
                 ),
             );
         }
@@ -312,16 +365,39 @@ impl TextView for DiffView {
                 line(
                     out,
                     format!(
-                        "  alert {label}: {} {} {}{}",
+                        "  alert {label}: {} {} on {}",
                         alert.severity,
                         alert.code,
-                        alert.partition.as_deref().unwrap_or(""),
-                        alert
-                            .anchor
-                            .as_deref()
-                            .map_or(String::new(), |a| format!(" {a}"))
+                        alert.subject()
                     ),
                 );
+                if label == "opened" {
+                    if let Some(action) = &alert.remedy_action {
+                        line(out, format!("    remedy: {action}"));
+                    }
+                }
+            }
+        }
+        for (label, changes) in [
+            ("escalated", &self.alerts.escalated),
+            ("de-escalated", &self.alerts.de_escalated),
+        ] {
+            for change in changes {
+                line(
+                    out,
+                    format!(
+                        "  alert {label}: {} → {} {} on {}",
+                        change.severity_before,
+                        change.severity_after,
+                        change.alert.code,
+                        change.alert.subject()
+                    ),
+                );
+                if label == "escalated" {
+                    if let Some(action) = &change.alert.remedy_action {
+                        line(out, format!("    remedy: {action}"));
+                    }
+                }
             }
         }
     }

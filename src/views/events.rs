@@ -9,6 +9,7 @@ use super::{
     Table,
 };
 use crate::core::*;
+use crate::text::{counted, or_no_description};
 use serde::Serialize;
 
 /// One event as `events --json` prints it: `seq`, `type` and `run` (SPEC §7), its time, actor
@@ -50,6 +51,17 @@ impl EventView {
     }
 }
 
+impl EventView {
+    /// The summary as the events table shows it: an administrator's action names the actor who
+    /// took it (the JSON has it as `actor`).
+    pub fn what(&self) -> String {
+        match self.summary.strip_prefix("administrator:") {
+            Some(rest) => format!("administrator {}:{rest}", self.actor),
+            None => self.summary.clone(),
+        }
+    }
+}
+
 /// The events table: `SEQ`, `AT` (RFC 3339 UTC), `RUN`, `TYPE`, `WHAT`.
 pub fn events_table(events: &[EventView]) -> Table {
     let mut table = Table::new(&["SEQ", "AT", "RUN", "TYPE", "WHAT"]);
@@ -59,7 +71,7 @@ pub fn events_table(events: &[EventView]) -> Table {
             &event.at,
             &event.run.map_or("-".to_owned(), |run| run.to_string()),
             event.kind,
-            &event.summary,
+            &event.what(),
         ]);
     }
     table
@@ -504,7 +516,7 @@ pub fn event_summary(event: &Event) -> String {
             error.anchor,
             error.name,
             error.kind.as_str(),
-            error.description
+            or_no_description(&error.description)
         ),
         Event::FatalImportErrorRecorded { page, error, .. } => format!(
             "page {page}: {}{}: {}",
@@ -513,7 +525,7 @@ pub fn event_summary(event: &Event) -> String {
                 .anchor
                 .as_ref()
                 .map_or_else(String::new, |a| format!(" on {a}")),
-            error.description
+            or_no_description(&error.description)
         ),
         Event::PageRead {
             page,
@@ -521,16 +533,15 @@ pub fn event_summary(event: &Event) -> String {
             proposed_watermark,
             ..
         } => format!(
-            "page {page}: {} change{} staged, proposes {}",
-            changes.len(),
-            if changes.len() == 1 { "" } else { "s" },
+            "page {page}: {} staged, proposes {}",
+            counted(changes.len(), "change", "changes"),
             mark(proposed_watermark)
         ),
         Event::FaultRecorded { page, fault, .. } => format!(
             "{}{}: {}",
             fault.kind.as_str(),
             page.map_or_else(String::new, |p| format!(" instead of page {p}")),
-            fault.message
+            or_no_description(&fault.message)
         ),
         Event::LimitReached {
             limit,
@@ -542,14 +553,17 @@ pub fn event_summary(event: &Event) -> String {
             format!("committed watermark {}", watermark_text(watermark))
         }
         Event::ObsoletionApplied { anchors, .. } => {
-            format!("obsoletion applied: {} object(s) obsolete", anchors.len())
+            format!(
+                "obsoletion applied: {} obsolete",
+                counted(anchors.len(), "object", "objects")
+            )
         }
         Event::ObsoletionSkipped { reason, .. } => {
             format!("obsoletion skipped ({})", reason.as_str())
         }
         Event::ObsoletionHeld { anchors, .. } => format!(
-            "obsoletion of {} object(s) held by the deletion guard",
-            anchors.len()
+            "obsoletion of {} held by the deletion guard",
+            counted(anchors.len(), "object", "objects")
         ),
         Event::ExportQueued {
             partition, change, ..
@@ -558,7 +572,9 @@ pub fn event_summary(event: &Event) -> String {
             change.kind.as_str(),
             change.anchor
         ),
-        Event::ExportBatchSent { anchors, .. } => format!("{} change(s) sent", anchors.len()),
+        Event::ExportBatchSent { anchors, .. } => {
+            format!("{} sent", counted(anchors.len(), "change", "changes"))
+        }
         Event::ExportResultRecorded {
             anchor, outcome, ..
         } => format!("{anchor}: {}", outcome.as_str()),
@@ -569,10 +585,18 @@ pub fn event_summary(event: &Event) -> String {
             counts,
             ..
         } => format!(
-            "ended {} ({} errors, {} warnings), committed {}",
+            "ended {} ({}, {}), committed {}",
             status.as_str(),
-            counts.errors,
-            counts.warnings,
+            counted(
+                usize::try_from(counts.errors).unwrap_or(usize::MAX),
+                "error",
+                "errors"
+            ),
+            counted(
+                usize::try_from(counts.warnings).unwrap_or(usize::MAX),
+                "warning",
+                "warnings"
+            ),
             committed_watermark
                 .as_ref()
                 .map_or_else(|| "nothing".to_owned(), watermark_text)
@@ -611,7 +635,8 @@ pub fn event_summary(event: &Event) -> String {
             "recovery: record {seq}, the last, failed its checks ({length} bytes: a write cut short) and was discarded"
         ),
         Event::PresentRecordsAccepted { through, reason } => format!(
-            "administrator: accepted records 1 to {through} of a log whose head note was lost ({reason})"
+            "administrator: accepted records 1 to {through} of a log whose head note was lost{}",
+            crate::text::parenthesized(reason)
         ),
     }
 }

@@ -9,18 +9,22 @@
 //! fields marked `#[serde(skip)]`.
 
 use super::state::{AdministratorView, WatermarkSetBackView};
-use super::{line, watermark_json, Block, TextView};
+use super::{line, watermark_json, Block, OccurrenceView, TextView};
 use crate::core::*;
 use crate::log::{replay, LogError, RecordStore};
 use crate::remedy::RemedyCatalog;
 use serde::Serialize;
 use std::ops::ControlFlow;
 
-/// "event 12 (run 3)", or "event 12" for an event of no run.
-fn at(seq: Seq, run: Option<u64>) -> String {
-    match run {
-        Some(run) => format!("event {seq} (run {run})"),
-        None => format!("event {seq}"),
+use super::event_at as at;
+use crate::text::{counted, or_no_description};
+
+/// ` "TEXT"` after an error name, or nothing when the description is empty.
+fn quoted(description: &str) -> String {
+    if description.trim().is_empty() {
+        String::new()
+    } else {
+        format!(" \"{description}\"")
     }
 }
 
@@ -91,9 +95,8 @@ pub struct WatermarkExplanation {
     /// The statuses of `held_back_by_runs`, in the same order.
     #[serde(skip)]
     pub held_back_statuses: Vec<&'static str>,
-    /// The last occurrence of the stuck-watermark warning.
-    #[serde(skip)]
-    pub stuck_since: Option<(Seq, Option<u64>)>,
+    /// When the stuck-watermark warning opened ([`Alert::opened`]), while it is open.
+    pub stuck_warning_opened: Option<OccurrenceView>,
     /// The run that set `full-import-required`.
     #[serde(skip)]
     pub full_import_required_by_run: Option<u64>,
@@ -198,9 +201,9 @@ pub fn watermark(
             .iter()
             .map(|run| run.status.map_or("in-flight", RunStatus::as_str))
             .collect(),
-        stuck_since: stuck
+        stuck_warning_opened: stuck
             .as_ref()
-            .map(|alert| (alert.last.seq, alert.last.run.map(|r| r.0))),
+            .map(|alert| OccurrenceView::new(&alert.opened)),
         full_import_required_by_run: part.full_import_required().and_then(|o| o.run).map(|r| r.0),
     })
 }
@@ -247,8 +250,17 @@ impl WatermarkExplanation {
             line(
                 out,
                 format!(
-                    "Since then {} delta import(s) ended where they started, held back by object errors: runs {}.",
-                    self.held_back_by_runs.len(),
+                    "Since then {} ended where they started, held back by object errors: {} {}.",
+                    counted(
+                        self.held_back_by_runs.len(),
+                        "delta import",
+                        "delta imports"
+                    ),
+                    if self.held_back_by_runs.len() == 1 {
+                        "run"
+                    } else {
+                        "runs"
+                    },
                     runs.join(", ")
                 ),
             );
@@ -256,18 +268,22 @@ impl WatermarkExplanation {
         if self.holding_objects.is_empty() {
             line(out, "No object error holds it back now.");
         } else {
-            line(out, "Objects holding it back (their errors stop the watermark at the page before them, R1):");
+            line(out, "Objects holding it back (a watermark never advances past an error: each stops it at the page before the object):");
             for object in &self.holding_objects {
                 line(
                     out,
                     format!(
-                        "  {}: {} \"{}\", failing since {}, last at {}, in {} run(s){}",
+                        "  {}: {}{}, failing since {}, last at {}, in {}{}",
                         object.anchor,
                         object.error_name,
-                        object.description,
+                        quoted(&object.description),
                         at(object.first_seq, object.first_run),
                         at(object.last_seq, object.last_run),
-                        object.failing_runs,
+                        counted(
+                            usize::try_from(object.failing_runs).unwrap_or(usize::MAX),
+                            "run",
+                            "runs"
+                        ),
                         if object.permanent { "; permanent" } else { "" }
                     ),
                 );
@@ -282,21 +298,21 @@ impl WatermarkExplanation {
                 line(
                     out,
                     format!(
-                        "  {}: {} \"{}\", last failed at {}",
+                        "  {}: {}{}, last failed at {}",
                         object.anchor,
                         object.error_name,
-                        object.description,
+                        quoted(&object.description),
                         at(object.last_seq, object.last_run),
                     ),
                 );
             }
         }
-        if let Some((seq, run)) = self.stuck_since {
+        if let Some(opened) = &self.stuck_warning_opened {
             line(
                 out,
                 format!(
                     "The stuck-watermark warning is open since {}.",
-                    at(seq, run)
+                    at(opened.seq, opened.run)
                 ),
             );
         }
@@ -369,21 +385,27 @@ pub struct HeldView {
 fn failure(event: &Event) -> Option<String> {
     match event {
         Event::DiscoveryErrorRecorded { error, .. } => Some(format!(
-            "{} failed ({}): {}",
-            error.anchor, error.name, error.description
+            "{} failed with {}: {}",
+            error.anchor,
+            error.name,
+            or_no_description(&error.description)
         )),
-        Event::FaultRecorded { fault, .. } => {
-            Some(format!("fault {}: {}", fault.kind.as_str(), fault.message))
-        }
+        Event::FaultRecorded { fault, .. } => Some(format!(
+            "fault {}: {}",
+            fault.kind.as_str(),
+            or_no_description(&fault.message)
+        )),
         Event::LimitReached {
             limit,
             count,
             maximum,
             ..
         } => Some(format!("{} ({count} over {maximum})", limit.code())),
-        Event::FatalImportErrorRecorded { error, .. } => {
-            Some(format!("{}: {}", error.kind.as_str(), error.description))
-        }
+        Event::FatalImportErrorRecorded { error, .. } => Some(format!(
+            "{}: {}",
+            error.kind.as_str(),
+            or_no_description(&error.description)
+        )),
         _ => None,
     }
 }
@@ -465,17 +487,17 @@ impl ObsoletionExplanation {
                 );
                 if obsoletion == Obsoletion::Applied.as_str() {
                     line(out, format!(
-                        "It completed with zero errors, so the {} live object(s) it did not see were marked obsolete (R3).",
-                        self.obsoleted.unwrap_or(0)
+                        "It completed with zero errors, so the {} it did not see were marked obsolete.",
+                        counted(usize::try_from(self.obsoleted.unwrap_or(0)).unwrap_or(usize::MAX), "live object", "live objects")
                     ));
                 } else if obsoletion == Obsoletion::Skipped.as_str() {
                     let reason = if self.skip_reason == Some(SkipReason::ImportErrors.as_str()) {
-                        format!("it had {} error(s)", run.errors)
+                        format!("it had {}", counted(usize::try_from(run.errors).unwrap_or(usize::MAX), "error", "errors"))
                     } else {
                         "it stopped before its end".to_owned()
                     };
                     line(out, format!(
-                        "Obsoletion was skipped because {reason}: no object was marked obsolete, every object it did not see is kept (R3)."
+                        "Obsoletion was skipped because {reason}: no object was marked obsolete, every object it did not see is kept (obsoletion happens only at the end of a full import with zero errors)."
                     ));
                     for (seq, what) in &self.failures {
                         line(out, format!("  event {seq}: {what}"));
@@ -484,7 +506,7 @@ impl ObsoletionExplanation {
                 }
             }
             _ => line(out, format!(
-                "{scope} has had no full import: nothing was ever obsoleted (delta imports never obsolete, R3)."
+                "{scope} has had no full import: nothing was ever obsoleted (delta imports never obsolete)."
             )),
         }
         if let Some(held) = &self.held {
@@ -492,8 +514,8 @@ impl ObsoletionExplanation {
             line(
                 out,
                 format!(
-                    "An obsoletion of {} object(s) is held by the deletion guard since run {} (R4): {}{}.",
-                    held.objects.len(),
+                    "An obsoletion of {} is held by the deletion guard since run {}: {}{}.",
+                    counted(held.objects.len(), "object", "objects"),
                     held.run,
                     names.join(", "),
                     if held.objects.len() > 10 { ", …" } else { "" }
@@ -518,6 +540,8 @@ pub struct HealthCause {
     pub first: Occurrence,
     /// Its last occurrence.
     pub last: Occurrence,
+    /// When the alert opened ([`Alert::opened`]).
+    pub opened: Occurrence,
 }
 
 /// Why a connector or partition is enabled, disabled or suspended, and what lifts it
@@ -572,6 +596,7 @@ pub fn health(
             message: alert.message.clone(),
             first: alert.first.clone(),
             last: alert.last.clone(),
+            opened: alert.opened.clone(),
         });
         if remedy.is_none() {
             remedy = catalog.lookup(alert).map(|r| r.remedy.clone());
@@ -606,12 +631,12 @@ impl HealthExplanation {
             line(
                 out,
                 format!(
-                    "{} {} ({}): {}; first at {}, last at {}.",
+                    "{} {} ({}): {}; open since {}, last at {}.",
                     cause.scope,
                     cause.severity,
                     cause.code,
                     cause.message,
-                    at_occurrence(&cause.first),
+                    at_occurrence(&cause.opened),
                     at_occurrence(&cause.last)
                 ),
             );

@@ -28,6 +28,7 @@
 //! | [`DiffView`] | `diff --json` | `diff.rs` |
 //! | [`explain::Explanation`] | `explain … --json` | `explain.rs` |
 //! | [`VerifyView`] | `verify --json` | `verify.rs` |
+//! | [`report::ReportModel`] (rendered as HTML by [`report::html::render`]) | `report` | `report/` |
 
 use crate::core::*;
 use crate::text::escape;
@@ -39,6 +40,7 @@ mod diff;
 mod events;
 pub mod explain;
 pub mod filter;
+pub mod report;
 mod runs;
 mod state;
 mod verify;
@@ -270,6 +272,15 @@ pub trait TextView {
         let mut out = Vec::new();
         self.text(&mut out);
         out
+    }
+}
+
+/// "event 12 (run 3)", or "event 12" for an event of no run: how every text view names when
+/// something happened.
+pub(crate) fn event_at(seq: Seq, run: Option<u64>) -> String {
+    match run {
+        Some(run) => format!("event {seq} (run {run})"),
+        None => format!("event {seq}"),
     }
 }
 

@@ -183,6 +183,46 @@ impl RunView {
     pub fn status_text(&self) -> &'static str {
         self.status.unwrap_or("in-flight")
     }
+
+    /// What the JSON says beside the status about why the run ended as it did, for the NOTE
+    /// column: why it did not start, the fault and its message, the limit, why obsoletion was
+    /// skipped. Empty when there is nothing to say.
+    pub fn note(&self) -> String {
+        let mut notes = Vec::new();
+        if let (Some(refusal), Some(by)) = (&self.refusal, self.refused_by_run) {
+            notes.push(match refusal {
+                RefusalView::FullImportRequired if by == 0 => {
+                    "refused: a full import required by an administrator".to_owned()
+                }
+                RefusalView::FullImportRequired => {
+                    format!("refused: a full import required since run {by}")
+                }
+                RefusalView::Disabled { code } => {
+                    format!("refused: connector disabled by run {by} ({code})")
+                }
+                RefusalView::Suspended { code } => {
+                    format!("refused: connector suspended by run {by} ({code})")
+                }
+            });
+        }
+        if let Some(fault) = &self.fault {
+            notes.push(format!(
+                "{}: {}",
+                fault.kind,
+                crate::text::or_no_description(&fault.message)
+            ));
+        }
+        if let Some(limit) = &self.limit {
+            notes.push(format!(
+                "{} ({} over {})",
+                limit.code, limit.count, limit.maximum
+            ));
+        }
+        if let Some(reason) = self.skip_reason {
+            notes.push(format!("obsoletion skipped: {reason}"));
+        }
+        notes.join("; ")
+    }
 }
 
 /// A duration for people: milliseconds below a second, then seconds with milliseconds
@@ -198,7 +238,8 @@ pub fn duration_text(duration_ms: i64) -> String {
 }
 
 /// The runs table of `runs` and `state`: one row per run, with its connector, when it started
-/// (RFC 3339 UTC) and how long it took (`-` while open).
+/// (RFC 3339 UTC), how long it took (`-` while open) and a note on why it ended as it did
+/// ([`RunView::note`]).
 pub fn runs_table(runs: &[RunView]) -> Table {
     let mut table = Table::new(&[
         "RUN",
@@ -214,6 +255,7 @@ pub fn runs_table(runs: &[RunView]) -> Table {
         "OBSOLETED",
         "ERRORS",
         "WARNINGS",
+        "NOTE",
     ]);
     table.status_column = Some(7);
     for run in runs {
@@ -232,6 +274,7 @@ pub fn runs_table(runs: &[RunView]) -> Table {
             &run.obsoleted.to_string(),
             &run.errors.to_string(),
             &run.warnings.to_string(),
+            &run.note(),
         ]);
     }
     table

@@ -107,11 +107,12 @@ impl AdministratorView {
 
     /// "alice at event 25 (reason)".
     pub fn sentence(&self) -> String {
-        if self.reason.is_empty() {
-            format!("{} at event {}", self.actor, self.seq)
-        } else {
-            format!("{} at event {} ({})", self.actor, self.seq, self.reason)
-        }
+        format!(
+            "{} at event {}{}",
+            self.actor,
+            self.seq,
+            crate::text::parenthesized(&self.reason)
+        )
     }
 }
 
@@ -191,10 +192,13 @@ impl TextView for PartitionView {
         line(
             out,
             format!(
-                "{}/{}: watermark {}, {} of {}, {}, full import required: {}",
+                "{}/{}: watermark {}{}, health {}, {} of {}, {}, full import required: {}",
                 self.connector,
                 self.name,
                 self.committed_watermark.as_deref().unwrap_or("-"),
+                self.committed_by_run
+                    .map_or_else(String::new, |run| format!(" (committed by run {run})")),
+                self.health,
                 counted(
                     usize::try_from(self.live_objects).unwrap_or(usize::MAX),
                     "live object",
@@ -213,6 +217,13 @@ impl TextView for PartitionView {
                 }
             ),
         );
+        if let (true, None, Some(run)) = (
+            self.full_import_required,
+            &self.full_import_required_by_administrator,
+            self.full_import_required_by_run,
+        ) {
+            line(out, format!("  full import required since run {run}"));
+        }
         if let Some(by) = &self.full_import_required_by_administrator {
             line(
                 out,
@@ -248,11 +259,15 @@ impl TextView for PartitionView {
             line(
                 out,
                 format!(
-                    "  open error on {}: {} ({}), failing in {} runs since event {}",
+                    "  open error on {}: {}{}, failing in {} since event {}",
                     error.anchor,
                     error.name,
-                    error.description,
-                    error.failing_runs,
+                    crate::text::parenthesized(&error.description),
+                    counted(
+                        usize::try_from(error.failing_runs).unwrap_or(usize::MAX),
+                        "run",
+                        "runs"
+                    ),
                     error.first_seq
                 ),
             );
