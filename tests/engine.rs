@@ -55,7 +55,7 @@ fn outcome(state: &State) -> String {
             let objects: Vec<(String, bool)> = part
                 .objects()
                 .iter()
-                .map(|(a, o)| (a.0.clone(), o.obsolete))
+                .map(|(a, o)| (a.to_owned(), o.obsolete))
                 .collect();
             let pending: Vec<(String, &str)> = part
                 .exports()

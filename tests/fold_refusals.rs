@@ -1063,7 +1063,9 @@ fn updates_overlay_attributes_and_adds_replace_them() {
         .state()
         .partition(&hr(), &people())
         .expect("partition")
-        .objects()[&Anchor::from("u1")];
+        .objects()
+        .get(Anchor::from("u1"))
+        .expect("in the connector space");
     assert_eq!(
         object.attributes.unpack(),
         attrs(&[("mail", "a@x"), ("title", "lead")])

@@ -139,7 +139,7 @@ impl Bench {
                         (name, values)
                     })
                     .collect();
-                (anchor.0.clone(), attributes)
+                (anchor.to_owned(), attributes)
             })
             .collect()
     }
@@ -563,7 +563,7 @@ fn an_errored_full_import_skips_obsoletion_and_a_clean_one_obsoletes_exactly_the
         .objects()
         .iter()
         .filter(|(_, object)| object.obsolete)
-        .map(|(anchor, _)| anchor.0.clone())
+        .map(|(anchor, _)| anchor.to_owned())
         .collect();
     assert_eq!(obsolete, vec![dn("user00003"), dn("user00004")]);
     assert_eq!(

@@ -435,7 +435,7 @@ fn outcome(state: &State) -> String {
                 .objects()
                 .iter()
                 .filter(|(_, o)| !o.obsolete)
-                .map(|(a, _)| a.as_str())
+                .map(|(a, _)| a)
                 .collect();
             let pending: Vec<String> = part
                 .exports()

@@ -297,8 +297,8 @@ impl State {
             for (name, part) in &connector_state.partitions {
                 let live = part
                     .objects
-                    .values()
-                    .filter(|object| !object.obsolete)
+                    .iter_unordered()
+                    .filter(|(_, object)| !object.obsolete)
                     .count() as u64;
                 if live != part.live_objects {
                     return Some(format!(

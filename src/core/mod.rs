@@ -73,6 +73,7 @@ mod packed;
 mod refusal;
 mod rule;
 mod run;
+mod space;
 mod state;
 
 pub use alerts::{Alert, AlertScope, Recipient, Severity};
@@ -80,8 +81,9 @@ pub use decide::{decide, Command};
 pub use event::*;
 pub use fold::exceeds_threshold;
 pub use model::*;
-pub use packed::PackedAttributes;
+pub use packed::{PackedAttributes, PackedRef};
 pub use refusal::{AdminRefusal, CommandRefusal, EventRefusal, RefusalMismatch};
 pub use rule::{Rejection, Rule, Violation};
 pub use run::{needs_flush, Action, Executed, PageAnswer, RunMachine, RunPlan, Unexpected};
+pub use space::{ObjectRef, ObjectSpace, StagedObject};
 pub use state::*;

@@ -26,38 +26,23 @@ impl PackedAttributes {
     /// Packs `attributes`.
     pub fn pack(attributes: &Attributes) -> Self {
         let mut out = Vec::with_capacity(packed_len(attributes));
-        for (name, value) in &attributes.0 {
-            put_str(&mut out, name);
-            match value {
-                AttributeValue::Single(text) => {
-                    out.push(SINGLE);
-                    put_str(&mut out, text);
-                }
-                AttributeValue::Multi(values) => {
-                    out.push(MULTI);
-                    put_len(&mut out, values.len());
-                    for text in values {
-                        put_str(&mut out, text);
-                    }
-                }
-            }
-        }
+        pack_into(attributes, &mut out);
         PackedAttributes(out.into_boxed_slice())
     }
 
     /// The attributes, unpacked.
     pub fn unpack(&self) -> Attributes {
-        let mut attributes = Attributes::new();
-        // Every value was packed by `pack` or checked by `is_well_formed` when decoded.
-        let _ = read(&self.0, |name, tag, mut values| {
-            let value = if tag == SINGLE {
-                AttributeValue::Single(values.next().unwrap_or_default().to_owned())
-            } else {
-                AttributeValue::Multi(values.map(str::to_owned).collect())
-            };
-            attributes.0.insert(name.to_owned(), value);
-        });
-        attributes
+        unpack(&self.0)
+    }
+
+    /// A borrowed view of the packed bytes.
+    pub fn as_packed_ref(&self) -> PackedRef<'_> {
+        PackedRef(&self.0)
+    }
+
+    /// Packed attributes from bytes a [`PackedRef`] or `as_bytes` gave.
+    pub fn from_packed_ref(packed: PackedRef<'_>) -> Self {
+        PackedAttributes(packed.0.into())
     }
 
     /// Whether there are no attributes.
@@ -80,6 +65,69 @@ impl PackedAttributes {
             previous = Some(name);
         });
         complete && ordered
+    }
+}
+
+/// Appends the packing of `attributes` to `out` (the connector space packs into its arena).
+pub(crate) fn pack_into(attributes: &Attributes, out: &mut Vec<u8>) {
+    for (name, value) in &attributes.0 {
+        put_str(out, name);
+        match value {
+            AttributeValue::Single(text) => {
+                out.push(SINGLE);
+                put_str(out, text);
+            }
+            AttributeValue::Multi(values) => {
+                out.push(MULTI);
+                put_len(out, values.len());
+                for text in values {
+                    put_str(out, text);
+                }
+            }
+        }
+    }
+}
+
+/// The attributes packed in `bytes`. Bytes that are not a complete packing (only a damaged
+/// snapshot that still passed its checksum could hold such) give the entries before the damage.
+fn unpack(bytes: &[u8]) -> Attributes {
+    let mut attributes = Attributes::new();
+    let _ = read(bytes, |name, tag, mut values| {
+        let value = if tag == SINGLE {
+            AttributeValue::Single(values.next().unwrap_or_default().to_owned())
+        } else {
+            AttributeValue::Multi(values.map(str::to_owned).collect())
+        };
+        attributes.0.insert(name.to_owned(), value);
+    });
+    attributes
+}
+
+/// Packed attributes borrowed from the connector space, which holds every object's packing in
+/// one arena ([`crate::core::ObjectSpace`]). Equal packings are equal attributes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct PackedRef<'a>(pub(crate) &'a [u8]);
+
+impl<'a> PackedRef<'a> {
+    /// The attributes, unpacked.
+    pub fn unpack(&self) -> Attributes {
+        unpack(self.0)
+    }
+
+    /// Whether there are no attributes.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The packed bytes.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.0
+    }
+}
+
+impl fmt::Debug for PackedRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.unpack(), f)
     }
 }
 

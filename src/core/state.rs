@@ -7,7 +7,7 @@
 
 use super::event::{RefusalCause, RunCounts};
 use super::model::*;
-use super::packed::PackedAttributes;
+use super::space::ObjectSpace;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -257,7 +257,7 @@ pub struct PartitionState {
     pub(crate) full_import_required: Option<Occurrence>,
     pub(crate) full_import_required_by_administrator: Option<AdministratorMark>,
     pub(crate) watermark_set_back: Option<WatermarkSetBack>,
-    pub(crate) objects: BTreeMap<Anchor, StagedObject>,
+    pub(crate) objects: ObjectSpace,
     pub(crate) live_objects: u64,
     pub(crate) exports: ExportQueue,
     pub(crate) object_errors: BTreeMap<Anchor, ObjectErrorRecord>,
@@ -275,18 +275,6 @@ pub struct HeldObsoletion {
     pub run: RunId,
     /// The objects it would mark obsolete; an object staged again since leaves the set.
     pub anchors: BTreeSet<Anchor>,
-}
-
-/// An object of the connector space as last imported.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StagedObject {
-    /// Its attributes as staged, packed (a million objects must fit in memory; `unpack` to read).
-    pub attributes: PackedAttributes,
-    /// Deleted in the source, or not seen by a clean full import.
-    pub obsolete: bool,
-    /// The run that staged it last: a full import's obsoletion marks the live objects it did not
-    /// stage.
-    pub staged_by: RunId,
 }
 
 /// Whether an object's error came from reading it or from writing it.
@@ -1003,7 +991,7 @@ impl PartitionState {
     }
 
     /// The connector space, by anchor, obsolete objects included.
-    pub fn objects(&self) -> &BTreeMap<Anchor, StagedObject> {
+    pub fn objects(&self) -> &ObjectSpace {
         &self.objects
     }
 
@@ -1039,53 +1027,30 @@ impl PartitionState {
         if let Some(held) = &mut self.held_obsoletion {
             held.anchors.remove(&change.anchor);
         }
-        let live = match change.kind {
-            ChangeKind::Add | ChangeKind::Update => true,
-            ChangeKind::Delete => false,
-        };
-        // One descent of the tree per change: a delete looks up, an add or update inserts.
-        let object = if live {
-            self.objects
-                .entry(change.anchor.clone())
-                .or_insert_with(|| StagedObject {
-                    attributes: PackedAttributes::default(),
-                    obsolete: true,
-                    staged_by: run,
-                })
-        } else {
-            match self.objects.get_mut(&change.anchor) {
-                Some(object) => object,
-                None => return,
-            }
-        };
-        object.staged_by = run;
-        match (object.obsolete, live) {
-            (true, true) => self.live_objects += 1,
-            (false, false) => self.live_objects -= 1,
-            _ => {}
-        }
-        object.obsolete = !live;
         match change.kind {
-            ChangeKind::Update if !object.attributes.is_empty() => {
-                let mut attributes = object.attributes.unpack();
-                attributes.overlay(&change.attributes);
-                object.attributes = PackedAttributes::pack(&attributes);
-            }
             ChangeKind::Add | ChangeKind::Update => {
-                object.attributes = PackedAttributes::pack(&change.attributes);
+                let merge = change.kind == ChangeKind::Update;
+                let anchor = change.anchor.as_str();
+                if !self
+                    .objects
+                    .stage_live(anchor, run, &change.attributes, merge)
+                {
+                    self.live_objects += 1;
+                }
             }
-            ChangeKind::Delete => {}
+            ChangeKind::Delete => {
+                if self.objects.stage_deleted(change.anchor.as_str(), run) == Some(true) {
+                    self.live_objects -= 1;
+                }
+            }
         }
     }
 
     /// Marks objects obsolete (obsoletion applied or approved); their open errors close.
     pub(crate) fn obsolete(&mut self, anchors: &[Anchor]) {
         for anchor in anchors {
-            if let Some(object) = self.objects.get_mut(anchor) {
-                if !object.obsolete {
-                    object.obsolete = true;
-                    self.live_objects -= 1;
-                }
+            if self.objects.mark_obsolete(anchor.as_str()) {
+                self.live_objects -= 1;
             }
             self.object_errors.remove(anchor);
         }
@@ -1125,10 +1090,13 @@ impl PartitionState {
 
     /// The live objects full import `run` did not stage: what its obsoletion marks, sorted.
     pub fn unseen_live_objects(&self, run: RunId) -> Vec<Anchor> {
-        self.objects
-            .iter()
+        let mut unseen: Vec<Anchor> = self
+            .objects
+            .iter_unordered()
             .filter(|(_, object)| !object.obsolete && object.staged_by != run)
-            .map(|(anchor, _)| anchor.clone())
-            .collect()
+            .map(|(anchor, _)| Anchor::from(anchor))
+            .collect();
+        unseen.sort_unstable();
+        unseen
     }
 }

@@ -69,7 +69,12 @@ pub fn decode_event(bytes: &[u8]) -> Result<Envelope, CodecError> {
     Ok(envelope)
 }
 
-/// Encodes the state for a snapshot. The encoding is canonical: equal states give equal bytes.
+/// Encodes the state for a snapshot. The same history gives the same bytes ([R14]): the
+/// connector space is stored as laid out in memory, and its layout is a function of the events
+/// folded. (Two equal states reached by different histories may differ in layout, so compare
+/// states with `==`, histories with [`state_hash`].)
+///
+/// [R14]: crate::rules#r14
 pub fn encode_state(state: &State) -> Result<Vec<u8>, CodecError> {
     Ok(bincode::serde::encode_to_vec(state, state_config())?)
 }
@@ -81,7 +86,8 @@ pub fn decode_state(bytes: &[u8]) -> Result<State, CodecError> {
     Ok(state)
 }
 
-/// A hash of the state's canonical encoding: two folds agree exactly when their hashes do.
+/// A hash of the state's encoding: two folds of the same history agree exactly when their hashes
+/// do.
 pub fn state_hash(state: &State) -> Result<[u8; 32], CodecError> {
     Ok(*blake3::hash(&encode_state(state)?).as_bytes())
 }

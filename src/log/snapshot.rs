@@ -9,9 +9,15 @@
 //! 20  32  hash of that record (ties the snapshot to the chain)
 //! 52  32  BLAKE3 of the encoded state
 //! 84  8   length of the encoded state
-//! 92  4   reserved
+//! 92  2   layout of the connector space (1: four flat blocks, `core::ObjectSpace`)
+//! 94  2   reserved
 //! 96  …   the encoded state
 //! ```
+//!
+//! Since format 7 the state is stored as it is held in memory: each partition's connector space
+//! is four byte blocks (anchors, entries, packed attributes, the anchor index) that opening copies
+//! and bounds-checks in one pass; the BLAKE3 of the state is the one check of their content.
+//! Nothing is decoded object by object.
 //!
 //! A snapshot is only ever a shortcut: one that fails any check is skipped with a warning and the
 //! log is folded from an older snapshot or from the start. It is never trusted over the records.
@@ -21,7 +27,9 @@ use super::record::Hash;
 use crate::core::{Seq, State};
 
 const MAGIC: &[u8; 4] = b"SFLS";
-const VERSION: u16 = 6;
+const VERSION: u16 = 7;
+/// The connector space's layout (see `core::ObjectSpace`); a snapshot of another is skipped.
+const LAYOUT: u16 = 1;
 const HEADER_BYTES: usize = 96;
 
 /// A snapshot's metadata and state, once every check passed.
@@ -47,7 +55,8 @@ pub fn encode(seq: Seq, record_hash: &Hash, state: &State) -> Result<Vec<u8>, co
     out.extend_from_slice(record_hash);
     out.extend_from_slice(blake3::hash(&encoded).as_bytes());
     out.extend_from_slice(&(encoded.len() as u64).to_le_bytes());
-    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&LAYOUT.to_le_bytes());
+    out.extend_from_slice(&[0; 2]);
     out.extend_from_slice(&encoded);
     let crc = checksum(&out);
     out[8..12].copy_from_slice(&crc.to_le_bytes());
@@ -79,6 +88,12 @@ pub fn decode(seq: Seq, bytes: &[u8]) -> Result<Snapshot, String> {
     if version != VERSION {
         return Err(format!(
             "snapshot format {version}, this build reads {VERSION}"
+        ));
+    }
+    let layout = u16::from_le_bytes([bytes[92], bytes[93]]);
+    if layout != LAYOUT {
+        return Err(format!(
+            "connector-space layout {layout}, this build reads {LAYOUT}"
         ));
     }
     let stored_seq = u64::from_le_bytes(field(12));

@@ -108,7 +108,7 @@ pub fn compare(
             .map(|p| {
                 p.objects()
                     .iter()
-                    .map(|(anchor, object)| (anchor.clone(), object.obsolete))
+                    .map(|(anchor, object)| (Anchor::from(anchor), object.obsolete))
                     .collect()
             })
             .unwrap_or_default();

@@ -973,7 +973,7 @@ impl Checker<'_> {
         &self,
         source: &S,
         property: Property,
-        objects: &BTreeMap<Anchor, StagedObject>,
+        objects: &ObjectSpace,
         expected: &Expected,
         gone_checked: bool,
     ) -> Result<(), Failure> {
@@ -1008,12 +1008,12 @@ impl Checker<'_> {
             }
         }
         if gone_checked {
-            let lingering: Vec<&Anchor> = objects
+            let lingering: Vec<Anchor> = objects
                 .iter()
                 .filter(|(anchor, object)| {
-                    !object.obsolete && !expected.entries.contains_key(*anchor)
+                    !object.obsolete && !expected.entries.contains_key(&Anchor::from(*anchor))
                 })
-                .map(|(anchor, _)| anchor)
+                .map(|(anchor, _)| Anchor::from(anchor))
                 .collect();
             if !lingering.is_empty() {
                 return Err(self.fail(
