@@ -13,8 +13,9 @@
 //! - `values`: each object's packed attributes ([`super::packed`]) behind a LEB128 length. A
 //!   change appends a new packing; the old one becomes garbage, counted, and the block is compacted
 //!   (rewritten in entry order) once garbage is more than half of it.
-//! - `slots`: an open-addressing hash table (linear probing, at most ¾ full) of entry numbers + 1,
-//!   keyed by a fixed hash of the anchor, so a lookup costs a hash and about one probe.
+//! - `slots`: an open-addressing hash table (linear probing, at most ¾ full). A slot holds 32 bits
+//!   of a fixed hash of the anchor (which also pick its home slot) above the entry's number + 1,
+//!   so a probe rejects another anchor without reading it, and growing the table reads no anchor.
 //!
 //! Everything here is a function of the history: the same events in the same order give the same
 //! four blocks, byte for byte ([R14](crate::rules#r14)), with no randomness (the hash is fixed)
@@ -24,7 +25,10 @@
 //! not the layout.
 //!
 //! Readers see the objects through [`ObjectSpace::get`] and [`ObjectSpace::iter`] (anchor
-//! order, as before) or [`ObjectSpace::iter_unordered`] (staging order, without sorting).
+//! order, as before) or [`ObjectSpace::iter_unordered`] (staging order, without sorting). The
+//! staging methods are public so that a space can be built and measured on its own
+//! (`benches/space.rs`); a [`super::State`] only lends its spaces out shared, so only the fold
+//! changes them.
 
 use super::model::{Anchor, Attributes, RunId};
 use super::packed::{pack_into, PackedAttributes, PackedRef};
@@ -66,7 +70,7 @@ pub struct ObjectSpace {
     anchors: String,
     entries: Vec<Entry>,
     values: Vec<u8>,
-    slots: Vec<u32>,
+    slots: Vec<u64>,
     garbage: u64,
 }
 
@@ -146,12 +150,12 @@ impl ObjectSpace {
         self.anchors.capacity()
             + self.entries.capacity() * std::mem::size_of::<Entry>()
             + self.values.capacity()
-            + self.slots.capacity() * std::mem::size_of::<u32>()
+            + self.slots.capacity() * std::mem::size_of::<u64>()
     }
 
     /// Stages a live object (add or update) by `run`. With `merge` (an update) its attributes are
     /// laid over those staged before, else they replace them. Returns whether it was live before.
-    pub(crate) fn stage_live(
+    pub fn stage_live(
         &mut self,
         anchor: &str,
         run: RunId,
@@ -189,8 +193,9 @@ impl ObjectSpace {
                     value_at: at as u64,
                     staged_by: run.0,
                 });
-                // `probe` guarantees the table has room; the entry count fits u32 (checked there).
-                self.slots[slot] = self.entries.len() as u32;
+                // `probe` grew the table first, so the slot is free. (Entry numbers are 32 bits:
+                // 4 billion objects, far beyond any memory this runs in.)
+                self.slots[slot] |= self.entries.len() as u64;
                 false
             }
         }
@@ -198,7 +203,7 @@ impl ObjectSpace {
 
     /// Stages a deletion by `run`: the object turns obsolete and keeps its attributes. Returns
     /// whether it was live before; `None` when the space does not hold it.
-    pub(crate) fn stage_deleted(&mut self, anchor: &str, run: RunId) -> Option<bool> {
+    pub fn stage_deleted(&mut self, anchor: &str, run: RunId) -> Option<bool> {
         let index = self.find(anchor)?;
         let entry = &mut self.entries[index];
         let was_live = !entry.obsolete();
@@ -208,7 +213,7 @@ impl ObjectSpace {
     }
 
     /// Marks an object obsolete (obsoletion); returns whether it was live before.
-    pub(crate) fn mark_obsolete(&mut self, anchor: &str) -> bool {
+    pub fn mark_obsolete(&mut self, anchor: &str) -> bool {
         match self.find(anchor) {
             Some(index) => {
                 let entry = &mut self.entries[index];
@@ -288,18 +293,20 @@ impl ObjectSpace {
         if self.slots.is_empty() {
             return None;
         }
+        let tag = tag_of(anchor);
         let mask = self.slots.len() - 1;
-        let mut at = hash(anchor.as_bytes()) as usize & mask;
+        let mut at = tag as usize & mask;
         // The table is never full (at most ¾, checked on decode), so an empty slot ends the
         // probe; the bound only guards a damaged table.
         for _ in 0..self.slots.len() {
-            match self.slots[at] {
-                0 => return None,
-                slot => {
-                    let index = slot as usize - 1;
-                    if index < self.entries.len() && self.anchor(index) == anchor {
-                        return Some(index);
-                    }
+            let slot = self.slots[at];
+            if slot == 0 {
+                return None;
+            }
+            if (slot >> 32) as u32 == tag {
+                let index = (slot as u32) as usize - 1;
+                if index < self.entries.len() && self.anchor(index) == anchor {
+                    return Some(index);
                 }
             }
             at = (at + 1) & mask;
@@ -307,35 +314,49 @@ impl ObjectSpace {
         None
     }
 
-    /// The entry holding `anchor`, or the empty slot it would take (the table grown first when a
-    /// new entry would fill it past ¾).
+    /// The entry holding `anchor`, or the empty slot it would take, already tagged (the table
+    /// grown first when a new entry could fill it past ¾).
     fn probe(&mut self, anchor: &str) -> Result<usize, usize> {
-        if let Some(index) = self.find(anchor) {
-            return Ok(index);
-        }
         if (self.entries.len() + 1) * 4 > self.slots.len() * 3 {
             self.grow();
         }
+        let tag = tag_of(anchor);
         let mask = self.slots.len() - 1;
-        let mut at = hash(anchor.as_bytes()) as usize & mask;
-        while self.slots[at] != 0 {
+        let mut at = tag as usize & mask;
+        loop {
+            let slot = self.slots[at];
+            if slot == 0 {
+                self.slots[at] = u64::from(tag) << 32;
+                return Err(at);
+            }
+            if (slot >> 32) as u32 == tag {
+                let index = (slot as u32) as usize - 1;
+                if index < self.entries.len() && self.anchor(index) == anchor {
+                    return Ok(index);
+                }
+            }
             at = (at + 1) & mask;
         }
-        Err(at)
     }
 
+    /// Doubles the table; each slot's tag is its home, so no anchor is read.
     fn grow(&mut self) {
         let capacity = (self.slots.len() * 2).max(16);
-        self.slots = vec![0; capacity];
+        let old = std::mem::replace(&mut self.slots, vec![0; capacity]);
         let mask = capacity - 1;
-        for index in 0..self.entries.len() {
-            let mut at = hash(self.anchor(index).as_bytes()) as usize & mask;
+        for slot in old.into_iter().filter(|&slot| slot != 0) {
+            let mut at = (slot >> 32) as usize & mask;
             while self.slots[at] != 0 {
                 at = (at + 1) & mask;
             }
-            self.slots[at] = index as u32 + 1;
+            self.slots[at] = slot;
         }
     }
+}
+
+/// The 32 bits of an anchor's hash that a slot keeps: its home slot and its filter.
+fn tag_of(anchor: &str) -> u32 {
+    (hash(anchor.as_bytes()) >> 32) as u32
 }
 
 /// A fixed 64-bit hash of an anchor (word-at-a-time multiply and rotate, then a final mix so the
@@ -440,7 +461,7 @@ impl Serialize for ObjectSpace {
             entries.extend_from_slice(&entry.value_at.to_le_bytes());
             entries.extend_from_slice(&entry.staged_by.to_le_bytes());
         }
-        let mut slots = Vec::with_capacity(self.slots.len() * 4);
+        let mut slots = Vec::with_capacity(self.slots.len() * 8);
         for slot in &self.slots {
             slots.extend_from_slice(&slot.to_le_bytes());
         }
@@ -501,7 +522,7 @@ impl ObjectSpace {
         garbage: u64,
     ) -> Result<Self, String> {
         let anchors = String::from_utf8(anchors).map_err(|_| "an anchor is not UTF-8")?;
-        if !entries.len().is_multiple_of(ENTRY_BYTES) || !slots.len().is_multiple_of(4) {
+        if !entries.len().is_multiple_of(ENTRY_BYTES) || !slots.len().is_multiple_of(8) {
             return Err("a block's length is not a whole number of items".into());
         }
         let word = |bytes: &[u8], at: usize| {
@@ -538,10 +559,7 @@ impl ObjectSpace {
         if anchor_start != anchors.len() as u64 {
             return Err("anchors left over after the last object".into());
         }
-        let slots: Vec<u32> = slots
-            .chunks_exact(4)
-            .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-            .collect();
+        let slots: Vec<u64> = slots.chunks_exact(8).map(|s| word(s, 0)).collect();
         let occupied = slots.iter().filter(|&&slot| slot != 0).count();
         let capacity_ok = match slots.len() {
             0 => parsed.is_empty(),
@@ -549,7 +567,9 @@ impl ObjectSpace {
         };
         if !capacity_ok
             || occupied != parsed.len()
-            || slots.iter().any(|&slot| slot as usize > parsed.len())
+            || slots
+                .iter()
+                .any(|&slot| slot != 0 && (slot as u32 == 0 || slot as u32 as usize > parsed.len()))
         {
             return Err("the anchor index does not match the objects".into());
         }
