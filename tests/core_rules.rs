@@ -953,7 +953,7 @@ fn the_connector_space_layout_is_pinned() {
     let hash = syncfold::log::codec::state_hash(story.player.state()).expect("encodes");
     let hex: String = hash.iter().map(|byte| format!("{byte:02x}")).collect();
     assert_eq!(
-        hex, "04ee772c46af2d1aed256e9bf5da3a9890886dc31cf17e70460b97ff6448a1d6",
+        hex, "77f635f5d98303fc89565fc6f174cee57c8a127d8834a998573dfbe0b2575d64",
         "the connector space's layout changed: bump the snapshot format"
     );
 }
