@@ -632,15 +632,19 @@ fn trusted_start<S: RecordStore + ?Sized>(
             continue;
         }
         // A snapshot is a shortcut: one the store cannot even read is skipped like a bad one.
-        let bytes = match store.get_snapshot(seq) {
-            Ok(Some(bytes)) => bytes,
-            Ok(None) => continue,
+        // It is checked and decoded where the store keeps it, without a copy.
+        let mut decoded = None;
+        match store.read_snapshot(seq, &mut |bytes| {
+            decoded = Some(snapshot::decode(seq, bytes));
+        }) {
+            Ok(_) => {}
             Err(error) => {
                 skipped.push((seq, format!("unreadable: {error}")));
                 continue;
             }
-        };
-        match snapshot::decode(seq, &bytes) {
+        }
+        let Some(decoded) = decoded else { continue };
+        match decoded {
             Ok(found) => {
                 let tied = store
                     .get(seq)?

@@ -180,6 +180,10 @@ impl<S: RecordStore + Send + 'static> RecordStore for Pipelined<S> {
         self.drained()?.get_snapshot(seq)
     }
 
+    fn read_snapshot(&self, seq: Seq, visit: &mut dyn FnMut(&[u8])) -> Result<bool, StoreError> {
+        self.drained()?.read_snapshot(seq, visit)
+    }
+
     fn remove_snapshot(&mut self, seq: Seq) -> Result<(), StoreError> {
         self.drained()?.remove_snapshot(seq)
     }

@@ -194,6 +194,10 @@ impl RecordStore for ReadStore {
         self.store().get_snapshot(seq)
     }
 
+    fn read_snapshot(&self, seq: Seq, visit: &mut dyn FnMut(&[u8])) -> Result<bool, StoreError> {
+        self.store().read_snapshot(seq, visit)
+    }
+
     fn remove_snapshot(&mut self, seq: Seq) -> Result<(), StoreError> {
         self.store_mut().remove_snapshot(seq)
     }

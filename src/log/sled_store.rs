@@ -607,6 +607,19 @@ impl RecordStore for SledStore {
         .map(|v| v.to_vec()))
     }
 
+    fn read_snapshot(&self, seq: Seq, visit: &mut dyn FnMut(&[u8])) -> Result<bool, StoreError> {
+        let found = guarded(&self.folder, "read (snapshots)", || {
+            self.snapshots.get(key(seq))
+        })?;
+        match found {
+            Some(bytes) => {
+                visit(&bytes);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     fn remove_snapshot(&mut self, seq: Seq) -> Result<(), StoreError> {
         self.writer()?;
         guarded(&self.folder, "written (snapshots)", || {

@@ -4,7 +4,7 @@
 //! 0   4   magic "SFLS"
 //! 4   2   format version                       ┐ as for records: the checksum is checked
 //! 6   2   header length (96)                   │ before the version is believed
-//! 8   4   CRC-32 of all bytes but these 4      ┘
+//! 8   4   CRC-32 of the header but these 4     ┘
 //! 12  8   sequence number of the last record folded in
 //! 20  32  hash of that record (ties the snapshot to the chain)
 //! 52  32  BLAKE3 of the encoded state
@@ -16,8 +16,9 @@
 //!
 //! Since format 7 the state is stored as it is held in memory: each partition's connector space
 //! is four byte blocks (anchors, entries, packed attributes, the anchor index) that opening copies
-//! and bounds-checks in one pass; the BLAKE3 of the state is the one check of their content.
-//! Nothing is decoded object by object.
+//! and bounds-checks in one pass; the BLAKE3 of the state is the one check of their content (the
+//! CRC covers the header only, so the state is read once, not twice). Nothing is decoded object by
+//! object.
 //!
 //! A snapshot is only ever a shortcut: one that fails any check is skipped with a warning and the
 //! log is folded from an older snapshot or from the start. It is never trusted over the records.
@@ -63,10 +64,11 @@ pub fn encode(seq: Seq, record_hash: &Hash, state: &State) -> Result<Vec<u8>, co
     Ok(out)
 }
 
+/// The CRC of the header (the state has its BLAKE3 in the header).
 fn checksum(bytes: &[u8]) -> u32 {
     let mut hasher = crc32fast::Hasher::new();
     hasher.update(&bytes[..8]);
-    hasher.update(&bytes[12..]);
+    hasher.update(&bytes[12..HEADER_BYTES]);
     hasher.finalize()
 }
 
