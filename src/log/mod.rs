@@ -61,7 +61,7 @@ pub use record::{Hash, RecordError, GENESIS};
 pub use runs::{Recorded, RunReport, RunStart};
 pub use serve::{announcement, Announcement, ServedStore};
 pub use sled_store::{head_copy_problems, is_log_folder, read_head_note, SledOptions, SledStore};
-pub use store::{Crash, Head, HeadNote, MemoryStore, RecordStore, StoreError};
+pub use store::{Crash, Head, HeadNote, MemoryStore, RecordIter, RecordStore, StoreError};
 
 use crate::core::*;
 use std::ops::ControlFlow;
@@ -412,12 +412,13 @@ fn walk<S: RecordStore + ?Sized>(
     };
     let mut expected = start.seq + 1;
     let mut failure: Option<LogError> = None;
-    store.scan(expected, &mut |seq, bytes| {
+    // One record, already checked against the hash before it: the rules, decoding and folding.
+    let mut fold_one = |seq: Seq, checked: Result<(Hash, &[u8]), RecordError>| {
         if seq != expected {
             failure = Some(gap(expected, seq));
             return ControlFlow::Break(());
         }
-        let checked = match record::check(bytes, seq, &walk.last_hash) {
+        let (hash, payload) = match checked {
             Ok(checked) => checked,
             Err(
                 problem @ (RecordError::Truncated { .. }
@@ -434,7 +435,7 @@ fn walk<S: RecordStore + ?Sized>(
                 return ControlFlow::Break(());
             }
         };
-        let envelope = match codec::decode_event(checked.payload) {
+        let envelope = match codec::decode_event(payload) {
             Ok(envelope) => envelope,
             Err(error) => {
                 failure = Some(LogError::Corrupt {
@@ -449,19 +450,81 @@ fn walk<S: RecordStore + ?Sized>(
             failure = Some(LogError::Rule(violation));
             return ControlFlow::Break(());
         }
-        walk.last_hash = checked.hash;
+        walk.last_hash = hash;
         if seq == acknowledged {
-            walk.acknowledged_hash = Some(checked.hash);
+            walk.acknowledged_hash = Some(hash);
         }
         walk.records += 1;
         walk.weight += weight(&envelope.event);
         expected += 1;
         on_event(seq, &envelope, &walk.state)
-    })?;
+    };
+    match store.records_from(start.seq + 1)? {
+        Some(records) => overlapped(records, start.hash, &mut fold_one)?,
+        None => {
+            let mut previous = start.hash;
+            store.scan(start.seq + 1, &mut |seq, bytes| {
+                let checked = record::check(bytes, seq, &previous).map(|c| (c.hash, c.payload));
+                if let Ok((hash, _)) = &checked {
+                    previous = *hash;
+                }
+                fold_one(seq, checked)
+            })?;
+        }
+    }
     if let Some(failure) = failure {
         return Err(failure);
     }
     Ok(walk)
+}
+
+/// How many checked records may wait for the folding thread (a page of 1000 objects is about
+/// 110 KB: a few MB in flight at most).
+const RECORDS_AHEAD: usize = 32;
+
+/// Drives `records` on a second thread, which reads each record and checks it (CRC, format,
+/// the hash chain) while this thread decodes and folds the one before: reading overlaps folding.
+/// Only each record's buffer crosses threads (decoded objects are allocated and freed on the
+/// folding thread). The reading thread stops at the first record that fails its check, which it
+/// hands over as it would have been met, and when the folding side stops listening.
+fn overlapped(
+    records: RecordIter,
+    start_hash: Hash,
+    fold_one: &mut dyn FnMut(Seq, Result<(Hash, &[u8]), RecordError>) -> ControlFlow<()>,
+) -> Result<(), StoreError> {
+    type Checked = (Seq, Vec<u8>, Result<(Hash, usize), RecordError>);
+    std::thread::scope(|scope| {
+        let (sender, receiver) =
+            std::sync::mpsc::sync_channel::<Result<Checked, StoreError>>(RECORDS_AHEAD);
+        scope.spawn(move || {
+            let mut previous = start_hash;
+            for item in records {
+                let checked = item.map(|(seq, bytes)| {
+                    let checked = record::check(&bytes, seq, &previous)
+                        .map(|c| (c.hash, bytes.len() - c.payload.len()));
+                    (seq, bytes, checked)
+                });
+                let stop = match &checked {
+                    Ok((_, _, Ok((hash, _)))) => {
+                        previous = *hash;
+                        false
+                    }
+                    _ => true,
+                };
+                if sender.send(checked).is_err() || stop {
+                    return;
+                }
+            }
+        });
+        for item in receiver {
+            let (seq, bytes, checked) = item?;
+            let checked = checked.map(|(hash, at)| (hash, &bytes[at..]));
+            if fold_one(seq, checked).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    })
 }
 
 /// What the head note and the store say about a log's extent.

@@ -180,6 +180,10 @@ impl<S: RecordStore + Send + 'static> RecordStore for Pipelined<S> {
         self.drained()?.get_snapshot(seq)
     }
 
+    fn records_from(&self, from: Seq) -> Result<Option<super::RecordIter>, StoreError> {
+        self.drained()?.records_from(from)
+    }
+
     fn read_snapshot(&self, seq: Seq, visit: &mut dyn FnMut(&[u8])) -> Result<bool, StoreError> {
         self.drained()?.read_snapshot(seq, visit)
     }

@@ -194,6 +194,10 @@ impl RecordStore for ReadStore {
         self.store().get_snapshot(seq)
     }
 
+    fn records_from(&self, from: Seq) -> Result<Option<super::RecordIter>, StoreError> {
+        self.store().records_from(from)
+    }
+
     fn read_snapshot(&self, seq: Seq, visit: &mut dyn FnMut(&[u8])) -> Result<bool, StoreError> {
         self.store().read_snapshot(seq, visit)
     }

@@ -548,6 +548,27 @@ impl RecordStore for SledStore {
         Ok(guarded(&self.folder, "read", || self.records.get(key(seq)))?.map(|v| v.to_vec()))
     }
 
+    fn records_from(&self, from: Seq) -> Result<Option<super::RecordIter>, StoreError> {
+        let folder = self.folder.clone();
+        let mut range = guarded(&folder, "read", || Ok(self.records.range(key(from)..)))?;
+        let mut failed = false;
+        Ok(Some(Box::new(std::iter::from_fn(move || {
+            if failed {
+                return None;
+            }
+            let item = match guarded(&folder, "read", || range.next().transpose()) {
+                Ok(item) => item?,
+                Err(error) => {
+                    failed = true;
+                    return Some(Err(error));
+                }
+            };
+            let record = seq_of(&folder, &item.0).map(|seq| (seq, item.1.to_vec()));
+            failed = record.is_err();
+            Some(record)
+        }))))
+    }
+
     fn discard_from(&mut self, from: Seq) -> Result<(), StoreError> {
         self.writer()?;
         let last = self.last_seq()?;
