@@ -478,6 +478,9 @@ fn walk<S: RecordStore + ?Sized>(
     Ok(walk)
 }
 
+/// A record's check: its hash and payload, or why it failed.
+type CheckedPayload<'a> = Result<(Hash, &'a [u8]), RecordError>;
+
 /// How many checked records may wait for the folding thread (a page of 1000 objects is about
 /// 110 KB: a few MB in flight at most).
 const RECORDS_AHEAD: usize = 32;
@@ -490,7 +493,7 @@ const RECORDS_AHEAD: usize = 32;
 fn overlapped(
     records: RecordIter,
     start_hash: Hash,
-    fold_one: &mut dyn FnMut(Seq, Result<(Hash, &[u8]), RecordError>) -> ControlFlow<()>,
+    fold_one: &mut dyn FnMut(Seq, CheckedPayload<'_>) -> ControlFlow<()>,
 ) -> Result<(), StoreError> {
     type Checked = (Seq, Vec<u8>, Result<(Hash, usize), RecordError>);
     std::thread::scope(|scope| {
