@@ -343,6 +343,28 @@ fn chain_check(folder: &Path, up_to: Seq) -> f64 {
     started.elapsed().as_secs_f64()
 }
 
+/// The two parts of opening from snapshot `seq` that grow with the state: reading its bytes from
+/// sled (which lends its buffer), and checking and decoding them (BLAKE3, block copies, bounds).
+fn snapshot_parts(folder: &Path, seq: Seq) -> (f64, f64) {
+    let store = SledStore::open(folder).expect("open the log");
+    let started = Instant::now();
+    let mut size = 0;
+    store
+        .read_snapshot(seq, &mut |bytes| size = bytes.len())
+        .expect("the snapshot reads");
+    let read = started.elapsed().as_secs_f64();
+    assert!(size > 0, "the snapshot the open used is there");
+    let bytes = store
+        .get_snapshot(seq)
+        .expect("the snapshot reads")
+        .expect("it is there");
+    let started = Instant::now();
+    let decoded = syncfold::log::snapshot::decode(seq, &bytes).expect("the snapshot decodes");
+    let decode = started.elapsed().as_secs_f64();
+    drop(decoded);
+    (read, decode)
+}
+
 /// What a reading command pays: a private copy of the sled files, then a read-only fold from the
 /// newest snapshot.
 fn read_copy(folder: &Path) -> f64 {
@@ -364,6 +386,8 @@ struct Samples {
     raw_scan: Vec<f64>,
     open: Vec<f64>,
     chain: Vec<f64>,
+    snapshot_read: Vec<f64>,
+    snapshot_decode: Vec<f64>,
     read: Vec<f64>,
     peak_rss_mb: Vec<f64>,
 }
@@ -417,6 +441,11 @@ fn main() {
         samples
             .chain
             .push(chain_check(&folder, snapshot.unwrap_or(0)));
+        if let Some(seq) = snapshot {
+            let (read, decode) = snapshot_parts(&folder, seq);
+            samples.snapshot_read.push(read);
+            samples.snapshot_decode.push(decode);
+        }
         samples.read.push(read_copy(&folder));
         snapshot_used = snapshot;
         for dir in [&folder, &raw_folder, &file_folder, &sqlite_folder] {
@@ -434,6 +463,16 @@ fn main() {
     let raw_scan = median(samples.raw_scan);
     let open = median(samples.open);
     let chain = median(samples.chain);
+    // Absent when the log had no snapshot to open from.
+    let part = |values: Vec<f64>| {
+        if values.is_empty() {
+            0.0
+        } else {
+            median(values)
+        }
+    };
+    let snapshot_read = part(samples.snapshot_read);
+    let snapshot_decode = part(samples.snapshot_decode);
     let read = median(samples.read);
     let peak_rss = median(samples.peak_rss_mb);
     let rate = |seconds: f64| objects / seconds;
@@ -486,6 +525,11 @@ fn main() {
             read / open
         );
         println!(
+            "  the snapshot alone: reading it from sled {:.1} ms, checking and decoding it {:.1} ms",
+            snapshot_read * 1e3,
+            snapshot_decode * 1e3
+        );
+        println!(
             "memory: peak RSS during ingest {:.0} MB; state {:.1} MB for {} objects = {:.2}x their encoded {:.1} MB\n",
             peak_rss,
             state_bytes as f64 / 1e6,
@@ -495,7 +539,7 @@ fn main() {
         );
     }
     println!(
-        "{{\"objects\":{},\"ingest_objects_per_s\":{:.0},\"ingest_vs_raw_sled\":{:.3},\"ingest_vs_sqlite\":{:.3},\"ingest_vs_file\":{:.3},\"replay_objects_per_s\":{:.0},\"replay_vs_raw_scan\":{:.3},\"open_with_snapshot_ms\":{:.1},\"full_fold_ms\":{:.1},\"chain_check_ms\":{:.1},\"read_copy_ms\":{:.1},\"peak_rss_mb\":{:.0},\"state_bytes\":{},\"encoded_object_bytes\":{},\"state_vs_encoded\":{:.3}}}",
+        "{{\"objects\":{},\"ingest_objects_per_s\":{:.0},\"ingest_vs_raw_sled\":{:.3},\"ingest_vs_sqlite\":{:.3},\"ingest_vs_file\":{:.3},\"replay_objects_per_s\":{:.0},\"replay_vs_raw_scan\":{:.3},\"open_with_snapshot_ms\":{:.1},\"full_fold_ms\":{:.1},\"chain_check_ms\":{:.1},\"snapshot_read_ms\":{:.1},\"snapshot_decode_ms\":{:.1},\"read_copy_ms\":{:.1},\"peak_rss_mb\":{:.0},\"state_bytes\":{},\"encoded_object_bytes\":{},\"state_vs_encoded\":{:.3}}}",
         args.objects,
         rate(ingest),
         raw_sled / ingest,
@@ -506,6 +550,8 @@ fn main() {
         open * 1e3,
         replay * 1e3,
         chain * 1e3,
+        snapshot_read * 1e3,
+        snapshot_decode * 1e3,
         read * 1e3,
         peak_rss,
         state_bytes,
