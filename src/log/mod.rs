@@ -627,14 +627,115 @@ pub fn check_chain<S: RecordStore + ?Sized>(store: &S, up_to: Seq) -> Result<Has
     Ok(previous)
 }
 
+/// The chain checked from record 1 up to a snapshot, with the hash at each snapshot it passed.
+struct ChainMarks {
+    hashes: std::collections::BTreeMap<Seq, Hash>,
+    /// The first record the walk could not vouch for, and why.
+    failure: Option<(Seq, LogError)>,
+}
+
+impl ChainMarks {
+    /// The hash of record `seq` as `check_chain(store, seq)` would give it; `None` when the walk
+    /// did not mark it (a snapshot taken since), for the caller to check it itself.
+    fn hash_at(self, seq: Seq) -> Option<Result<Hash, LogError>> {
+        if seq == 0 {
+            return Some(Ok(GENESIS));
+        }
+        if let Some(hash) = self.hashes.get(&seq) {
+            return Some(Ok(*hash));
+        }
+        match self.failure {
+            Some((at, failure)) if at <= seq => Some(Err(failure)),
+            _ => None,
+        }
+    }
+}
+
+/// Walks `records` from record 1 to `up_to` as [`check_chain`] does, keeping the hash at every
+/// sequence number in `marks`.
+fn chain_marks(records: RecordIter, up_to: Seq, marks: &[Seq]) -> ChainMarks {
+    let mut walked = ChainMarks {
+        hashes: std::collections::BTreeMap::new(),
+        failure: None,
+    };
+    let mut expected = 1;
+    let mut previous = GENESIS;
+    for item in records {
+        let (seq, bytes) = match item {
+            Ok(record) => record,
+            Err(error) => {
+                walked.failure = Some((expected, error.into()));
+                return walked;
+            }
+        };
+        if seq != expected {
+            walked.failure = Some((expected, gap(expected, seq)));
+            return walked;
+        }
+        match record::check(&bytes, seq, &previous) {
+            Ok(checked) => previous = checked.hash,
+            Err(problem) => {
+                walked.failure = Some((seq, record_failure(seq, problem)));
+                return walked;
+            }
+        }
+        if marks.binary_search(&seq).is_ok() {
+            walked.hashes.insert(seq, previous);
+        }
+        if seq == up_to {
+            return walked;
+        }
+        expected += 1;
+    }
+    walked.failure = Some((
+        expected,
+        LogError::Corrupt {
+            seq: expected,
+            problem: "missing".to_owned(),
+            valid_up_to: expected - 1,
+        },
+    ));
+    walked
+}
+
 /// The newest trusted snapshot at or before `bound`, with the records before it chain-checked.
 fn checked_start<S: RecordStore + ?Sized>(
     store: &S,
     bound: Seq,
 ) -> Result<(Start, Vec<(Seq, String)>), LogError> {
-    let (start, skipped) = trusted_start(store, bound)?;
+    // The chain below the newest snapshot is checked on a second thread while this one reads and
+    // decodes the snapshot, when the store lends a record iterator; the result is the same as
+    // checking up to the snapshot chosen afterwards (`ChainMarks::hash_at`).
+    let snapshots: Vec<Seq> = store
+        .snapshot_seqs()?
+        .into_iter()
+        .filter(|&seq| seq <= bound)
+        .collect();
+    let records = match snapshots.last() {
+        Some(_) => store.records_from(1)?,
+        None => None,
+    };
+    let (start, skipped, marks) = match (snapshots.last().copied(), records) {
+        (Some(newest), Some(records)) => std::thread::scope(|scope| {
+            let walker = scope.spawn(move || chain_marks(records, newest, &snapshots));
+            let found = trusted_start(store, bound);
+            let marks = match walker.join() {
+                Ok(marks) => marks,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+            found.map(|(start, skipped)| (start, skipped, Some(marks)))
+        })?,
+        _ => {
+            let (start, skipped) = trusted_start(store, bound)?;
+            (start, skipped, None)
+        }
+    };
     let up_to = start.seq;
-    if check_chain(store, up_to)? != start.hash {
+    let hash = match marks.and_then(|marks| marks.hash_at(up_to)) {
+        Some(hash) => hash?,
+        None => check_chain(store, up_to)?,
+    };
+    if hash != start.hash {
         return Err(LogError::Corrupt {
             seq: up_to,
             problem: "differs from the record a snapshot was taken after".to_owned(),
