@@ -413,12 +413,13 @@ fn walk<S: RecordStore + ?Sized>(
     let mut expected = start.seq + 1;
     let mut failure: Option<LogError> = None;
     // One record, already checked against the hash before it: the rules, decoding and folding.
-    let mut fold_one = |seq: Seq, checked: Result<(Hash, &[u8]), RecordError>| {
+    // Returns the event once folded, for the caller to free where it was decoded.
+    let mut fold_one = |seq: Seq, checked: CheckedEvent| -> (ControlFlow<()>, Option<Envelope>) {
         if seq != expected {
             failure = Some(gap(expected, seq));
-            return ControlFlow::Break(());
+            return (ControlFlow::Break(()), None);
         }
-        let (hash, payload) = match checked {
+        let (hash, decoded) = match checked {
             Ok(checked) => checked,
             Err(
                 problem @ (RecordError::Truncated { .. }
@@ -428,14 +429,14 @@ fn walk<S: RecordStore + ?Sized>(
                 // A write cut by a crash: never acknowledged, so never reported to anyone.
                 let _ = problem;
                 walk.torn_tail = Some(seq);
-                return ControlFlow::Break(());
+                return (ControlFlow::Break(()), None);
             }
             Err(problem) => {
                 failure = Some(record_failure(seq, problem));
-                return ControlFlow::Break(());
+                return (ControlFlow::Break(()), None);
             }
         };
-        let envelope = match codec::decode_event(payload) {
+        let envelope = match decoded {
             Ok(envelope) => envelope,
             Err(error) => {
                 failure = Some(LogError::Corrupt {
@@ -443,12 +444,12 @@ fn walk<S: RecordStore + ?Sized>(
                     problem: format!("intact but undecodable: {error}"),
                     valid_up_to: seq - 1,
                 });
-                return ControlFlow::Break(());
+                return (ControlFlow::Break(()), None);
             }
         };
         if let Err(violation) = walk.state.apply(seq, &envelope) {
             failure = Some(LogError::Rule(violation));
-            return ControlFlow::Break(());
+            return (ControlFlow::Break(()), Some(envelope));
         }
         walk.last_hash = hash;
         if seq == acknowledged {
@@ -457,18 +458,20 @@ fn walk<S: RecordStore + ?Sized>(
         walk.records += 1;
         walk.weight += weight(&envelope.event);
         expected += 1;
-        on_event(seq, &envelope, &walk.state)
+        let flow = on_event(seq, &envelope, &walk.state);
+        (flow, Some(envelope))
     };
     match store.records_from(start.seq + 1)? {
         Some(records) => overlapped(records, start.hash, &mut fold_one)?,
         None => {
             let mut previous = start.hash;
             store.scan(start.seq + 1, &mut |seq, bytes| {
-                let checked = record::check(bytes, seq, &previous).map(|c| (c.hash, c.payload));
+                let checked = record::check(bytes, seq, &previous)
+                    .map(|c| (c.hash, codec::decode_event(c.payload)));
                 if let Ok((hash, _)) = &checked {
                     previous = *hash;
                 }
-                fold_one(seq, checked)
+                fold_one(seq, checked).0
             })?;
         }
     }
@@ -478,51 +481,67 @@ fn walk<S: RecordStore + ?Sized>(
     Ok(walk)
 }
 
-/// A record's check: its hash and payload, or why it failed.
-type CheckedPayload<'a> = Result<(Hash, &'a [u8]), RecordError>;
+/// A record checked against the hash before it and decoded: its hash and event (or why it does
+/// not decode), or why the check failed.
+type CheckedEvent = Result<(Hash, Result<Envelope, codec::CodecError>), RecordError>;
 
-/// How many checked records may wait for the folding thread (a page of 1000 objects is about
-/// 110 KB: a few MB in flight at most).
+/// How many decoded records may wait for the folding thread (a page of 1000 objects is about
+/// 110 KB encoded, a few hundred KB decoded: some MB in flight at most).
 const RECORDS_AHEAD: usize = 32;
 
-/// Drives `records` on a second thread, which reads each record and checks it (CRC, format,
-/// the hash chain) while this thread decodes and folds the one before: reading overlaps folding.
-/// Only each record's buffer crosses threads (decoded objects are allocated and freed on the
-/// folding thread). The reading thread stops at the first record that fails its check, which it
-/// hands over as it would have been met, and when the folding side stops listening.
+/// Drives `records` on a second thread, which reads each record, checks it (CRC, format, the
+/// hash chain) and decodes it, while this thread folds the one before: reading, checking and
+/// decoding overlap folding. A folded event goes back to the reading thread to be freed, so
+/// every object is allocated and freed on the same thread (freeing a decoded page on another
+/// thread costs more than the overlap saves, measured before). The reading thread stops after
+/// the first record that fails its check or does not decode, which it hands over as it met it,
+/// and when the folding side stops listening.
 fn overlapped(
     records: RecordIter,
     start_hash: Hash,
-    fold_one: &mut dyn FnMut(Seq, CheckedPayload<'_>) -> ControlFlow<()>,
+    fold_one: &mut dyn FnMut(Seq, CheckedEvent) -> (ControlFlow<()>, Option<Envelope>),
 ) -> Result<(), StoreError> {
-    type Checked = (Seq, Vec<u8>, Result<(Hash, usize), RecordError>);
+    use std::sync::mpsc;
     std::thread::scope(|scope| {
         let (sender, receiver) =
-            std::sync::mpsc::sync_channel::<Result<Checked, StoreError>>(RECORDS_AHEAD);
+            mpsc::sync_channel::<Result<(Seq, CheckedEvent), StoreError>>(RECORDS_AHEAD);
+        let (give_back, given_back) = mpsc::channel::<Envelope>();
         scope.spawn(move || {
             let mut previous = start_hash;
             for item in records {
+                while let Ok(folded) = given_back.try_recv() {
+                    drop(folded);
+                }
                 let checked = item.map(|(seq, bytes)| {
                     let checked = record::check(&bytes, seq, &previous)
-                        .map(|c| (c.hash, bytes.len() - c.payload.len()));
-                    (seq, bytes, checked)
+                        .map(|c| (c.hash, codec::decode_event(c.payload)));
+                    (seq, checked)
                 });
                 let stop = match &checked {
-                    Ok((_, _, Ok((hash, _)))) => {
+                    Ok((_, Ok((hash, Ok(_))))) => {
                         previous = *hash;
                         false
                     }
                     _ => true,
                 };
                 if sender.send(checked).is_err() || stop {
-                    return;
+                    break;
                 }
+            }
+            drop(sender);
+            // Free what the folding thread gives back until it is done.
+            for folded in given_back {
+                drop(folded);
             }
         });
         for item in receiver {
-            let (seq, bytes, checked) = item?;
-            let checked = checked.map(|(hash, at)| (hash, &bytes[at..]));
-            if fold_one(seq, checked).is_break() {
+            let (seq, checked) = item?;
+            let (flow, folded) = fold_one(seq, checked);
+            if let Some(folded) = folded {
+                // Freed here only if the reading thread has already gone.
+                let _ = give_back.send(folded);
+            }
+            if flow.is_break() {
                 break;
             }
         }
