@@ -153,7 +153,8 @@ fn packed_len(attributes: &Attributes) -> usize {
         .sum()
 }
 
-fn put_len(out: &mut Vec<u8>, mut len: usize) {
+/// Appends `len` as LEB128 (the connector space prefixes each packing with it too).
+pub(super) fn put_len(out: &mut Vec<u8>, mut len: usize) {
     while len >= 0x80 {
         out.push((len as u8) | 0x80);
         len >>= 7;
@@ -170,18 +171,25 @@ struct Cursor<'a> {
     bytes: &'a [u8],
 }
 
+/// The LEB128 length at `at` in `bytes`, and how many bytes it took; `None` when it runs past the
+/// end or does not fit a `usize`.
+pub(super) fn read_len(bytes: &[u8], at: usize) -> Option<(usize, usize)> {
+    let mut value = 0usize;
+    for (i, shift) in (0..usize::BITS).step_by(7).enumerate() {
+        let byte = *bytes.get(at + i)?;
+        value |= usize::from(byte & 0x7f).checked_shl(shift)?;
+        if byte & 0x80 == 0 {
+            return Some((value, i + 1));
+        }
+    }
+    None
+}
+
 impl<'a> Cursor<'a> {
     fn len(&mut self) -> Option<usize> {
-        let mut value = 0usize;
-        for shift in (0..usize::BITS).step_by(7) {
-            let (&byte, rest) = self.bytes.split_first()?;
-            self.bytes = rest;
-            value |= usize::from(byte & 0x7f).checked_shl(shift)?;
-            if byte & 0x80 == 0 {
-                return Some(value);
-            }
-        }
-        None
+        let (value, used) = read_len(self.bytes, 0)?;
+        self.bytes = &self.bytes[used..];
+        Some(value)
     }
 
     fn tag(&mut self) -> Option<u8> {
@@ -257,37 +265,54 @@ impl Serialize for PackedAttributes {
 
 impl<'de> Deserialize<'de> for PackedAttributes {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Bytes;
+        let ByteBlock(bytes) = ByteBlock::deserialize(deserializer)?;
+        if PackedAttributes::is_well_formed(&bytes) {
+            Ok(PackedAttributes(bytes.into_boxed_slice()))
+        } else {
+            Err(de::Error::custom("malformed packed attributes"))
+        }
+    }
+}
 
-        impl<'de> Visitor<'de> for Bytes {
-            type Value = PackedAttributes;
+/// A byte block, encoded as bytes (one length, then the bytes) and not as a list of numbers:
+/// a packing, or one of the connector space's blocks.
+pub(super) struct ByteBlock(pub(super) Vec<u8>);
+
+impl Serialize for ByteBlock {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteBlock {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Block;
+
+        impl<'de> Visitor<'de> for Block {
+            type Value = ByteBlock;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("packed attributes")
+                f.write_str("bytes")
             }
 
-            fn visit_bytes<E: de::Error>(self, bytes: &[u8]) -> Result<Self::Value, E> {
-                if PackedAttributes::is_well_formed(bytes) {
-                    Ok(PackedAttributes(bytes.into()))
-                } else {
-                    Err(E::custom("malformed packed attributes"))
-                }
+            fn visit_bytes<E: de::Error>(self, bytes: &[u8]) -> Result<ByteBlock, E> {
+                Ok(ByteBlock(bytes.to_vec()))
             }
 
-            fn visit_byte_buf<E: de::Error>(self, bytes: Vec<u8>) -> Result<Self::Value, E> {
-                self.visit_bytes(&bytes)
+            fn visit_byte_buf<E: de::Error>(self, bytes: Vec<u8>) -> Result<ByteBlock, E> {
+                Ok(ByteBlock(bytes))
             }
 
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<ByteBlock, A::Error> {
                 let mut bytes = Vec::new();
                 while let Some(byte) = seq.next_element::<u8>()? {
                     bytes.push(byte);
                 }
-                self.visit_bytes(&bytes)
+                Ok(ByteBlock(bytes))
             }
         }
 
-        deserializer.deserialize_bytes(Bytes)
+        deserializer.deserialize_byte_buf(Block)
     }
 }
 

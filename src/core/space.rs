@@ -31,7 +31,9 @@
 //! changes them.
 
 use super::model::{Anchor, Attributes, RunId};
-use super::packed::{pack_into, PackedAttributes, PackedRef};
+use super::packed::{
+    pack_into, put_len, read_len, ByteBlock as Bytes, PackedAttributes, PackedRef,
+};
 use serde::de::{self, SeqAccess, Visitor};
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -382,27 +384,6 @@ fn hash(bytes: &[u8]) -> u64 {
     h ^ (h >> 29)
 }
 
-fn put_len(out: &mut Vec<u8>, mut len: usize) {
-    while len >= 0x80 {
-        out.push((len as u8) | 0x80);
-        len >>= 7;
-    }
-    out.push(len as u8);
-}
-
-/// The LEB128 length at `at` and the bytes it took.
-fn read_len(bytes: &[u8], at: usize) -> Option<(usize, usize)> {
-    let mut value = 0usize;
-    for (i, shift) in (0..usize::BITS).step_by(7).enumerate() {
-        let byte = *bytes.get(at + i)?;
-        value |= usize::from(byte & 0x7f).checked_shl(shift)?;
-        if byte & 0x80 == 0 {
-            return Some((value, i + 1));
-        }
-    }
-    None
-}
-
 fn value_in(values: &[u8], at: usize) -> Option<&[u8]> {
     let (len, prefix) = read_len(values, at)?;
     values.get(at + prefix..(at + prefix).checked_add(len)?)
@@ -583,47 +564,6 @@ impl ObjectSpace {
             slots,
             garbage,
         })
-    }
-}
-
-/// A byte block, encoded as bytes (one length, then the bytes), not as a list of numbers.
-struct Bytes(Vec<u8>);
-
-impl Serialize for Bytes {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_bytes(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for Bytes {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Block;
-
-        impl<'de> Visitor<'de> for Block {
-            type Value = Bytes;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("bytes")
-            }
-
-            fn visit_bytes<E: de::Error>(self, bytes: &[u8]) -> Result<Bytes, E> {
-                Ok(Bytes(bytes.to_vec()))
-            }
-
-            fn visit_byte_buf<E: de::Error>(self, bytes: Vec<u8>) -> Result<Bytes, E> {
-                Ok(Bytes(bytes))
-            }
-
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Bytes, A::Error> {
-                let mut bytes = Vec::new();
-                while let Some(byte) = seq.next_element::<u8>()? {
-                    bytes.push(byte);
-                }
-                Ok(Bytes(bytes))
-            }
-        }
-
-        deserializer.deserialize_byte_buf(Block)
     }
 }
 
