@@ -145,9 +145,11 @@ impl Axis {
             }
             .unwrap_or(&full)
             .replace('T', " ");
+            // The last label ends at the axis' end, so the picture's edge does not cut it.
+            let anchor = if step == 5 { "end" } else { "middle" };
             let _ = write!(
                 out,
-                "<line x1=\"{x:.1}\" y1=\"0\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"#eee\"/><text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#555\">{}</text>",
+                "<line x1=\"{x:.1}\" y1=\"0\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"#eee\"/><text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\" fill=\"#555\">{}</text>",
                 y,
                 y + 14.0,
                 e(&label)
@@ -229,7 +231,7 @@ fn verification(model: &ReportModel, out: &mut String) {
     let range = &model.range;
     let _ = writeln!(
         out,
-        "<p class=\"note\">Range: events {} to {} ({} events){}. {} runs drawn one by one, {} older runs in {} buckets. Every number links to or names (on hover) the event <code>seq</code> it comes from; <code>syncfold events --log LOG --from N --to N</code> lists them.</p>",
+        "<p class=\"note\">Range: events {} to {} ({} events){}. {}{}. Every number links to or names (on hover) the event <code>seq</code> it comes from; <code>syncfold events --log LOG --from N --to N</code> lists them.</p>",
         seq_link(range.from),
         seq_link(range.to),
         range.events,
@@ -241,9 +243,15 @@ fn verification(model: &ReportModel, out: &mut String) {
             ),
             _ => String::new(),
         },
-        model.runs.len(),
-        model.buckets.iter().map(|b| b.runs).sum::<u64>(),
-        model.buckets.len(),
+        crate::text::counted(model.runs.len(), "run drawn", "runs drawn") + " one by one",
+        match model.buckets.iter().map(|b| b.runs).sum::<u64>() {
+            0 => String::new(),
+            older => format!(
+                ", {} in {}",
+                crate::text::counted(older as usize, "older run", "older runs"),
+                crate::text::counted(model.buckets.len(), "bucket", "buckets")
+            ),
+        },
     );
 }
 
