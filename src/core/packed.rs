@@ -278,9 +278,13 @@ impl<'de> Deserialize<'de> for PackedAttributes {
 /// a packing, or one of the connector space's blocks.
 pub(super) struct ByteBlock(pub(super) Vec<u8>);
 
-impl Serialize for ByteBlock {
+/// Bytes to encode as a [`ByteBlock`], borrowed (a snapshot encodes the connector space's blocks
+/// without copying them first).
+pub(super) struct BytesRef<'a>(pub(super) &'a [u8]);
+
+impl Serialize for BytesRef<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_bytes(&self.0)
+        serializer.serialize_bytes(self.0)
     }
 }
 

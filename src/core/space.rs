@@ -32,7 +32,7 @@
 
 use super::model::{Anchor, Attributes, RunId};
 use super::packed::{
-    pack_into, put_len, read_len, ByteBlock as Bytes, PackedAttributes, PackedRef,
+    pack_into, put_len, read_len, ByteBlock as Bytes, BytesRef, PackedAttributes, PackedRef,
 };
 use serde::de::{self, SeqAccess, Visitor};
 use serde::ser::SerializeStruct;
@@ -447,10 +447,10 @@ impl Serialize for ObjectSpace {
             slots.extend_from_slice(&slot.to_le_bytes());
         }
         let mut out = serializer.serialize_struct("ObjectSpace", 5)?;
-        out.serialize_field("anchors", &Bytes(self.anchors.as_bytes().to_vec()))?;
-        out.serialize_field("entries", &Bytes(entries))?;
-        out.serialize_field("values", &Bytes(self.values.clone()))?;
-        out.serialize_field("slots", &Bytes(slots))?;
+        out.serialize_field("anchors", &BytesRef(self.anchors.as_bytes()))?;
+        out.serialize_field("entries", &BytesRef(&entries))?;
+        out.serialize_field("values", &BytesRef(&self.values))?;
+        out.serialize_field("slots", &BytesRef(&slots))?;
         out.serialize_field("garbage", &self.garbage)?;
         out.end()
     }
