@@ -4,23 +4,16 @@
 //! and every command of its "Try next" list works on that log.
 
 mod common;
+use common::syncfold;
 
 use common::stdout_ok;
 use serde_json::Value;
 use std::path::PathBuf;
-use std::process::Command;
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("syncfold-cli-demo-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     dir
-}
-
-fn syncfold(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_syncfold"))
-        .args(args)
-        .output()
-        .expect("syncfold runs")
 }
 
 #[test]

@@ -4,11 +4,11 @@
 //! queues nothing.
 
 mod common;
+use common::syncfold;
 
 use common::{logged_events, stdout_ok};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
@@ -18,13 +18,6 @@ fn scratch(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("scratch folder");
     dir
-}
-
-fn syncfold(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_syncfold"))
-        .args(args)
-        .output()
-        .expect("syncfold runs")
 }
 
 fn path(p: &Path) -> &str {

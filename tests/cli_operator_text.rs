@@ -7,17 +7,11 @@
 //! the demo, every `--help` and a few error paths (refusals included) are read too.
 
 mod common;
+use common::syncfold;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn syncfold(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_syncfold"))
-        .args(args)
-        .output()
-        .expect("syncfold runs")
-}
+use std::process::Output;
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("syncfold-optext-{name}-{}", std::process::id()));

@@ -7,25 +7,11 @@
 #[path = "common/pg.rs"]
 mod pg;
 
+mod common;
+use common::{ok, syncfold};
+
 use pg::PgServer;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn syncfold(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_syncfold"))
-        .args(args)
-        .output()
-        .expect("syncfold runs")
-}
-
-fn ok(output: &Output, what: &str) -> String {
-    assert!(
-        output.status.success(),
-        "{what} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).expect("utf-8")
-}
 
 fn examples() -> Vec<PathBuf> {
     let mut found: Vec<PathBuf> =

@@ -19,6 +19,7 @@
 //!   its lock ended with its session (a new writer takes the log over at once, in the next epoch).
 
 mod common;
+use common::{ok, syncfold};
 #[path = "common/pg.rs"]
 mod pg;
 
@@ -28,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command as Process, Output, Stdio};
+use std::process::{Child, Command as Process, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -40,22 +41,6 @@ const CHILD_URL: &str = "SYNCFOLD_TEST_FAILOVER_URL";
 /// Kills of a `simulate` holding the log in the failover test (at least 50; the child's kills
 /// come on top).
 const KILLS: usize = 52;
-
-fn syncfold(args: &[&str]) -> Output {
-    Process::new(env!("CARGO_BIN_EXE_syncfold"))
-        .args(args)
-        .output()
-        .expect("syncfold runs")
-}
-
-fn ok(output: &Output, what: &str) -> String {
-    assert!(
-        output.status.success(),
-        "{what} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).expect("utf-8")
-}
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("syncfold-{name}-{}", std::process::id()));

@@ -4,6 +4,7 @@
 //! top, the log unchanged.
 
 mod common;
+use common::syncfold;
 
 use common::{damage_record, stdout_ok, syncfold_on};
 use std::path::{Path, PathBuf};
@@ -261,13 +262,6 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-fn syncfold(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_syncfold"))
-        .args(args)
-        .output()
-        .expect("syncfold runs")
 }
 
 fn simulate(scenario: &Path, log: &Path) {

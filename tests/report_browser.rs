@@ -5,24 +5,11 @@
 //! `tidy`'s HTML check without errors. Without chromium or tidy the test says so loudly and skips,
 //! except under CI, where it fails.
 
+mod common;
+use common::{ok, syncfold};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn syncfold(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_syncfold"))
-        .args(args)
-        .output()
-        .expect("syncfold runs")
-}
-
-fn ok(output: &Output, what: &str) -> String {
-    assert!(
-        output.status.success(),
-        "{what} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).expect("utf-8")
-}
 
 fn available(program: &str) -> bool {
     Command::new(program)

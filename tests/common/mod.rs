@@ -19,6 +19,24 @@ pub fn syncfold_on(args: &[&str], log: &Path) -> Output {
         .expect("syncfold runs")
 }
 
+/// Runs `syncfold ARGS` as an operator would.
+pub fn syncfold(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_syncfold"))
+        .args(args)
+        .output()
+        .expect("syncfold runs")
+}
+
+/// The standard output of `what`, a command that must have succeeded.
+pub fn ok(output: &Output, what: &str) -> String {
+    assert!(
+        output.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).expect("utf-8")
+}
+
 /// The standard output of a command that must have succeeded.
 pub fn stdout_ok(output: &Output) -> String {
     assert!(
