@@ -40,7 +40,10 @@ use slapd::{Slapd, ADMIN_DN, PEOPLE, SUFFIX};
 
 #[path = "common/binary.rs"]
 mod binary;
+#[path = "common/flags.rs"]
+mod flags;
 use binary::syncfold_binary;
+use flags::Flags;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -55,7 +58,7 @@ const ATTRIBUTES: [&str; 7] = [
     "employeeNumber",
     "description",
 ];
-const USAGE: &str = "usage: cargo bench --bench ldap -- [--entries N[,N...]] [--repeats R] [--page-size P] [--changes M] [--json]";
+const USAGE: &str = "cargo bench --bench ldap -- [--entries N[,N...]] [--repeats R] [--page-size P] [--changes M] [--json]";
 
 struct Args {
     entries: Vec<usize>,
@@ -63,11 +66,6 @@ struct Args {
     page_size: u32,
     changes: usize,
     json_only: bool,
-}
-
-fn usage(message: &str) -> ! {
-    eprintln!("{message}; {USAGE}");
-    std::process::exit(2);
 }
 
 fn args() -> Args {
@@ -78,41 +76,25 @@ fn args() -> Args {
         changes: 10_000,
         json_only: false,
     };
-    let raw: Vec<String> = std::env::args().skip(1).collect();
-    let mut index = 0;
-    while index < raw.len() {
-        let value = raw.get(index + 1).map(String::as_str);
-        let number = value
-            .and_then(|v| v.parse::<usize>().ok())
-            .filter(|&v| v > 0);
-        match (raw[index].as_str(), number) {
-            ("--bench", _) => {
-                index += 1;
-                continue;
+    let mut flags = Flags::new(USAGE);
+    while let Some(flag) = flags.next_flag() {
+        match flag.as_str() {
+            "--json" => parsed.json_only = true,
+            "--entries" => {
+                parsed.entries = flags
+                    .positives(&flag)
+                    .into_iter()
+                    .map(|n| n as usize)
+                    .collect()
             }
-            ("--json", _) => {
-                parsed.json_only = true;
-                index += 1;
-                continue;
-            }
-            ("--entries", _) => {
-                let list: Option<Vec<usize>> = value.map(|v| {
-                    v.split(',')
-                        .filter_map(|n| n.trim().replace('_', "").parse().ok())
-                        .filter(|&n| n > 0)
-                        .collect()
-                });
-                match list {
-                    Some(list) if !list.is_empty() => parsed.entries = list,
-                    _ => usage("--entries needs a list of positive counts, such as 10000,100000"),
-                }
-            }
-            ("--repeats", Some(v)) => parsed.repeats = v,
-            ("--page-size", Some(v)) if v <= 10_000 => parsed.page_size = v as u32,
-            ("--changes", Some(v)) => parsed.changes = v,
-            (other, _) => usage(&format!("unknown or incomplete argument `{other}`")),
+            "--repeats" => parsed.repeats = flags.positive(&flag) as usize,
+            "--page-size" => match flags.positive(&flag) {
+                size @ 1..=10_000 => parsed.page_size = size as u32,
+                size => flags.fail(&format!("--page-size is at most 10000, not {size}")),
+            },
+            "--changes" => parsed.changes = flags.positive(&flag) as usize,
+            _ => flags.unknown(&flag),
         }
-        index += 2;
     }
     parsed
 }

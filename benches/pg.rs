@@ -48,6 +48,9 @@ use tokio_postgres::{Client, NoTls};
 #[path = "common/directory.rs"]
 mod directory;
 use directory::Directory;
+#[path = "common/flags.rs"]
+mod flags;
+use flags::Flags;
 
 struct Args {
     objects: u64,
@@ -65,34 +68,18 @@ fn args() -> Args {
         fsync: true,
         json_only: false,
     };
-    let raw: Vec<String> = std::env::args().skip(1).collect();
-    let mut index = 0;
-    while index < raw.len() {
-        let value = raw.get(index + 1).and_then(|v| v.parse::<u64>().ok());
-        match (raw[index].as_str(), value) {
-            ("--bench", _) => {}
-            ("--json", _) => parsed.json_only = true,
-            ("--fsync-off", _) => parsed.fsync = false,
-            ("--objects", Some(v)) if v > 0 => {
-                parsed.objects = v;
-                index += 1;
-            }
-            ("--page-size", Some(v)) if v > 0 => {
-                parsed.page_size = v;
-                index += 1;
-            }
-            ("--repeats", Some(v)) if v > 0 => {
-                parsed.repeats = v as usize;
-                index += 1;
-            }
-            (other, _) => {
-                eprintln!(
-                    "unknown or incomplete argument `{other}`; usage: cargo bench --bench pg -- [--objects N] [--page-size P] [--repeats R] [--fsync-off] [--json]"
-                );
-                std::process::exit(2);
-            }
+    let mut flags = Flags::new(
+        "cargo bench --bench pg -- [--objects N] [--page-size P] [--repeats R] [--fsync-off] [--json]",
+    );
+    while let Some(flag) = flags.next_flag() {
+        match flag.as_str() {
+            "--json" => parsed.json_only = true,
+            "--fsync-off" => parsed.fsync = false,
+            "--objects" => parsed.objects = flags.positive(&flag),
+            "--page-size" => parsed.page_size = flags.positive(&flag),
+            "--repeats" => parsed.repeats = flags.positive(&flag) as usize,
+            _ => flags.unknown(&flag),
         }
-        index += 1;
     }
     parsed
 }

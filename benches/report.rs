@@ -17,6 +17,9 @@
 
 #[path = "common/binary.rs"]
 mod binary;
+#[path = "common/flags.rs"]
+mod flags;
+use flags::Flags;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -31,37 +34,22 @@ struct Args {
     json_only: bool,
 }
 
-fn args() -> Result<Args, String> {
+fn args() -> Args {
     let mut parsed = Args {
         runs: 100_000,
         repeats: 3,
         json_only: false,
     };
-    let usage = "usage: cargo bench --bench report -- [--runs N] [--repeats R] [--json]";
-    let raw: Vec<String> = std::env::args().skip(1).collect();
-    let mut index = 0;
-    while index < raw.len() {
-        let number = raw
-            .get(index + 1)
-            .and_then(|v| v.parse::<u64>().ok())
-            .filter(|&v| v > 0);
-        match (raw[index].as_str(), number) {
-            ("--json", _) => parsed.json_only = true,
-            // `cargo bench` passes `--bench` to every bench binary.
-            ("--bench", _) => {}
-            ("--runs", Some(n)) => {
-                parsed.runs = n;
-                index += 1;
-            }
-            ("--repeats", Some(n)) => {
-                parsed.repeats = n as usize;
-                index += 1;
-            }
-            (other, _) => return Err(format!("unknown or incomplete argument `{other}`; {usage}")),
+    let mut flags = Flags::new("cargo bench --bench report -- [--runs N] [--repeats R] [--json]");
+    while let Some(flag) = flags.next_flag() {
+        match flag.as_str() {
+            "--json" => parsed.json_only = true,
+            "--runs" => parsed.runs = flags.positive(&flag),
+            "--repeats" => parsed.repeats = flags.positive(&flag) as usize,
+            _ => flags.unknown(&flag),
         }
-        index += 1;
     }
-    Ok(parsed)
+    parsed
 }
 
 /// The scenario files of `runs` delta imports, written into `folder`.
@@ -131,13 +119,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let args = match args() {
-        Ok(args) => args,
-        Err(message) => {
-            eprintln!("error: {message}");
-            std::process::exit(2);
-        }
-    };
+    let args = args();
     let binary = binary::syncfold_binary();
     let folder = std::env::temp_dir().join(format!("syncfold-bench-report-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&folder);

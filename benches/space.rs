@@ -41,6 +41,9 @@ use syncfold::log::codec;
 #[allow(dead_code)]
 #[path = "common/directory.rs"]
 mod directory;
+#[path = "common/flags.rs"]
+mod flags;
+use flags::Flags;
 
 /// Counts the live heap bytes of the whole process.
 struct CountingAllocator;
@@ -339,52 +342,26 @@ struct Args {
     json_only: bool,
 }
 
-fn args() -> Result<Args, String> {
+fn args() -> Args {
     let mut parsed = Args {
         objects: 1_000_000,
         repetitions: 3,
         state: vec![1_000_000, 3_000_000, 10_000_000],
         json_only: false,
     };
-    let usage = "usage: cargo bench --bench space -- [--objects N] [--repetitions R] [--state N,N,…] [--json]";
-    let raw: Vec<String> = std::env::args().skip(1).collect();
-    let mut index = 0;
-    while index < raw.len() {
-        let value = raw.get(index + 1);
-        let number = value.and_then(|v| v.parse::<u64>().ok()).filter(|&v| v > 0);
-        match (raw[index].as_str(), number) {
-            ("--json", _) => {
-                parsed.json_only = true;
-                index += 1;
-                continue;
-            }
-            // `cargo bench` passes `--bench` to every bench binary.
-            ("--bench", _) => {
-                index += 1;
-                continue;
-            }
-            ("--objects", Some(n)) => parsed.objects = n,
-            ("--repetitions", Some(n)) => parsed.repetitions = n as usize,
-            ("--state", _) => {
-                let list: Option<Vec<u64>> = value.map(|v| {
-                    v.split(',')
-                        .filter_map(|n| n.trim().parse::<u64>().ok().filter(|&n| n > 0))
-                        .collect()
-                });
-                match list {
-                    Some(list) if !list.is_empty() => parsed.state = list,
-                    _ => {
-                        return Err(format!(
-                            "--state needs sizes such as 1000000,10000000; {usage}"
-                        ))
-                    }
-                }
-            }
-            (other, _) => return Err(format!("unknown or incomplete argument `{other}`; {usage}")),
+    let mut flags = Flags::new(
+        "cargo bench --bench space -- [--objects N] [--repetitions R] [--state N,N,…] [--json]",
+    );
+    while let Some(flag) = flags.next_flag() {
+        match flag.as_str() {
+            "--json" => parsed.json_only = true,
+            "--objects" => parsed.objects = flags.positive(&flag),
+            "--repetitions" => parsed.repetitions = flags.positive(&flag) as usize,
+            "--state" => parsed.state = flags.positives(&flag),
+            _ => flags.unknown(&flag),
         }
-        index += 2;
     }
-    Ok(parsed)
+    parsed
 }
 
 /// One full import of `n` objects folded into a fresh state; returns (seconds, state heap bytes).
@@ -449,13 +426,7 @@ fn fold_state(n: u64) -> (f64, f64, f64) {
 }
 
 fn main() {
-    let args = match args() {
-        Ok(args) => args,
-        Err(message) => {
-            eprintln!("error: {message}");
-            std::process::exit(2);
-        }
-    };
+    let args = args();
     let objects: Vec<ObjectChange> = (0..args.objects).map(directory::object).collect();
     let encoded: f64 = objects
         .iter()

@@ -30,7 +30,10 @@ use syncfold::log::{codec, replay, Log, LogOptions, Pipelined, RecordStore, Sled
 
 #[path = "common/directory.rs"]
 mod directory;
+#[path = "common/flags.rs"]
+mod flags;
 use directory::Directory;
+use flags::Flags;
 
 /// Counts heap bytes while `COUNTING` is set, to weigh the state; otherwise a plain pass-through.
 struct CountingAllocator;
@@ -123,34 +126,18 @@ fn args() -> Args {
         json_only: false,
         ingest_only: false,
     };
-    let raw: Vec<String> = std::env::args().skip(1).collect();
-    let mut index = 0;
-    while index < raw.len() {
-        let value = raw.get(index + 1).and_then(|v| v.parse::<u64>().ok());
-        match (raw[index].as_str(), value) {
-            ("--bench", _) => {}
-            ("--json", _) => parsed.json_only = true,
-            ("--ingest-only", _) => parsed.ingest_only = true,
-            ("--objects", Some(v)) if v > 0 => {
-                parsed.objects = v;
-                index += 1;
-            }
-            ("--page-size", Some(v)) if v > 0 => {
-                parsed.page_size = v;
-                index += 1;
-            }
-            ("--repetitions", Some(v)) if v > 0 => {
-                parsed.repetitions = v as usize;
-                index += 1;
-            }
-            (other, _) => {
-                eprintln!(
-                    "unknown or incomplete argument `{other}`; usage: cargo bench --bench syncfold -- [--objects N] [--page-size P] [--repetitions R] [--json] [--ingest-only]"
-                );
-                std::process::exit(2);
-            }
+    let mut flags = Flags::new(
+        "cargo bench --bench syncfold -- [--objects N] [--page-size P] [--repetitions R] [--json] [--ingest-only]",
+    );
+    while let Some(flag) = flags.next_flag() {
+        match flag.as_str() {
+            "--json" => parsed.json_only = true,
+            "--ingest-only" => parsed.ingest_only = true,
+            "--objects" => parsed.objects = flags.positive(&flag),
+            "--page-size" => parsed.page_size = flags.positive(&flag),
+            "--repetitions" => parsed.repetitions = flags.positive(&flag) as usize,
+            _ => flags.unknown(&flag),
         }
-        index += 1;
     }
     parsed
 }
