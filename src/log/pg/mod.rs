@@ -1005,23 +1005,29 @@ impl PgStore {
     }
 
     fn stored_record(&self, seq: Seq) -> Result<Option<Vec<u8>>, StoreError> {
-        let rows = self.query(
+        self.stored_bytes(
             "read",
             "SELECT bytes FROM syncfold_records WHERE log = $1 AND seq = $2",
-            &[&self.url.log(), &to_db(seq)?],
-        )?;
-        rows.first()
-            .map(|row| row.try_get(0))
-            .transpose()
-            .map_err(|error| damaged(&self.url, describe(&error)))
+            seq,
+        )
     }
 
     fn stored_snapshot(&self, seq: Seq) -> Result<Option<Vec<u8>>, StoreError> {
-        let rows = self.query(
+        self.stored_bytes(
             "read (syncfold_snapshots)",
             "SELECT bytes FROM syncfold_snapshots WHERE log = $1 AND seq = $2",
-            &[&self.url.log(), &to_db(seq)?],
-        )?;
+            seq,
+        )
+    }
+
+    /// The `bytes` of the one row `select` finds for this log and `seq`, if any.
+    fn stored_bytes(
+        &self,
+        doing: &str,
+        select: &str,
+        seq: Seq,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let rows = self.query(doing, select, &[&self.url.log(), &to_db(seq)?])?;
         rows.first()
             .map(|row| row.try_get(0))
             .transpose()
