@@ -30,7 +30,7 @@
 //! (`benches/space.rs`); a [`super::State`] only lends its spaces out shared, so only the fold
 //! changes them.
 
-use super::model::{Anchor, Attributes, RunId};
+use super::model::{Attributes, RunId};
 use super::packed::{
     pack_into, put_len, read_len, ByteBlock as Bytes, BytesRef, PackedAttributes, PackedRef,
 };
@@ -145,14 +145,6 @@ impl ObjectSpace {
     /// Every object in the order it was first staged.
     pub fn iter_unordered(&self) -> impl Iterator<Item = (&str, ObjectRef<'_>)> + '_ {
         (0..self.entries.len()).map(move |index| (self.anchor(index), self.object(index)))
-    }
-
-    /// Bytes held on the heap (capacity included), for the benchmark's memory figures.
-    pub fn heap_bytes(&self) -> usize {
-        self.anchors.capacity()
-            + self.entries.capacity() * std::mem::size_of::<Entry>()
-            + self.values.capacity()
-            + self.slots.capacity() * std::mem::size_of::<u64>()
     }
 
     /// Stages a live object (add or update) by `run`. With `merge` (an update) its attributes are
@@ -412,21 +404,6 @@ impl<'a> IntoIterator for &'a ObjectSpace {
 
     fn into_iter(self) -> Self::IntoIter {
         Box::new(self.iter())
-    }
-}
-
-impl FromIterator<(Anchor, StagedObject)> for ObjectSpace {
-    /// A space holding these objects (the test kit's way to build one).
-    fn from_iter<I: IntoIterator<Item = (Anchor, StagedObject)>>(objects: I) -> Self {
-        let mut space = ObjectSpace::default();
-        for (anchor, object) in objects {
-            let attributes = object.attributes.unpack();
-            space.stage_live(anchor.as_str(), object.staged_by, &attributes, false);
-            if object.obsolete {
-                space.mark_obsolete(anchor.as_str());
-            }
-        }
-        space
     }
 }
 
