@@ -725,11 +725,8 @@ fn checked_start<S: RecordStore + ?Sized>(
     // The chain below the newest snapshot is checked on a second thread while this one reads and
     // decodes the snapshot, when the store lends a record iterator; the result is the same as
     // checking up to the snapshot chosen afterwards (`ChainMarks::hash_at`).
-    let snapshots: Vec<Seq> = store
-        .snapshot_seqs()?
-        .into_iter()
-        .filter(|&seq| seq <= bound)
-        .collect();
+    let all = store.snapshot_seqs()?;
+    let snapshots: Vec<Seq> = all.iter().copied().filter(|&seq| seq <= bound).collect();
     let records = match snapshots.last() {
         Some(_) => store.records_from(1)?,
         None => None,
@@ -737,7 +734,7 @@ fn checked_start<S: RecordStore + ?Sized>(
     let (start, skipped, marks) = match (snapshots.last().copied(), records) {
         (Some(newest), Some(records)) => std::thread::scope(|scope| {
             let walker = scope.spawn(move || chain_marks(records, newest, &snapshots));
-            let found = trusted_start(store, bound);
+            let found = trusted_start(store, &all, bound);
             let marks = match walker.join() {
                 Ok(marks) => marks,
                 Err(panic) => std::panic::resume_unwind(panic),
@@ -745,7 +742,7 @@ fn checked_start<S: RecordStore + ?Sized>(
             found.map(|(start, skipped)| (start, skipped, Some(marks)))
         })?,
         _ => {
-            let (start, skipped) = trusted_start(store, bound)?;
+            let (start, skipped) = trusted_start(store, &all, bound)?;
             (start, skipped, None)
         }
     };
@@ -806,10 +803,11 @@ fn check_head<S: RecordStore + ?Sized>(
 /// The newest snapshot that passes its checks and is tied to the chain, and the ones skipped.
 fn trusted_start<S: RecordStore + ?Sized>(
     store: &S,
+    snapshot_seqs: &[Seq],
     last: Seq,
 ) -> Result<(Start, Vec<(Seq, String)>), LogError> {
     let mut skipped = Vec::new();
-    for seq in store.snapshot_seqs()?.into_iter().rev() {
+    for &seq in snapshot_seqs.iter().rev() {
         if seq > last {
             skipped.push((
                 seq,
