@@ -99,18 +99,28 @@ impl Slapd {
                 .take(24)
                 .collect::<String>()
         );
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
         let mut slapd = Slapd {
             folder,
-            port,
+            port: 0,
             password,
             child: None,
         };
         slapd.write_config();
-        slapd.start_again();
+        // A free port is only free until someone takes it: another test's server can be given
+        // the same one between our probe and our start. Then ours exits at start (silently, at
+        // this debug level), and we try another port; a server that exits five times has
+        // another problem, and its log is shown.
+        for attempt in 1.. {
+            slapd.port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|listener| listener.local_addr())
+                .expect("a free port")
+                .port();
+            match slapd.try_start() {
+                Ok(()) => break,
+                Err(_) if attempt < 5 => continue,
+                Err(log) => panic!("slapd exited at start five times; its log:\n{log}"),
+            }
+        }
         slapd.load(people);
         slapd
     }
@@ -198,6 +208,13 @@ logsuccess TRUE
 
     /// Starts the server (again) on its data and port, and waits until it answers.
     pub fn start_again(&mut self) {
+        if let Err(log) = self.try_start() {
+            panic!("slapd exited at start; its log:\n{log}");
+        }
+    }
+
+    /// Starts the server and waits until it answers; its log when it exited instead.
+    fn try_start(&mut self) -> Result<(), String> {
         assert!(!self.is_running(), "the server is already running");
         let log = std::fs::File::create(self.folder.join("slapd.log")).expect("slapd.log");
         let mut command = Command::new(SLAPD);
@@ -223,26 +240,27 @@ logsuccess TRUE
             .spawn()
             .expect("slapd starts");
         self.child = Some(child);
-        self.wait_until_it_answers();
+        self.wait_until_it_answers()
     }
 
-    fn wait_until_it_answers(&mut self) {
+    /// Waits until this server answers a bind with its own password (another test's server on
+    /// the same port would refuse it); its log when it exited instead.
+    fn wait_until_it_answers(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if !self.is_running() {
-                panic!(
-                    "slapd exited at start; its log:\n{}",
+                return Err(
                     std::fs::read_to_string(self.folder.join("slapd.log")).unwrap_or_default()
                 );
             }
             if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                let answered = Command::new("ldapsearch")
-                    .args(["-x", "-H", &self.url(), "-b", "", "-s", "base", "-LLL"])
-                    .arg("(objectClass=*)")
+                let answered = Command::new("ldapwhoami")
+                    .args(["-x", "-H", &self.url(), "-D", ADMIN_DN, "-y"])
+                    .arg(self.password_file())
                     .output()
                     .is_ok_and(|output| output.status.success());
                 if answered {
-                    return;
+                    return Ok(());
                 }
             }
             assert!(
